@@ -1,0 +1,65 @@
+"""parity: a feature store with a closed retraining loop.
+
+Features are defined once in Python, versioned in a registry, served online and joined
+point-in-time correctly for training, so that training and serving never disagree.
+
+Example:
+    >>> import parity
+    >>> parity.Int64.name
+    'int64'
+"""
+
+from __future__ import annotations
+
+from parity.definitions import (
+    DeltaSource,
+    Entity,
+    FeatureSelection,
+    FeatureService,
+    FeatureView,
+    Field,
+    FreshnessPolicy,
+    ParquetSource,
+    PushSource,
+)
+from parity.errors import ParityError
+from parity.types import (
+    Array,
+    Bool,
+    Bytes,
+    DType,
+    Float32,
+    Float64,
+    Int32,
+    Int64,
+    String,
+    Timestamp,
+    Vector,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array",
+    "Bool",
+    "Bytes",
+    "DType",
+    "DeltaSource",
+    "Entity",
+    "FeatureSelection",
+    "FeatureService",
+    "FeatureView",
+    "Field",
+    "Float32",
+    "Float64",
+    "FreshnessPolicy",
+    "Int32",
+    "Int64",
+    "ParityError",
+    "ParquetSource",
+    "PushSource",
+    "String",
+    "Timestamp",
+    "Vector",
+    "__version__",
+]

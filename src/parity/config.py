@@ -1,0 +1,150 @@
+"""Typed configuration of a feature repository (``parity.yaml``).
+
+One pydantic model per backend, defined beside the backend, joined here by a
+discriminated union on ``type``. Environment variables override the file:
+``PARITY__ONLINE_STORE__URL=redis://127.0.0.1:6380/0`` sets ``online_store.url``.
+Unknown keys are errors with a "did you mean".
+
+Example:
+    >>> cfg = RepoConfig.model_validate({"project": "fraud", "online_store": {"type": "redis"}})
+    >>> cfg.online_store.type
+    'redis'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from parity.errors import ConfigError, did_you_mean
+from parity.offline.duckdb import DuckDBOfflineConfig
+from parity.online.redis import RedisOnlineConfig
+from parity.online.sqlite import SqliteOnlineConfig
+from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+
+CONFIG_FILE = "parity.yaml"
+ENV_PREFIX = "PARITY__"
+
+RegistryConfig = Annotated[
+    SqliteRegistryConfig | PostgresRegistryConfig, Field(discriminator="type")
+]
+OnlineStoreConfig = Annotated[SqliteOnlineConfig | RedisOnlineConfig, Field(discriminator="type")]
+OfflineStoreConfig = Annotated[DuckDBOfflineConfig, Field(discriminator="type")]
+
+
+class RepoConfig(BaseModel):
+    """The whole of ``parity.yaml``.
+
+    Example:
+        >>> RepoConfig(project="fraud").registry.type
+        'sqlite'
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    registry: RegistryConfig = SqliteRegistryConfig()
+    offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
+    online_store: OnlineStoreConfig = SqliteOnlineConfig()
+    auto_promote: bool = False
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``PARITY__A__B=value`` variables onto the nested mapping ``data``."""
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        # YAML scalars: "5432" -> int, "true" -> bool, anything else stays a string.
+        node[path[-1]] = yaml.safe_load(raw) if raw.strip() else raw
+    return data
+
+
+def _explain(exc: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-")))
+        if err["type"] == "extra_forbidden":
+            key = str(err["loc"][-1])
+            parent_fields = _fields_at(err["loc"][:-1])
+            lines.append(
+                f"unknown key '{loc}'.{did_you_mean(key, parent_fields)} "
+                f"Allowed here: {', '.join(sorted(parent_fields))}."
+            )
+        elif err["type"] == "union_tag_invalid":
+            tag = str(err.get("input", {}).get("type", "")) if isinstance(err.get("input"), dict) else ""
+            choices = _tag_choices(loc)
+            lines.append(
+                f"{loc}.type: unknown backend {tag!r}.{did_you_mean(tag, choices)} "
+                f"Choose one of: {', '.join(choices)}."
+            )
+        else:
+            lines.append(f"{loc or '(top level)'}: {err['msg']} (got {err.get('input')!r}).")
+    return ConfigError(f"Invalid configuration in {source}:\n  - " + "\n  - ".join(lines))
+
+
+_TAGS = {
+    "registry": ("sqlite", "postgresql"),
+    "online_store": ("sqlite", "redis"),
+    "offline_store": ("duckdb",),
+}
+
+
+def _tag_choices(loc: str) -> tuple[str, ...]:
+    return _TAGS.get(loc.split(".")[0], ())
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = RepoConfig
+    if loc:
+        section = str(loc[0])
+        tag = str(loc[1]) if len(loc) > 1 else ""
+        by_section: dict[str, dict[str, type[BaseModel]]] = {
+            "registry": {"sqlite": SqliteRegistryConfig, "postgresql": PostgresRegistryConfig},
+            "online_store": {"sqlite": SqliteOnlineConfig, "redis": RedisOnlineConfig},
+            "offline_store": {"duckdb": DuckDBOfflineConfig},
+        }
+        model = by_section.get(section, {}).get(tag, RepoConfig)
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def load_config(
+    repo_path: str | Path, *, environ: Mapping[str, str] | None = None
+) -> RepoConfig:
+    """Read ``parity.yaml`` of a repository and apply environment overrides.
+
+    Example:
+        >>> load_config("my_repo").project  # doctest: +SKIP
+        'fraud'
+    """
+    path = Path(repo_path) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"No {CONFIG_FILE} in {str(Path(repo_path).resolve())!r}. Run 'parity init NAME' "
+            "to create a repository, or pass --repo PATH."
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
+    data = _apply_env(data, os.environ if environ is None else environ)
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, str(path)) from exc
