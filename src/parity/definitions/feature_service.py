@@ -84,7 +84,7 @@ class FeatureService:
 
     Example:
         >>> FeatureService("fraud", features=["user_stats"]).to_dict()["features"]
-        [{'features': None, 'version': None, 'view': 'user_stats'}]
+        [{'view': 'user_stats', 'version': None, 'features': None}]
     """
 
     name: str

@@ -79,6 +79,11 @@ class FeatureView:
     (None: values never expire). ``freshness``: the online freshness policy.
 
     Example:
+        >>> from parity.types import Int64, Float64
+        >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+        >>> stats = FeatureView("user_stats", entities=[user],
+        ...                     schema=[Field("spend_7d", Float64, min_value=0)],
+        ...                     source=ParquetSource("s.parquet", timestamp_field="ts"))
         >>> stats.select("spend_7d").features
         ('spend_7d',)
     """
@@ -193,6 +198,11 @@ class FeatureView:
         """A subset of this view's features, for a feature service.
 
         Example:
+            >>> from parity.types import Int64, Float64
+            >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+            >>> stats = FeatureView("user_stats", entities=[user],
+            ...                     schema=[Field("spend_7d", Float64)],
+            ...                     source=ParquetSource("s.parquet", timestamp_field="ts"))
             >>> stats.select("spend_7d").view_name
             'user_stats'
         """
