@@ -71,6 +71,10 @@ class ChangeRefused(ParityError, Terminal):
     """An apply contains a change that parity refuses to make in place."""
 
 
+class AmbiguousReference(ParityError, Terminal, ValueError):
+    """A name that must carry an explicit version (``name@vN``) was given without one."""
+
+
 class InvalidTransition(ParityError, Terminal):
     """A version lifecycle move that is not allowed from the current state."""
 

@@ -1,0 +1,63 @@
+"""The ``parity`` command line: one module per command group, one error handler.
+
+Exit codes: 0 success, 1 failure (any parity error, or a ``--strict`` gate that tripped),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parity.cli import demo, lifecycle, registry, repo
+from parity.cli.render import err_console
+from parity.errors import ParityError
+
+app = typer.Typer(
+    name="parity",
+    help="parity: a feature store with a closed retraining loop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    repo_path: Annotated[
+        Path, typer.Option("--repo", "-r", envvar="PARITY_REPO", help="Feature repository folder.")
+    ] = Path("."),
+) -> None:
+    ctx.obj = repo_path
+
+
+for module in (repo, registry, lifecycle, demo):
+    module.register(app)
+
+
+def run() -> None:
+    """Console-script entry point: maps parity errors to exit code 1 with a clear message."""
+    try:
+        app(standalone_mode=False)
+    except ParityError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        if os.environ.get("PARITY_DEBUG"):
+            raise
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

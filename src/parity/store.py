@@ -1,0 +1,263 @@
+"""The :class:`FeatureStore` facade: it wires configuration, registry and stores together.
+
+It implements nothing itself; every operation is one call into the package that owns it.
+
+Example:
+    >>> store = FeatureStore("my_repo")  # doctest: +SKIP
+    >>> plan = store.apply(message="first version")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+from parity.config import RepoConfig, load_config
+from parity.definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    RepoContents,
+    load_repo,
+    parse_versioned_name,
+)
+from parity.definitions.repo import Definition
+from parity.errors import (
+    AmbiguousReference,
+    EntityNotFound,
+    FeatureServiceNotFound,
+    FeatureViewNotFound,
+    ObjectNotFound,
+    did_you_mean,
+)
+from parity.registry import (
+    Actor,
+    AuditEntry,
+    ObjectKind,
+    Plan,
+    Registry,
+    RegistrySnapshot,
+    ServicePin,
+    VersionRecord,
+    VersionState,
+    open_registry,
+    plan_apply,
+)
+
+_NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
+    ObjectKind.ENTITY: EntityNotFound,
+    ObjectKind.FEATURE_VIEW: FeatureViewNotFound,
+    ObjectKind.FEATURE_SERVICE: FeatureServiceNotFound,
+}
+
+
+def current_actor(repo_path: Path) -> Actor:
+    """Who is acting: ``PARITY_ACTOR`` or ``user@host``, with the repo's git commit if any."""
+    name = os.environ.get("PARITY_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+    context: dict[str, str] = {"host": socket.gethostname()}
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo_path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        if commit.returncode == 0:
+            context["git_commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout, or no git: the audit entry simply has no commit
+    return Actor(name, context)
+
+
+class FeatureStore:
+    """A feature repository opened from its folder (``parity.yaml`` + definition files).
+
+    Example:
+        >>> store = FeatureStore("my_repo")  # doctest: +SKIP
+        >>> [v.ref for v in store.list_feature_views()]  # doctest: +SKIP
+        ['user_stats@v1']
+    """
+
+    def __init__(self, repo_path: str | Path = ".", *, config: RepoConfig | None = None) -> None:
+        self.repo_path = Path(repo_path).resolve()
+        self.config = config if config is not None else load_config(self.repo_path)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The registry named in the config, opened on first use."""
+        return open_registry(self.config.registry, repo_root=self.repo_path)
+
+    @property
+    def project(self) -> str:
+        """The project name from ``parity.yaml``."""
+        return self.config.project
+
+    def close(self) -> None:
+        """Release connections held by the store."""
+        if "registry" in self.__dict__:
+            self.registry.close()
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- definitions -------------------------------------------------------------------
+
+    def load_definitions(self, definitions: Iterable[Definition] | None = None) -> RepoContents:
+        """The repository's definitions: ``definitions`` if given, else the repo's files."""
+        if definitions is None:
+            return load_repo(self.repo_path)
+        return RepoContents.build(definitions)
+
+    def plan(self, definitions: Iterable[Definition] | None = None) -> Plan:
+        """What :meth:`apply` would do, without writing anything."""
+        repo = self.load_definitions(definitions)
+        return plan_apply(
+            self.registry.snapshot(self.project), repo, auto_promote=self.config.auto_promote
+        )
+
+    def apply(
+        self,
+        definitions: Iterable[Definition] | None = None,
+        *,
+        message: str,
+        actor: str | None = None,
+    ) -> Plan:
+        """Register the definitions; returns the plan that was applied (atomically)."""
+        repo = self.load_definitions(definitions)
+        who = current_actor(self.repo_path)
+        if actor is not None:
+            who = Actor(actor, who.context)
+        return self.registry.apply(
+            self.project, repo, actor=who, message=message, auto_promote=self.config.auto_promote
+        )
+
+    # --- reading the registry ----------------------------------------------------------
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Everything registered for this project, read consistently."""
+        return self.registry.snapshot(self.project)
+
+    def _latest_records(self, kind: ObjectKind) -> list[VersionRecord]:
+        snap = self.snapshot()
+        return [snap.history_of(kind, name)[-1] for name in snap.names(kind)]
+
+    def list_entities(self) -> list[VersionRecord]:
+        """The newest version of every entity."""
+        return self._latest_records(ObjectKind.ENTITY)
+
+    def list_feature_views(self) -> list[VersionRecord]:
+        """The newest version of every feature view."""
+        return self._latest_records(ObjectKind.FEATURE_VIEW)
+
+    def list_feature_services(self) -> list[VersionRecord]:
+        """The newest version of every feature service."""
+        return self._latest_records(ObjectKind.FEATURE_SERVICE)
+
+    def list_versions(self, name: str, *, kind: ObjectKind | None = None) -> list[VersionRecord]:
+        """Every version of the object called ``name``."""
+        snap = self.snapshot()
+        kinds = [kind] if kind else list(ObjectKind)
+        for k in kinds:
+            history = snap.history_of(k, name)
+            if history:
+                return list(history)
+        raise self._not_found(snap, kinds, name)
+
+    def _not_found(
+        self, snap: RegistrySnapshot, kinds: list[ObjectKind], name: str
+    ) -> ObjectNotFound:
+        known = [n for k in kinds for n in snap.names(k)]
+        label = kinds[0].label if len(kinds) == 1 else "object"
+        error = _NOT_FOUND[kinds[0]] if len(kinds) == 1 else ObjectNotFound
+        return error(f"Unknown {label} {name!r}.{did_you_mean(name, known)}")
+
+    def get_version(self, ref: str, *, kind: ObjectKind | None = None) -> VersionRecord:
+        """Resolve ``name`` or ``name@vN``.
+
+        A bare name means the newest serving version, or the newest version if none serves.
+        """
+        name, version = parse_versioned_name(ref)
+        snap = self.snapshot()
+        kinds = [kind] if kind else list(ObjectKind)
+        for k in kinds:
+            history = snap.history_of(k, name)
+            if not history:
+                continue
+            if version is None:
+                serving = [r for r in history if r.state is VersionState.SERVING]
+                return serving[-1] if serving else history[-1]
+            for record in history:
+                if record.version == version:
+                    return record
+            known = ", ".join(r.ref for r in history)
+            raise _NOT_FOUND[k](f"No {k.label} {name}@v{version}. Known versions: {known}.")
+        raise self._not_found(snap, kinds, name)
+
+    def get_entity(self, name: str) -> Entity:
+        """The registered entity called ``name``."""
+        return Entity.from_dict(self.get_version(name, kind=ObjectKind.ENTITY).spec)
+
+    def get_feature_view(self, ref: str) -> FeatureView:
+        """The definition of a view version (``name`` or ``name@vN``)."""
+        return FeatureView.from_dict(self.get_version(ref, kind=ObjectKind.FEATURE_VIEW).spec)
+
+    def get_feature_service(self, ref: str) -> FeatureService:
+        """The definition of a service version (``name`` or ``name@vN``)."""
+        return FeatureService.from_dict(self.get_version(ref, kind=ObjectKind.FEATURE_SERVICE).spec)
+
+    def get_service_pins(self, ref: str) -> tuple[ServicePin, ...]:
+        """The exact view versions and canonical feature order of a service version."""
+        record = self.get_version(ref, kind=ObjectKind.FEATURE_SERVICE)
+        return tuple(self.snapshot().pins.get((record.name, record.version), ()))
+
+    def history(self, name: str | None = None, *, limit: int = 200) -> list[AuditEntry]:
+        """Audit entries, newest first (optionally for one object)."""
+        return self.registry.history(self.project, name, limit=limit)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _move(self, ref: str, target: VersionState, message: str) -> VersionRecord:
+        name, version = parse_versioned_name(ref)
+        record = self.get_version(ref)
+        if version is None and record.kind is not ObjectKind.ENTITY:
+            # A lifecycle move must say which version it means; guessing could retire the wrong one.
+            raise AmbiguousReference(
+                f"{target.value}: say which version, e.g. '{name}@v{record.version}'. "
+                f"Versions: {', '.join(r.ref for r in self.list_versions(name, kind=record.kind))}."
+            )
+        return self.registry.transition(
+            self.project,
+            record.kind,
+            record.name,
+            record.version,
+            target,
+            actor=current_actor(self.repo_path),
+            message=message,
+        )
+
+    def promote(self, ref: str, *, message: str = "") -> VersionRecord:
+        """Make a version serve (``pending`` or ``deprecated`` -> ``serving``)."""
+        return self._move(ref, VersionState.SERVING, message)
+
+    def deprecate(self, ref: str, *, message: str = "") -> VersionRecord:
+        """Mark a serving version deprecated: consumers should move off it."""
+        return self._move(ref, VersionState.DEPRECATED, message)
+
+    def retire(self, ref: str, *, message: str = "") -> VersionRecord:
+        """Retire a deprecated or pending version for good."""
+        return self._move(ref, VersionState.RETIRED, message)
+
+    def repin(self, service: str, *, message: str = "") -> Plan:
+        """Move a service onto the newest serving view versions (a new service version)."""
+        return self.registry.repin(
+            self.project, service, actor=current_actor(self.repo_path), message=message
+        )
