@@ -56,12 +56,21 @@ class RepoConfig(BaseModel):
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """Overlay ``PARITY__A__B=value`` variables onto the nested mapping ``data``."""
+    overrides = []
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
-        if not path:
-            continue
+        if path:
+            overrides.append((path, raw))
+    # Switching a section to another backend drops the file's keys for that section: they
+    # belong to the other backend (a SQLite ``path`` means nothing to Redis).
+    for path, raw in overrides:
+        section = data.get(path[0])
+        switched = isinstance(section, dict) and section.get("type") != _env_value(raw)
+        if path[1:] == ["type"] and switched:
+            data[path[0]] = {}
+    for path, raw in overrides:
         node = data
         for part in path[:-1]:
             child = node.get(part)
@@ -69,9 +78,13 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
                 child = {}
                 node[part] = child
             node = child
-        # YAML scalars: "5432" -> int, "true" -> bool, anything else stays a string.
-        node[path[-1]] = yaml.safe_load(raw) if raw.strip() else raw
+        node[path[-1]] = _env_value(raw)
     return data
+
+
+def _env_value(raw: str) -> Any:
+    # YAML scalars: "5432" -> int, "true" -> bool, anything else stays a string.
+    return yaml.safe_load(raw) if raw.strip() else raw
 
 
 def _explain(exc: ValidationError, source: str) -> ConfigError:
@@ -91,6 +104,11 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
             lines.append(
                 f"{loc}.type: unknown backend {tag!r}.{did_you_mean(tag, choices)} "
                 f"Choose one of: {', '.join(choices)}."
+            )
+        elif err["type"] == "union_tag_not_found":
+            lines.append(
+                f"{loc}.type: missing; every {loc} section names its backend. "
+                f"Choose one of: {', '.join(_tag_choices(loc))}."
             )
         else:
             lines.append(f"{loc or '(top level)'}: {err['msg']} (got {err.get('input')!r}).")
