@@ -1,10 +1,51 @@
-"""Redis online store for production (a single server)."""
+"""Redis online store for production (a single server).
+
+Layout: one Redis string per (view version, entity):
+``{key_prefix}:{project}:{view}:v{version}:{entity key}`` holding the codec's compact
+value (:mod:`parity.online.codec`: a 18-byte header, null flags, fixed-width features,
+length-prefixed strings). Chosen over one hash per entity because a read of any number
+of entities in any number of views is then a single ``MGET`` (one round trip, one flat
+reply, no per-field parsing), and a value is a few dozen bytes instead of a hash's
+per-field overhead.
+
+Writes run a server-side Lua script per chunk of keys (``write_batch_size``), with all
+chunks of a write sent in one pipeline. For each key the script compares the stored and
+the new value byte by byte (the codec's header makes that the (event, created, payload)
+order) and sets the new one only if it is greater. A script runs atomically, so
+concurrent writers can never let an older value win; compared with WATCH/MULTI it needs
+no retries and no extra round trips (measured in ``benchmarks/online_store.py``).
+
+``redis`` is imported when a store is built, never by ``import parity``.
+
+Example:
+    >>> config = RedisOnlineConfig(url="redis://127.0.0.1:6379/0")
+    >>> store = RedisOnlineStore(config)  # doctest: +SKIP
+    >>> store.read([ReadRequest(table, keys=[(1,)])])  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from parity.errors import OnlineStoreUnavailable
+from parity.online.base import (
+    OnlineCapabilities,
+    OnlineRow,
+    OnlineStore,
+    ReadRequest,
+    ViewTable,
+    WriteResult,
+)
+from parity.online.codec import TableCodec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class RedisOnlineConfig(BaseModel):
@@ -15,3 +56,176 @@ class RedisOnlineConfig(BaseModel):
     type: Literal["redis"] = "redis"
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "parity"
+    connect_timeout_seconds: Annotated[float, Field(gt=0)] = 1.0
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    max_connections: Annotated[int, Field(gt=0)] = 64
+    write_batch_size: Annotated[int, Field(gt=0)] = 1000
+
+
+# KEYS[i] gets ARGV[i] if ARGV[i] is bytewise greater than the stored value (absent: yes).
+# Lua's '<' on strings uses strcoll (locale dependent), hence the explicit byte loop.
+_WRITE_LATEST = """
+local written = 0
+for i = 1, #KEYS do
+  local new = ARGV[i]
+  local old = redis.call('GET', KEYS[i])
+  local greater = false
+  if not old then
+    greater = true
+  elseif old ~= new then
+    local ln, lo = #new, #old
+    local m = ln < lo and ln or lo
+    local j = 1
+    while j <= m and string.byte(new, j) == string.byte(old, j) do j = j + 1 end
+    if j <= m then greater = string.byte(new, j) > string.byte(old, j) else greater = ln > lo end
+  end
+  if greater then
+    redis.call('SET', KEYS[i], new)
+    written = written + 1
+  end
+end
+return written
+"""
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)
+
+
+class RedisOnlineStore(OnlineStore):
+    """The online store on one Redis server, through a pooled ``redis-py`` client.
+
+    Example:
+        >>> RedisOnlineStore.capabilities.shared
+        True
+    """
+
+    capabilities = OnlineCapabilities(shared=True, concurrent_writers=True)
+
+    def __init__(self, config: RedisOnlineConfig, /, *, repo_root: str | Path = ".") -> None:
+        # repo_root: accepted like every backend's; Redis keeps no files.
+        import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        self._errors: tuple[type[Exception], ...] = (
+            redis.ConnectionError,
+            redis.TimeoutError,
+        )
+        self._url = _redact(config.url)
+        self._prefix = config.key_prefix.encode() + b":"
+        self._batch = config.write_batch_size
+        # One quick retry covers a pooled connection the server closed; more would only
+        # delay the error when the server is down.
+        self._pool = redis.ConnectionPool.from_url(
+            config.url,
+            socket_connect_timeout=config.connect_timeout_seconds,
+            socket_timeout=config.timeout_seconds,
+            max_connections=config.max_connections,
+            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+        )
+        self._client = redis.Redis(connection_pool=self._pool)
+        self._script = self._client.register_script(_WRITE_LATEST)
+        self._tables: dict[ViewTable, tuple[TableCodec, bytes]] = {}
+
+    @contextmanager
+    def _reachable(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise OnlineStoreUnavailable(
+                f"Redis online store unreachable at {self._url} during {action}: "
+                f"{str(exc).rstrip('.')}. "
+                "Start Redis, or fix online_store.url in parity.yaml "
+                "(or PARITY__ONLINE_STORE__URL)."
+            ) from exc
+
+    def _table(self, table: ViewTable) -> tuple[TableCodec, bytes]:
+        entry = self._tables.get(table)
+        if entry is None:
+            entry = (TableCodec(table), self._prefix + table.namespace.encode() + b":")
+            self._tables[table] = entry
+        return entry
+
+    def write(self, table: ViewTable, rows: pa.Table, /) -> WriteResult:
+        """Set each key's greatest row unless the stored one is newer or equal.
+
+        Example:
+            >>> store.write(table, rows)  # doctest: +SKIP
+            WriteResult(rows=3, written=3, skipped=0)
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        codec, namespace = self._table(table)
+        batch = codec.encode_batch(rows)
+        keys = pc.binary_join_element_wise(pa.scalar(namespace), batch.keys, b"").to_pylist()
+        values = batch.values.to_pylist()
+        written = 0
+        size = self._batch
+        with self._reachable(f"a write to {table.namespace}"):
+            # Bound the pipeline buffer: 64 scripts of `size` keys per round trip.
+            step = size * 64
+            for start in range(0, len(keys), step):
+                pipe = self._client.pipeline(transaction=False)
+                for lo in range(start, min(start + step, len(keys)), size):
+                    self._script(
+                        keys=keys[lo : lo + size], args=values[lo : lo + size], client=pipe
+                    )
+                written += sum(pipe.execute())
+        return WriteResult(rows=batch.rows, written=written, skipped=batch.rows - written)
+
+    def read(self, requests: Sequence[ReadRequest], /) -> list[list[OnlineRow | None]]:
+        """All entities of all requests in one ``MGET``.
+
+        Example:
+            >>> store.read([ReadRequest(table, keys=[(1,), (99,)])])  # doctest: +SKIP
+            [[OnlineRow(...), None]]
+        """
+        keys: list[bytes] = []
+        codecs: list[TableCodec] = []
+        for request in requests:
+            codec, namespace = self._table(request.table)
+            encode = codec.encode_key
+            keys += [namespace + encode(key) for key in request.keys]
+            codecs.append(codec)
+        if not keys:
+            return [[] for _ in requests]
+        with self._reachable("a read"):
+            # execute_command skips mget's argument juggling on the hot path.
+            raw: list[Any] = self._client.execute_command("MGET", *keys)  # type: ignore[no-untyped-call]
+        out: list[list[OnlineRow | None]] = []
+        pos = 0
+        for request, codec in zip(requests, codecs, strict=True):
+            decode = codec.decode
+            end = pos + len(request.keys)
+            out.append([None if v is None else decode(v) for v in raw[pos:end]])
+            pos = end
+        return out
+
+    def delete_table(self, table: ViewTable, /) -> int:
+        """Unlink every key of the view version (SCAN, then UNLINK in batches).
+
+        Example:
+            >>> store.delete_table(table)  # doctest: +SKIP
+            3
+        """
+        _, namespace = self._table(table)
+        pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", namespace) + b"*"
+        removed = 0
+        with self._reachable(f"delete_table({table.namespace})"):
+            chunk: list[bytes] = []
+            for key in self._client.scan_iter(match=pattern, count=1000):
+                chunk.append(key)
+                if len(chunk) >= 1000:
+                    removed += self._client.unlink(*chunk)
+                    chunk = []
+            if chunk:
+                removed += self._client.unlink(*chunk)
+        self._tables.pop(table, None)
+        return removed
+
+    def close(self) -> None:
+        """Disconnect every pooled connection."""
+        self._client.close()
+        self._pool.disconnect()
