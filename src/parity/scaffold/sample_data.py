@@ -141,7 +141,7 @@ class _Merchants:
         self.ids = np.arange(1, count + 1, dtype=np.int64)
         self.category = rng.choice(len(CATEGORIES), size=count, p=_CATEGORY_SHARE)
         self.risk = np.clip(_CATEGORY_RISK[self.category] + rng.normal(0, 0.15, count), 0, 1)
-        self.popularity = rng.pareto(1.2, count) + 1.0  # a few merchants take most traffic
+        self.popularity = rng.pareto(2.0, count) + 1.0  # popular merchants take much of the traffic
 
 
 class _Transactions:
@@ -169,9 +169,9 @@ class _Transactions:
         amount = np.clip(np.round(amount, 2), 0.5, 25_000)
         young = (users.account_age[user] + day) < 30
         logit = (
-            -5.8
+            -6.2
             + 1.3 * np.log(amount / typical)
-            + 3.2 * merchants.risk[merchant]
+            + 4.0 * merchants.risk[merchant]
             + 1.5 * young
             + 0.4 * users.risk[user]
         )
@@ -221,6 +221,8 @@ def _user_transaction_stats(
     sum_7d = rolling(daily_sum, "sum")
     max_7d = rolling(daily_max, "max")
     user, day = np.nonzero(count_7d)
+    order = np.lexsort((user, day))  # in publication order, like the daily job appends
+    user, day = user[order], day[order]
     event_us = start_us + (day + 1) * _DAY_US
     count = count_7d[user, day]
     total = np.round(sum_7d[user, day], 2)
@@ -272,8 +274,8 @@ def _user_profile(rng: np.random.Generator, users: _Users, start_us: int) -> pa.
 def _merchant_risk(rng: np.random.Generator, merchants: _Merchants, start_us: int) -> pa.Table:
     """Weekly risk snapshots per merchant, drifting a little around its latent risk."""
     weeks = HISTORY_DAYS // 7 + 1
-    who = np.repeat(np.arange(merchants.count), weeks)
-    week = np.tile(np.arange(weeks), merchants.count)
+    who = np.tile(np.arange(merchants.count), weeks)
+    week = np.repeat(np.arange(weeks), merchants.count)
     event_us = start_us - _HOUR_US + week * 7 * _DAY_US
     risk = merchants.risk[who]
     chargeback = np.clip(0.002 + 0.06 * risk * np.exp(rng.normal(0, 0.25, len(who))), 0, 1)
