@@ -52,14 +52,12 @@ def check_tags(tags: object, *, what: str) -> dict[str, str]:
     """Validate a tags mapping of strings to strings and return a sorted copy."""
     if not isinstance(tags, Mapping):
         raise DefinitionError(f"{what}.tags: expected a dict of str to str, got {tags!r}.")
-    out: dict[str, str] = {}
-    for key, value in sorted(tags.items()):
+    for key, value in tags.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise DefinitionError(
                 f"{what}.tags: keys and values must be strings, got {key!r}: {value!r}."
             )
-        out[key] = value
-    return out
+    return dict(sorted(tags.items()))
 
 
 def check_text(value: object, *, what: str) -> str:

@@ -29,11 +29,10 @@ def _check_mapping(mapping: object, *, what: str) -> dict[str, str]:
             f"{what}.field_mapping: expected a dict of source column -> feature name, "
             f"got {mapping!r}."
         )
-    out: dict[str, str] = {}
-    for source_col, feature in sorted(mapping.items()):
+    for source_col, feature in mapping.items():
         check_name(source_col, what=f"{what}.field_mapping key")
         check_name(feature, what=f"{what}.field_mapping[{source_col!r}]")
-        out[source_col] = feature
+    out: dict[str, str] = dict(sorted(mapping.items()))
     targets = list(out.values())
     duplicates = sorted({t for t in targets if targets.count(t) > 1})
     if duplicates:
