@@ -295,9 +295,25 @@ class FeatureSelection:
     def __post_init__(self) -> None:
         check_name(self.view_name, what="feature reference view name")
         if self.features is not None:
+            if isinstance(self.features, str):
+                raise DefinitionError(
+                    f"feature reference {self.view_name!r}: features must be a tuple of names, "
+                    f"got the string {self.features!r}. Example: features=({self.features!r},)."
+                )
             object.__setattr__(self, "features", tuple(self.features))
+            if not self.features:
+                raise DefinitionError(
+                    f"feature reference {self.view_name!r}: the feature list is empty. Name at "
+                    "least one feature, or reference the view itself for all of its features."
+                )
             for name in self.features:
                 check_name(name, what=f"feature reference {self.view_name}:{name}")
+            repeated = sorted({f for f in self.features if self.features.count(f) > 1})
+            if repeated:
+                raise DefinitionError(
+                    f"feature reference {self.view_name!r}: feature(s) {repeated} are listed "
+                    "more than once."
+                )
         if self.version is not None and (
             isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1
         ):
