@@ -122,6 +122,7 @@ class TableCodec:
         self.table = table
         features = table.features[: feature_count or len(table.features)]
         self._count = len(features)
+        self._count_bytes = self._count.to_bytes(2, "big")
         self._key_parts = tuple(_key_part(t) for _, t in table.join_keys)
         codes = [_HEAD, "?" * self._count]
         np_fields: list[tuple[Any, ...]] = [
@@ -297,9 +298,9 @@ class TableCodec:
 
     def decode(self, value: bytes) -> OnlineRow:
         """Turn stored bytes back into an :class:`OnlineRow` (the hot path of reads)."""
+        if value[16:18] != self._count_bytes:
+            return self._decode_other(value, int.from_bytes(value[16:18], "big"))
         head = self._struct.unpack_from(value, 0)
-        if head[2] != self._count:
-            return self._decode_other(value, head[2])
         values: list[Any] = []
         pos = self._struct.size
         for i, (kind, index, width) in enumerate(self._plan):
