@@ -169,9 +169,17 @@ def parse_dtype(value: DType | str, *, what: str = "dtype") -> DType:
         return DType(text)
     match = _COMPOSITE.match(text)
     if match and match.group(1):
-        return Array(parse_dtype(match.group(2), what=what))
+        element = parse_dtype(match.group(2), what=what)
+        try:
+            return Array(element)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{what}: invalid type {value!r}: {exc}") from exc
     if match and match.group(3):
-        return Vector(int(match.group(5)), parse_dtype(match.group(4), what=what))
+        element = parse_dtype(match.group(4), what=what)
+        try:
+            return Vector(int(match.group(5)), element)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{what}: invalid type {value!r}: {exc}") from exc
     known = (*_PRIMITIVES, "list<T>", "vector<float32,N>")
     raise DefinitionError(
         f"{what}: invalid type {value!r}.{did_you_mean(text, _PRIMITIVES)} "

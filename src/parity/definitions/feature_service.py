@@ -114,7 +114,10 @@ class FeatureService:
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "_selections", selections)
         if not isinstance(self.full_feature_names, bool):
-            raise DefinitionError(f"{what}.full_feature_names: expected True or False.")
+            raise DefinitionError(
+                f"{what}.full_feature_names: expected True or False, got "
+                f"{self.full_feature_names!r}."
+            )
         check_text(self.description, what=f"{what}.description")
         check_text(self.owner, what=f"{what}.owner")
         object.__setattr__(self, "tags", check_tags(self.tags, what=what))

@@ -139,7 +139,8 @@ class FeatureView:
             require_positive_duration(self.ttl, what=f"{what}.ttl")
         freshness = self.freshness
         if isinstance(freshness, timedelta):
-            freshness = FreshnessPolicy(freshness)
+            max_age = require_positive_duration(freshness, what=f"{what}.freshness")
+            freshness = FreshnessPolicy(max_age)
         if freshness is not None and not isinstance(freshness, FreshnessPolicy):
             raise DefinitionError(
                 f"{what}.freshness: expected a FreshnessPolicy or a timedelta, got {freshness!r}."

@@ -64,6 +64,8 @@ class Field:
                 )
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise DefinitionError(f"{what}.{bound}: expected a number, got {value!r}.")
+            if value != value:  # NaN: every comparison with it is false, so it checks nothing
+                raise DefinitionError(f"{what}.{bound}: expected a number, got {value!r}.")
         if (
             self.min_value is not None
             and self.max_value is not None
