@@ -311,7 +311,7 @@ def test_composite_keys_of_every_key_type_are_distinct_and_round_trip(store: Onl
         ),
     )
     assert result.written == len(keys)
-    got = store.read([ReadRequest(view, keys=keys + [(1, "2:x", True, at(0), b"zz")])])[0]
+    got = store.read([ReadRequest(view, keys=[*keys, (1, "2:x", True, at(0), b"zz")])])[0]
     assert [None if r is None else r.values[0] for r in got] == [*range(len(keys)), None]
 
 
@@ -333,7 +333,7 @@ def test_appended_nullable_feature_reads_none_for_values_written_before(
 
 
 def test_bad_input_is_refused_with_the_column_named(store: OnlineStore) -> None:
-    with pytest.raises(SchemaMismatch, match="'spend' is missing.*Did you mean 'spent'"):
+    with pytest.raises(SchemaMismatch, match=r"'spend' is missing.*Did you mean 'spent'"):
         store.write(USERS, table({"user_id": [1], "spent": [1.0], "event_timestamp": [at(1)]}))
     with pytest.raises(NaiveTimestampError, match="event_timestamp"):
         store.write(
