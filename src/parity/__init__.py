@@ -23,6 +23,7 @@ from parity.definitions import (
     PushSource,
 )
 from parity.errors import ParityError
+from parity.store import FeatureStore
 from parity.types import (
     Array,
     Bool,
@@ -48,6 +49,7 @@ __all__ = [
     "Entity",
     "FeatureSelection",
     "FeatureService",
+    "FeatureStore",
     "FeatureView",
     "Field",
     "Float32",
