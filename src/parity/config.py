@@ -70,6 +70,12 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
         switched = isinstance(section, dict) and section.get("type") != _env_value(raw)
         if path[1:] == ["type"] and switched:
             data[path[0]] = {}
+    # A key of a section the file leaves out overrides that section's default backend.
+    for path, _ in overrides:
+        field = RepoConfig.model_fields.get(path[0])
+        default_type = getattr(field.default, "type", None) if field else None
+        if len(path) > 1 and path[0] not in data and default_type is not None:
+            data[path[0]] = {"type": default_type}
     for path, raw in overrides:
         node = data
         for part in path[:-1]:
