@@ -41,23 +41,14 @@ for module in (repo, registry, lifecycle, demo):
 
 
 def run() -> None:
-    """Console-script entry point: maps parity errors to exit code 1 with a clear message."""
+    """Console-script entry point: maps parity errors to exit code 1 with a clear message.
+
+    Usage errors are click's own (exit 2); anything else is a bug and shows its traceback.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except ParityError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         if os.environ.get("PARITY_DEBUG"):
             raise
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("Aborted.")
-        sys.exit(1)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

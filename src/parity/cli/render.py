@@ -54,41 +54,42 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_MARK = {
+    ChangeClass.UNCHANGED: " ",
+    ChangeClass.METADATA: "~",
+    ChangeClass.COMPATIBLE: "~",
+    ChangeClass.BREAKING: "+",
+    ChangeClass.REFUSED: "!",
+    ChangeClass.NEW: "+",
+}
+
+
 def render_plan(plan: Plan, *, verbose: bool = True) -> None:
-    """The readable diff: one row per object, one indented row per difference."""
-    table = Table(title=f"Plan for project {plan.project!r}", show_lines=False)
-    for column in ("object", "class", "version", "details"):
-        table.add_column(column)
+    """The readable diff, one block per object (like a terraform plan)."""
+    console.print(f"[bold]Plan for project {plan.project!r}[/]")
     for change in plan.changes:
         if change.change_class is ChangeClass.UNCHANGED and not change.notes:
             continue
         style = _CLASS_STYLE[change.change_class]
-        version = (
-            f"v{change.to_version}"
-            if change.from_version in (None, change.to_version)
-            else f"v{change.from_version} -> v{change.to_version}"
-        )
+        if change.from_version in (None, change.to_version):
+            version = f"v{change.to_version}"
+        else:
+            version = f"v{change.from_version} -> v{change.to_version}"
         state = f" ({change.state.value})" if change.state and change.creates_version else ""
-        table.add_row(
-            f"{change.kind.label} {change.name}",
-            f"[{style}]{change.change_class.value}[/]",
-            version + state,
-            "",
+        console.print(
+            f"[{style}]{_MARK[change.change_class]} {change.kind.label} {change.name}"
+            f"  {change.change_class.value}  {version}{state}[/]"
         )
-        if verbose:
-            for diff in change.differences:
-                change = f"{_short(diff.old, 28)} -> {_short(diff.new, 28)}"
-                detail = f"{diff.path}: {change}  ({diff.reason})"
-                table.add_row(
-                    "",
-                    f"[{_CLASS_STYLE[diff.change_class]}]{diff.change_class.value}[/]",
-                    "",
-                    detail,
-                )
-            for note in change.notes:
-                table.add_row("", "[dim]note[/]", "", note)
-    if table.row_count:
-        console.print(table)
+        if not verbose:
+            continue
+        for diff in change.differences:
+            moved = f"{_short(diff.old, 40)} -> {_short(diff.new, 40)}"
+            console.print(
+                f"    [{_CLASS_STYLE[diff.change_class]}]{diff.change_class.value:<10}[/] "
+                f"{diff.path}: {moved}  [dim]({diff.reason})[/]"
+            )
+        for note in change.notes:
+            console.print(f"    [dim]note[/]       {note}")
     unchanged = sum(1 for c in plan.changes if c.change_class is ChangeClass.UNCHANGED)
     counts = {cls: sum(1 for c in plan.changes if c.change_class is cls) for cls in ChangeClass}
     summary = ", ".join(
