@@ -253,7 +253,11 @@ class ViewReadSpec:
                 for k in self.join_keys
             ],
             "features": [
-                {"source_column": f.source_column, "output_name": f.output_name, "dtype": f.dtype.name}
+                {
+                    "source_column": f.source_column,
+                    "output_name": f.output_name,
+                    "dtype": f.dtype.name,
+                }
                 for f in self.features
             ],
             "ttl_seconds": None if self.ttl is None else self.ttl.total_seconds(),

@@ -99,9 +99,7 @@ def _schema_problem(spec: ViewReadSpec, table: pa.Table, target: pa.Schema) -> s
             if actual.tz is None:
                 return f"column {field.name!r} is a naive timestamp ({actual}); make it UTC-aware"
             continue
-        dtype = next(
-            c.dtype for c in (*spec.join_keys, *spec.features) if c_name(c) == field.name
-        )
+        dtype = next(c.dtype for c in (*spec.join_keys, *spec.features) if c_name(c) == field.name)
         if not castable(actual, dtype):
             return f"column {field.name!r} has type {actual}, expected {dtype.name}"
     return None
@@ -248,7 +246,11 @@ def append_rows(spec: ViewReadSpec, rows: RowsInput, *, quarantine_root: Path) -
 def _version(spec: ViewReadSpec) -> int | None:
     from deltalake import DeltaTable
 
-    return DeltaTable(spec.source.path).version() if DeltaTable.is_deltatable(spec.source.path) else None
+    return (
+        DeltaTable(spec.source.path).version()
+        if DeltaTable.is_deltatable(spec.source.path)
+        else None
+    )
 
 
 def backfill_rows(

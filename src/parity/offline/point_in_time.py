@@ -95,9 +95,7 @@ def key_alias(view_index: int, key_index: int) -> str:
 
 def entity_relation_sql(timestamp_column: str) -> str:
     """The entity rows with their probe time in microseconds."""
-    return (
-        f"SELECT *, {epoch_us(quote(timestamp_column))} AS __parity_t FROM {ENTITY_RELATION}"
-    )
+    return f"SELECT *, {epoch_us(quote(timestamp_column))} AS __parity_t FROM {ENTITY_RELATION}"
 
 
 def view_columns_sql(spec: ViewReadSpec, index: int, source_sql: str) -> str:
@@ -162,8 +160,7 @@ def feature_select_sql(spec: ViewReadSpec, index: int) -> list[str]:
         value = f"{alias}.{feature_alias(index, n)}"
         if spec.ttl is not None:
             value = (
-                f"CASE WHEN {alias}.__parity_ets >= e.__parity_t - $ttl_{index} "
-                f"THEN {value} END"
+                f"CASE WHEN {alias}.__parity_ets >= e.__parity_t - $ttl_{index} THEN {value} END"
             )
         out.append(f"{value} AS {quote(feature.output_name)}")
     return out
@@ -209,4 +206,3 @@ def point_in_time_query(
         f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM e "
         f"{' '.join(joins)} ORDER BY e.{quote(ROW_COLUMN)}"
     )
-

@@ -226,8 +226,7 @@ def test_sql_entity_query_reads_the_view_sources_by_name(
     engine: OfflineEngine, stats_spec: ViewReadSpec
 ) -> None:
     query = (
-        "SELECT user_id, ts AS event_timestamp FROM user_stats "
-        "WHERE tier IN ('b', 'd') ORDER BY ts"
+        "SELECT user_id, ts AS event_timestamp FROM user_stats WHERE tier IN ('b', 'd') ORDER BY ts"
     )
     out = engine.get_historical_features(query, [stats_spec]).to_pandas()
     assert values(out, "tier") == ["c", "d"]  # at t=10 the tie winner is 'c'
