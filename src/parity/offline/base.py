@@ -143,7 +143,8 @@ class ViewReadSpec:
     """One feature view version to read, resolved to plain data.
 
     Example:
-        >>> ViewReadSpec.from_view(stats, version=1, repo_root="/repo").source.path  # doctest: +SKIP
+        >>> spec = ViewReadSpec.from_view(stats, version=1, repo_root="/repo")  # doctest: +SKIP
+        >>> spec.source.path  # doctest: +SKIP
         '/repo/data/user_stats.parquet'
     """
 

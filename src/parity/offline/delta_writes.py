@@ -15,7 +15,7 @@ new rows, never a mix). Quarantined rows land in ``<offline path>/quarantine/<vi
 Delta table with the row as JSON and a ``reason`` column.
 
 Example:
-    >>> report = append_rows(spec, rows, quarantine_root=Path("offline/quarantine"))  # doctest: +SKIP
+    >>> report = append_rows(spec, rows, quarantine_root=Path("q"))  # doctest: +SKIP
     >>> report.rows_written, report.rows_quarantined  # doctest: +SKIP
     (998, 2)
 """
@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -157,9 +157,7 @@ def quarantine(
             "operation": pa.array([operation] * n, pa.string()),
             "reason": reasons.cast(pa.string()),
             "row": as_json.to_arrow().column("row").cast(pa.string()),
-            "quarantined_at": pa.array(
-                [datetime.now(timezone.utc)] * n, pa.timestamp("us", tz="UTC")
-            ),
+            "quarantined_at": pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC")),
         }
     )
     path = root / spec.name

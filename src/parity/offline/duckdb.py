@@ -16,7 +16,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,7 +58,9 @@ if TYPE_CHECKING:
 
 
 class DuckDBOfflineConfig(BaseModel):
-    """``offline_store: {type: duckdb, path: data/offline}``; parity-managed Delta tables live under ``path``.
+    """``offline_store: {type: duckdb, path: data/offline}``.
+
+    Saved datasets and quarantine tables live under ``path``.
 
     ``memory_limit`` (e.g. ``"4GB"``) and ``temp_directory`` let joins larger than RAM
     spill to disk; ``batch_rows`` is the size of the Arrow batches results stream in.
@@ -162,7 +164,7 @@ class DuckDBRetrievalJob(RetrievalJob):
                 row_count=pq.ParquetFile(staging / DATA_FILE).metadata.num_rows,
                 point_in_time=self.point_in_time,
                 timestamp_column=self.timestamp_column,
-                created_at=datetime.now(timezone.utc).isoformat(),
+                created_at=datetime.now(UTC).isoformat(),
             )
             (staging / LINEAGE_FILE).write_text(json.dumps(lineage.to_dict(), indent=2))
             # A rename is atomic: readers see the whole dataset or none of it.
@@ -250,7 +252,8 @@ class DuckDBOfflineEngine(OfflineEngine):
         (run in this engine, where each spec's source is readable under the view name).
 
         Example:
-            >>> engine.get_historical_features(df, [spec], point_in_time="available")  # doctest: +SKIP
+            >>> job = engine.get_historical_features(  # doctest: +SKIP
+            ...     df, [spec], point_in_time="available")
         """
         if point_in_time not in POINT_IN_TIME_MODES:
             raise DefinitionError(

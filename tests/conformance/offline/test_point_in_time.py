@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +17,7 @@ from parity.definitions import DeltaSource, Entity, FeatureView, Field, ParquetS
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.types import Float64, Int64, String
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 UTC_TS = pa.timestamp("us", tz="UTC")
 
 
