@@ -5,12 +5,16 @@ difference gets a class, exactly as DESIGN.md's version table says:
 
 ====================  =============================================================
 metadata              description, owner, tags: same version, updated in place
-compatible            nullable feature added, contract, freshness, online flag,
-                      feature order: same version, updated in place
+compatible            nullable feature added, contract, freshness, online flag:
+                      same version, updated in place
 breaking              dtype, removed feature, non-nullable feature added, entity key,
                       source, ttl, anything not listed here: new version ``name@vN+1``
 refused               the join keys of an entity that serving view versions depend on
 ====================  =============================================================
+
+The order of features inside a view carries no meaning: a version stores its features
+in the order they had when it was created, with nullable features appended (online
+values are positional). Services fix their column order themselves.
 
 Unknown keys in a canonical form are breaking by default, so a definition attribute
 added later can never slip through as "metadata".
@@ -182,18 +186,6 @@ def _feature_differences(
         )
         if rest:
             diffs.append(Difference(path, ChangeClass.BREAKING, a, b, "feature definition changed"))
-    common_old = [f["name"] for f in old if f["name"] in new_by]
-    common_new = [f["name"] for f in new if f["name"] in old_by]
-    if common_old != common_new:
-        diffs.append(
-            Difference(
-                "features.order",
-                ChangeClass.COMPATIBLE,
-                common_old,
-                common_new,
-                "feature order changed: existing service pins keep their order",
-            )
-        )
     return diffs
 
 

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from parity.definitions import RepoContents
@@ -237,6 +237,22 @@ def _service_notes(
     return tuple(notes)
 
 
+def keep_storage_order(stored: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``new`` with its features in ``stored``'s order, features new to it appended.
+
+    A view version's feature order is fixed when the version is created: online values
+    are stored positionally, so an in-place update may only append.
+
+    Example:
+        >>> keep_storage_order({"features": [{"name": "a"}, {"name": "b"}]},
+        ...                    {"features": [{"name": "c"}, {"name": "b"}, {"name": "a"}]})
+        {'features': [{'name': 'a'}, {'name': 'b'}, {'name': 'c'}]}
+    """
+    position = {f["name"]: i for i, f in enumerate(stored["features"])}
+    features = sorted(new["features"], key=lambda f: position.get(f["name"], len(position)))
+    return {**new, "features": features}
+
+
 def plan_apply(
     snapshot: RegistrySnapshot, repo: RepoContents, *, auto_promote: bool = False
 ) -> Plan:
@@ -264,9 +280,10 @@ def plan_apply(
         spec = view.to_dict()
         latest = snapshot.latest(ObjectKind.FEATURE_VIEW, name)
         classified = None if latest is None else classify_view(latest.spec, spec)
-        view_changes.append(
-            _change_for(ObjectKind.FEATURE_VIEW, name, spec, latest, classified, view_state)
-        )
+        change = _change_for(ObjectKind.FEATURE_VIEW, name, spec, latest, classified, view_state)
+        if change.updates_in_place and latest is not None:
+            change = replace(change, spec=keep_storage_order(latest.spec, spec))
+        view_changes.append(change)
     changes += view_changes
     catalog = _catalog_after(snapshot, view_changes)
     for name, service in sorted(repo.services.items()):

@@ -163,11 +163,10 @@ def test_breaking_change_creates_a_new_version_beside_the_old(
         },
         {"freshness": timedelta(hours=1)},
         {"online": False},
-        {"schema": [p.Field("count", p.Int64), p.Field("spend", p.Float64, min_value=0)]},
     ],
-    ids=["contract-range", "contract-nullable", "freshness", "online", "feature-order"],
+    ids=["contract-range", "contract-nullable", "freshness", "online"],
 )
-def test_contract_freshness_and_order_changes_are_compatible(
+def test_contract_and_freshness_changes_are_compatible(
     registry: Registry, overrides: dict[str, Any]
 ) -> None:
     apply(registry, stats_view())
@@ -353,3 +352,15 @@ def test_projects_are_isolated(registry: Registry) -> None:
     registry.apply("other_project", RepoContents.build([USER]), actor=ME, message="x")
     assert registry.snapshot("other_project").names(VIEW) == []
     assert registry.snapshot(PROJECT).names(VIEW) == ["stats"]
+
+
+def test_feature_order_is_fixed_per_version_and_new_features_append(registry: Registry) -> None:
+    apply(registry, stats_view())
+    reordered = [p.Field("count", p.Int64), p.Field("spend", p.Float64, min_value=0)]
+    assert apply(registry, stats_view(schema=reordered)).is_noop
+    grown = [p.Field("extra", p.Float32), *reordered]
+    change = only_change(apply(registry, stats_view(schema=grown)), "stats")
+    assert change.change_class is ChangeClass.COMPATIBLE
+    [record] = registry.snapshot(PROJECT).history_of(VIEW, "stats")
+    assert [f["name"] for f in record.spec["features"]] == ["spend", "count", "extra"]
+    assert apply(registry, stats_view(schema=grown)).is_noop

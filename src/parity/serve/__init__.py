@@ -1,0 +1,1 @@
+"""Serving: resolving requests to view versions, reading vectors, and the HTTP server."""

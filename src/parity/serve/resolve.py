@@ -1,0 +1,187 @@
+"""Resolving what a caller asks for into exact view versions and a canonical column order.
+
+A :class:`ServingPlan` is computed once per (request shape, registry generation) and
+reused: the hot path never parses references or reads the registry.
+
+Example:
+    >>> plan = resolve_serving_plan(snapshot, feature_service="fraud")  # doctest: +SKIP
+    >>> plan.output_names  # doctest: +SKIP
+    ('amount_mean_7d', 'country', 'risk_score')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from parity.definitions import FeatureView, parse_feature_ref, parse_versioned_name
+from parity.errors import (
+    DefinitionError,
+    FeatureServiceNotFound,
+    FeatureViewNotFound,
+    did_you_mean,
+)
+from parity.online.base import ViewTable
+from parity.registry import ObjectKind, RegistrySnapshot, ServicePin, VersionRecord, VersionState
+from parity.types import DType
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """One view version to read: its online table and where its features go.
+
+    ``positions[i]`` is the index in the table's feature tuple of output column
+    ``outputs[i]`` (an index into the plan's output columns).
+    """
+
+    table: ViewTable
+    ttl: timedelta | None
+    positions: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """Everything needed to answer a request, resolved once.
+
+    ``join_keys`` is the union of the views' join keys, in first-seen order.
+    """
+
+    output_names: tuple[str, ...]
+    output_dtypes: tuple[DType, ...]
+    reads: tuple[ViewRead, ...]
+    join_keys: tuple[str, ...]
+    service: str | None
+    service_version: int | None
+
+
+def _live_view(snapshot: RegistrySnapshot, name: str, version: int | None) -> VersionRecord:
+    history = snapshot.history_of(ObjectKind.FEATURE_VIEW, name)
+    if not history:
+        raise FeatureViewNotFound(
+            f"Unknown feature view {name!r}."
+            f"{did_you_mean(name, snapshot.names(ObjectKind.FEATURE_VIEW))}"
+        )
+    if version is not None:
+        record = snapshot.get(ObjectKind.FEATURE_VIEW, name, version)
+        if record is None:
+            known = ", ".join(r.ref for r in history)
+            raise FeatureViewNotFound(f"No feature view {name}@v{version}. Known: {known}.")
+    else:
+        serving = [r for r in history if r.state is VersionState.SERVING]
+        if not serving:
+            states = ", ".join(f"{r.ref} {r.state.value}" for r in history)
+            raise FeatureViewNotFound(
+                f"Feature view {name!r} has no serving version ({states}). Promote one "
+                f"('parity promote {history[-1].ref}') or ask for a version explicitly."
+            )
+        record = serving[-1]
+    if record.state is VersionState.RETIRED:
+        raise FeatureViewNotFound(f"Feature view {record.ref} is retired and cannot be read.")
+    return record
+
+
+def _plan_from_pins(
+    snapshot: RegistrySnapshot,
+    pins: Sequence[ServicePin],
+    *,
+    service: str | None,
+    service_version: int | None,
+) -> ServingPlan:
+    groups: dict[tuple[str, int], list[ServicePin]] = {}
+    for pin in pins:
+        groups.setdefault((pin.view, pin.view_version), []).append(pin)
+    reads = []
+    join_keys: list[str] = []
+    dtypes: dict[int, DType] = {}
+    for (view_name, version), view_pins in groups.items():
+        record = snapshot.get(ObjectKind.FEATURE_VIEW, view_name, version)
+        if record is None or record.state is VersionState.RETIRED:
+            raise FeatureViewNotFound(
+                f"{view_name}@v{version} (pinned by {service}@v{service_version}) is not "
+                "readable: it is retired or missing. Repin the service."
+            )
+        view = FeatureView.from_dict(record.spec)
+        table = ViewTable.from_view(view, project=snapshot.project, version=version)
+        names = table.feature_names
+        reads.append(
+            ViewRead(
+                table=table,
+                ttl=view.ttl,
+                positions=tuple(names.index(p.feature) for p in view_pins),
+                outputs=tuple(p.position for p in view_pins),
+            )
+        )
+        join_keys.extend(k for k in table.join_key_names if k not in join_keys)
+        for pin in view_pins:
+            dtypes[pin.position] = view.field(pin.feature).dtype
+    ordered = sorted(pins, key=lambda p: p.position)
+    return ServingPlan(
+        output_names=tuple(p.output_name for p in ordered),
+        output_dtypes=tuple(dtypes[p.position] for p in ordered),
+        reads=tuple(reads),
+        join_keys=tuple(join_keys),
+        service=service,
+        service_version=service_version,
+    )
+
+
+def resolve_serving_plan(
+    snapshot: RegistrySnapshot,
+    *,
+    feature_service: str | None = None,
+    features: Sequence[str] | None = None,
+    full_feature_names: bool = False,
+) -> ServingPlan:
+    """Resolve a feature service (``name`` or ``name@vN``) or a list of feature references.
+
+    A bare service name means its newest serving version; a bare view reference its
+    newest serving version.
+    """
+    if (feature_service is None) == (features is None):
+        raise DefinitionError(
+            "Pass exactly one of feature_service='name[@vN]' or features=['view:feature', ...]."
+        )
+    if feature_service is not None:
+        name, version = parse_versioned_name(feature_service)
+        history = snapshot.history_of(ObjectKind.FEATURE_SERVICE, name)
+        if not history:
+            raise FeatureServiceNotFound(
+                f"Unknown feature service {name!r}."
+                f"{did_you_mean(name, snapshot.names(ObjectKind.FEATURE_SERVICE))}"
+            )
+        candidates = [
+            r
+            for r in history
+            if (r.version == version if version is not None else r.state is VersionState.SERVING)
+        ]
+        if not candidates:
+            states = ", ".join(f"{r.ref} {r.state.value}" for r in history)
+            wanted = f"version {version}" if version else "serving version"
+            raise FeatureServiceNotFound(
+                f"No {wanted} of feature service {name!r}. Versions: {states}."
+            )
+        record = candidates[-1]
+        pins = snapshot.pins.get((name, record.version), ())
+        return _plan_from_pins(snapshot, pins, service=name, service_version=record.version)
+    assert features is not None
+    pins: list[ServicePin] = []
+    for ref in features:
+        selection = parse_feature_ref(ref)
+        record = _live_view(snapshot, selection.view_name, selection.version)
+        available = [f["name"] for f in record.spec["features"]]
+        for feature in selection.features or available:
+            if feature not in available:
+                raise FeatureViewNotFound(
+                    f"Feature view {record.ref} has no feature {feature!r}."
+                    f"{did_you_mean(feature, available)}"
+                )
+            output = f"{record.name}__{feature}" if full_feature_names else feature
+            if output in {p.output_name for p in pins}:
+                raise DefinitionError(
+                    f"Feature {feature!r} is requested from two views; pass "
+                    "full_feature_names=True to name columns 'view__feature'."
+                )
+            pins.append(ServicePin(len(pins), record.name, record.version, feature, output))
+    return _plan_from_pins(snapshot, pins, service=None, service_version=None)

@@ -1,0 +1,172 @@
+"""Reading feature vectors from the online store: values, statuses, timestamps, ages.
+
+The ttl is enforced online exactly as offline: a value whose event time is older than
+``now - ttl`` is served as null with status ``outside_max_age`` (and its age), never as
+present. A value at exactly ``now - ttl`` is still valid.
+
+Example:
+    >>> FeatureStatus.OUTSIDE_MAX_AGE.value
+    'outside_max_age'
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from parity.errors import SchemaMismatch
+from parity.online.base import OnlineStore, ReadRequest
+from parity.serve.resolve import ServingPlan
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class FeatureStatus(enum.StrEnum):
+    """Why a served value is what it is."""
+
+    # A valid value.
+    PRESENT = "present"
+    # The entity has an online row, but this feature is null in it.
+    NULL_VALUE = "null_value"
+    # No online value for this entity in this view version.
+    NOT_FOUND = "not_found"
+    # The newest value is older than now - ttl: served as null.
+    OUTSIDE_MAX_AGE = "outside_max_age"
+
+
+@dataclass(frozen=True)
+class OnlineResponse:
+    """Feature vectors for a list of entity rows, columns in canonical order.
+
+    Example:
+        >>> response.to_vector()  # doctest: +SKIP
+        [[12.5, 'DE', 0.03]]
+    """
+
+    feature_names: tuple[str, ...]
+    join_keys: tuple[str, ...]
+    entity_rows: Sequence[Mapping[str, Any]]
+    values: list[list[Any]]
+    statuses: list[list[FeatureStatus]]
+    event_timestamps: list[list[datetime | None]]
+    served_at: datetime
+    service: str | None = None
+    service_version: int | None = None
+    _plan: ServingPlan | None = None
+
+    def to_vector(self) -> list[list[Any]]:
+        """One list per entity row, in exactly the training column order."""
+        return [list(row) for row in self.values]
+
+    def ages(self) -> list[list[float | None]]:
+        """Seconds between each value's event time and the moment it was served."""
+        return [
+            [None if ts is None else (self.served_at - ts).total_seconds() for ts in row]
+            for row in self.event_timestamps
+        ]
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Columns: the join keys, then the features (Feast's ``to_dict`` shape)."""
+        out: dict[str, list[Any]] = {
+            k: [row.get(k) for row in self.entity_rows] for k in self.join_keys
+        }
+        for j, name in enumerate(self.feature_names):
+            out[name] = [row[j] for row in self.values]
+        return out
+
+    def to_arrow(self) -> pa.Table:
+        """A typed Arrow table: join keys, then features with their declared dtypes."""
+        import pyarrow as pa
+
+        columns = {k: pa.array([row.get(k) for row in self.entity_rows]) for k in self.join_keys}
+        dtypes = (
+            self._plan.output_dtypes
+            if self._plan is not None
+            else (None,) * len(self.feature_names)
+        )
+        for j, (name, dtype) in enumerate(zip(self.feature_names, dtypes, strict=True)):
+            arrow_type = None if dtype is None else dtype.to_arrow()
+            columns[name] = pa.array([row[j] for row in self.values], type=arrow_type)
+        return pa.table(columns)
+
+
+def _keys(
+    plan: ServingPlan, entity_rows: Sequence[Mapping[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    out = []
+    for read in plan.reads:
+        names = read.table.join_key_names
+        keys = []
+        for index, row in enumerate(entity_rows):
+            try:
+                keys.append(tuple(row[name] for name in names))
+            except KeyError as exc:
+                raise SchemaMismatch(
+                    f"entity_rows[{index}] has no join key {exc.args[0]!r} (needed by "
+                    f"{read.table.view}@v{read.table.version}); it has {sorted(row)}. Add the key "
+                    "to every entity row."
+                ) from None
+            except TypeError:
+                raise SchemaMismatch(
+                    f"entity_rows[{index}] must be a mapping of join key -> value, got {row!r}."
+                ) from None
+        out.append(keys)
+    return out
+
+
+def read_online(
+    store: OnlineStore,
+    plan: ServingPlan,
+    entity_rows: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+) -> OnlineResponse:
+    """Read every view of ``plan`` for ``entity_rows`` in one backend call."""
+    requests = [
+        ReadRequest(read.table, keys)
+        for read, keys in zip(plan.reads, _keys(plan, entity_rows), strict=True)
+    ]
+    results = store.read(requests)
+    width = len(plan.output_names)
+    count = len(entity_rows)
+    values: list[list[Any]] = [[None] * width for _ in range(count)]
+    statuses = [[FeatureStatus.NOT_FOUND] * width for _ in range(count)]
+    stamps: list[list[datetime | None]] = [[None] * width for _ in range(count)]
+    for read, rows in zip(plan.reads, results, strict=True):
+        cutoff = None if read.ttl is None else now - read.ttl
+        pairs = tuple(zip(read.positions, read.outputs, strict=True))
+        for i, row in enumerate(rows):
+            if row is None:
+                continue
+            event = row.event_timestamp
+            row_status, row_stamps, row_values = statuses[i], stamps[i], values[i]
+            if cutoff is not None and event < cutoff:
+                for _, out in pairs:
+                    row_status[out] = FeatureStatus.OUTSIDE_MAX_AGE
+                    row_stamps[out] = event
+                continue
+            stored = row.values
+            for pos, out in pairs:
+                # A nullable feature appended by a compatible change reads as null from older rows.
+                value = stored[pos] if pos < len(stored) else None
+                row_values[out] = value
+                row_stamps[out] = event
+                row_status[out] = (
+                    FeatureStatus.PRESENT if value is not None else FeatureStatus.NULL_VALUE
+                )
+    return OnlineResponse(
+        feature_names=plan.output_names,
+        join_keys=plan.join_keys,
+        entity_rows=entity_rows,
+        values=values,
+        statuses=statuses,
+        event_timestamps=stamps,
+        served_at=now,
+        service=plan.service,
+        service_version=plan.service_version,
+        _plan=plan,
+    )
