@@ -118,9 +118,9 @@ class DuckDBRetrievalJob(RetrievalJob):
 
     def entity_fingerprint(self) -> str:
         """An order-sensitive content hash of the entity frame (rows, columns, values)."""
-        rows, digest = self._cursor.execute(
+        ((rows, digest),) = self._cursor.execute(
             f"SELECT count(*), sum(hash(t)) FROM {ENTITY_RELATION} t"
-        ).fetchone() or (0, 0)
+        ).fetchall()
         return f"duckdb-hash:rows={rows}:sum={digest or 0}"
 
     def _entities(self) -> pa.RecordBatchReader:
