@@ -169,10 +169,17 @@ def load_repo(root: str | Path) -> RepoContents:
     if not root.is_dir():
         raise RepoImportError(f"Feature repository {str(root)!r} is not a folder.")
     sys.path.insert(0, str(root))
+    modules_before = set(sys.modules)
     try:
         found: list[tuple[Definition, str]] = []
         for path in _definition_files(root):
             found.extend(_import_file(path, root))
     finally:
         sys.path.remove(str(root))
+        # Modules of the repository that definition files imported from each other must not
+        # outlive this load: the next load, of this or another repository, would reuse them.
+        for name in set(sys.modules) - modules_before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file and Path(file).resolve().is_relative_to(root):
+                del sys.modules[name]
     return RepoContents.build(found)
