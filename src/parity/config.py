@@ -52,6 +52,8 @@ class RepoConfig(BaseModel):
     offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
     online_store: OnlineStoreConfig = SqliteOnlineConfig()
     auto_promote: bool = False
+    # How long a server may reuse resolved service pins before re-reading the registry.
+    registry_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -96,7 +98,9 @@ def _env_value(raw: str) -> Any:
 def _explain(exc: ValidationError, source: str) -> ConfigError:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-")))
+        loc = ".".join(
+            str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-"))
+        )
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
             parent_fields = _fields_at(err["loc"][:-1])
@@ -105,7 +109,11 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
                 f"Allowed here: {', '.join(sorted(parent_fields))}."
             )
         elif err["type"] == "union_tag_invalid":
-            tag = str(err.get("input", {}).get("type", "")) if isinstance(err.get("input"), dict) else ""
+            tag = (
+                str(err.get("input", {}).get("type", ""))
+                if isinstance(err.get("input"), dict)
+                else ""
+            )
             choices = _tag_choices(loc)
             lines.append(
                 f"{loc}.type: unknown backend {tag!r}.{did_you_mean(tag, choices)} "
@@ -146,9 +154,7 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def load_config(
-    repo_path: str | Path, *, environ: Mapping[str, str] | None = None
-) -> RepoConfig:
+def load_config(repo_path: str | Path, *, environ: Mapping[str, str] | None = None) -> RepoConfig:
     """Read ``parity.yaml`` of a repository and apply environment overrides.
 
     Example:
@@ -166,7 +172,9 @@ def load_config(
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}.")
+        raise ConfigError(
+            f"{path}: expected a mapping at the top level, got {type(data).__name__}."
+        )
     data = _apply_env(data, os.environ if environ is None else environ)
     try:
         return RepoConfig.model_validate(data)

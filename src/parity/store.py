@@ -13,9 +13,12 @@ import getpass
 import os
 import socket
 import subprocess
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from parity.config import RepoConfig, load_config
 from parity.definitions import (
@@ -35,6 +38,7 @@ from parity.errors import (
     ObjectNotFound,
     did_you_mean,
 )
+from parity.online import OnlineStore, open_online_store
 from parity.registry import (
     Actor,
     AuditEntry,
@@ -48,6 +52,9 @@ from parity.registry import (
     open_registry,
     plan_apply,
 )
+from parity.serve.resolve import ServingPlan, resolve_serving_plan
+from parity.serve.vectors import OnlineResponse, read_online
+from parity.types import require_utc
 
 _NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
     ObjectKind.ENTITY: EntityNotFound,
@@ -87,6 +94,7 @@ class FeatureStore:
     def __init__(self, repo_path: str | Path = ".", *, config: RepoConfig | None = None) -> None:
         self.repo_path = Path(repo_path).resolve()
         self.config = config if config is not None else load_config(self.repo_path)
+        self._serving_plans: dict[tuple[Any, ...], tuple[float, ServingPlan]] = {}
 
     @cached_property
     def registry(self) -> Registry:
@@ -98,10 +106,17 @@ class FeatureStore:
         """The project name from ``parity.yaml``."""
         return self.config.project
 
+    @cached_property
+    def online_store(self) -> OnlineStore:
+        """The online store named in the config, opened on first use."""
+        return open_online_store(self.config.online_store, repo_root=self.repo_path)
+
     def close(self) -> None:
         """Release connections held by the store."""
         if "registry" in self.__dict__:
             self.registry.close()
+        if "online_store" in self.__dict__:
+            self.online_store.close()
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -261,3 +276,56 @@ class FeatureStore:
         return self.registry.repin(
             self.project, service, actor=current_actor(self.repo_path), message=message
         )
+
+    # --- online serving ------------------------------------------------------------------
+
+    def serving_plan(
+        self,
+        *,
+        feature_service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool = False,
+    ) -> ServingPlan:
+        """The resolved view versions and column order for a request (cached briefly).
+
+        Pins never change, but which version of a service or view *serves* does; a plan is
+        reused for ``registry_cache_seconds`` so the hot path never queries the registry.
+        """
+        key = (feature_service, None if features is None else tuple(features), full_feature_names)
+        cached = self._serving_plans.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        plan = resolve_serving_plan(
+            self.snapshot(),
+            feature_service=feature_service,
+            features=features,
+            full_feature_names=full_feature_names,
+        )
+        self._serving_plans[key] = (now + self.config.registry_cache_seconds, plan)
+        return plan
+
+    def get_online_features(
+        self,
+        *,
+        entity_rows: Sequence[Mapping[str, Any]],
+        feature_service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> OnlineResponse:
+        """Latest valid values for ``entity_rows``, in the service's canonical order.
+
+        Example::
+
+            rows = [{"user_id": 7, "merchant_id": 3}]
+            vectors = store.get_online_features(feature_service="fraud", entity_rows=rows)
+            model.predict(vectors.to_vector())
+        """
+        plan = self.serving_plan(
+            feature_service=feature_service,
+            features=features,
+            full_feature_names=full_feature_names,
+        )
+        at = datetime.now(UTC) if now is None else require_utc(now, what="now")
+        return read_online(self.online_store, plan, entity_rows, now=at)
