@@ -93,9 +93,17 @@ def _key_type_fits(arrow_type: pa.DataType, dtype: DType) -> bool:
     if dtype.is_integer:
         return bool(pa.types.is_integer(arrow_type))
     if dtype.kind == "string":
-        return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+        return bool(
+            pa.types.is_string(arrow_type)
+            or pa.types.is_large_string(arrow_type)
+            or pa.types.is_string_view(arrow_type)
+        )
     if dtype.kind == "bytes":
-        return bool(pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type))
+        return bool(
+            pa.types.is_binary(arrow_type)
+            or pa.types.is_large_binary(arrow_type)
+            or pa.types.is_binary_view(arrow_type)
+        )
     if dtype.kind == "bool":
         return bool(pa.types.is_boolean(arrow_type))
     if dtype.kind == "timestamp":

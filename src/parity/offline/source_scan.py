@@ -187,9 +187,17 @@ def castable(arrow_type: pa.DataType, dtype: DType) -> bool:
             or (pa.types.is_integer(arrow_type) and arrow_type.bit_width < target.bit_width)
         )
     if dtype.kind == "string":
-        return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+        return bool(
+            pa.types.is_string(arrow_type)
+            or pa.types.is_large_string(arrow_type)
+            or pa.types.is_string_view(arrow_type)
+        )
     if dtype.kind == "bytes":
-        return bool(pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type))
+        return bool(
+            pa.types.is_binary(arrow_type)
+            or pa.types.is_large_binary(arrow_type)
+            or pa.types.is_binary_view(arrow_type)
+        )
     if dtype.kind == "timestamp":
         return bool(pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None)
     if dtype.kind in ("list", "vector"):
