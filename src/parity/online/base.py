@@ -27,7 +27,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, eq=True)
@@ -179,17 +180,29 @@ class ReadRequest:
 class OnlineRow:
     """The online value of one entity in one view version.
 
-    ``values`` follow ``ViewTable.features`` order; a null feature is ``None``.
+    ``values`` follow ``ViewTable.features`` order; a null feature is ``None``. Times are
+    kept as UTC microseconds (cheap to compare on the serving path) and offered as
+    datetimes.
 
     Example:
-        >>> from datetime import datetime, timezone
-        >>> OnlineRow((1.5,), datetime(2026, 1, 1, tzinfo=timezone.utc), None).values
-        (1.5,)
+        >>> row = OnlineRow((1.5,), event_us=1_767_225_600_000_000, created_us=None)
+        >>> row.values, row.event_timestamp.isoformat()
+        ((1.5,), '2026-01-01T00:00:00+00:00')
     """
 
     values: tuple[Any, ...]
-    event_timestamp: datetime
-    created_timestamp: datetime | None
+    event_us: int
+    created_us: int | None
+
+    @property
+    def event_timestamp(self) -> datetime:
+        """The event time of the stored row (aware, UTC)."""
+        return _EPOCH + timedelta(microseconds=self.event_us)
+
+    @property
+    def created_timestamp(self) -> datetime | None:
+        """The created time of the stored row, if it had one."""
+        return None if self.created_us is None else _EPOCH + timedelta(microseconds=self.created_us)
 
 
 @dataclass(frozen=True, slots=True)

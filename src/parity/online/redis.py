@@ -26,8 +26,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -128,17 +127,12 @@ class RedisOnlineStore(OnlineStore):
         self._script = self._client.register_script(_WRITE_LATEST)
         self._tables: dict[ViewTable, tuple[TableCodec, bytes]] = {}
 
-    @contextmanager
-    def _reachable(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except self._errors as exc:
-            raise OnlineStoreUnavailable(
-                f"Redis online store unreachable at {self._url} during {action}: "
-                f"{str(exc).rstrip('.')}. "
-                "Start Redis, or fix online_store.url in parity.yaml "
-                "(or PARITY__ONLINE_STORE__URL)."
-            ) from exc
+    def _unavailable(self, action: str, exc: Exception) -> OnlineStoreUnavailable:
+        return OnlineStoreUnavailable(
+            f"Redis online store unreachable at {self._url} during {action}: "
+            f"{str(exc).rstrip('.')}. Start Redis, or fix online_store.url in parity.yaml "
+            "(or PARITY__ONLINE_STORE__URL)."
+        )
 
     def _table(self, table: ViewTable) -> tuple[TableCodec, bytes]:
         entry = self._tables.get(table)
@@ -163,9 +157,9 @@ class RedisOnlineStore(OnlineStore):
         values = batch.values.to_pylist()
         written = 0
         size = self._batch
-        with self._reachable(f"a write to {table.namespace}"):
-            # Bound the pipeline buffer: 64 scripts of `size` keys per round trip.
-            step = size * 64
+        # Bound the pipeline buffer: 64 scripts of `size` keys per round trip.
+        step = size * 64
+        try:
             for start in range(0, len(keys), step):
                 pipe = self._client.pipeline(transaction=False)
                 for lo in range(start, min(start + step, len(keys)), size):
@@ -173,6 +167,8 @@ class RedisOnlineStore(OnlineStore):
                         keys=keys[lo : lo + size], args=values[lo : lo + size], client=pipe
                     )
                 written += sum(pipe.execute())
+        except self._errors as exc:
+            raise self._unavailable(f"a write to {table.namespace}", exc) from exc
         return WriteResult(rows=batch.rows, written=written, skipped=batch.rows - written)
 
     def read(self, requests: Sequence[ReadRequest], /) -> list[list[OnlineRow | None]]:
@@ -191,9 +187,11 @@ class RedisOnlineStore(OnlineStore):
             codecs.append(codec)
         if not keys:
             return [[] for _ in requests]
-        with self._reachable("a read"):
+        try:
             # execute_command skips mget's argument juggling on the hot path.
             raw: list[Any] = self._client.execute_command("MGET", *keys)  # type: ignore[no-untyped-call]
+        except self._errors as exc:
+            raise self._unavailable("a read", exc) from exc
         out: list[list[OnlineRow | None]] = []
         pos = 0
         for request, codec in zip(requests, codecs, strict=True):
@@ -213,8 +211,8 @@ class RedisOnlineStore(OnlineStore):
         _, namespace = self._table(table)
         pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", namespace) + b"*"
         removed = 0
-        with self._reachable(f"delete_table({table.namespace})"):
-            chunk: list[bytes] = []
+        chunk: list[bytes] = []
+        try:
             for key in self._client.scan_iter(match=pattern, count=1000):
                 chunk.append(key)
                 if len(chunk) >= 1000:
@@ -222,6 +220,8 @@ class RedisOnlineStore(OnlineStore):
                     chunk = []
             if chunk:
                 removed += self._client.unlink(*chunk)
+        except self._errors as exc:
+            raise self._unavailable(f"delete_table({table.namespace})", exc) from exc
         self._tables.pop(table, None)
         return removed
 
