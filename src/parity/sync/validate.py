@@ -83,7 +83,6 @@ def _cast_column(
 ) -> tuple[pa.ChunkedArray, pa.Array]:
     """Cast to ``dtype``; values that cannot be cast become null and are flagged."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     target = dtype.to_arrow()
     try:
