@@ -38,6 +38,7 @@ from parity.errors import (
     ObjectNotFound,
     did_you_mean,
 )
+from parity.offline.base import OfflineEngine
 from parity.online import OnlineStore, open_online_store
 from parity.registry import (
     Actor,
@@ -107,6 +108,13 @@ class FeatureStore:
         return self.config.project
 
     @cached_property
+    def offline_engine(self) -> OfflineEngine:
+        """The offline engine named in the config, opened on first use."""
+        from parity.offline.duckdb import DuckDBOfflineEngine
+
+        return DuckDBOfflineEngine(self.config.offline_store, repo_root=self.repo_path)
+
+    @cached_property
     def online_store(self) -> OnlineStore:
         """The online store named in the config, opened on first use."""
         return open_online_store(self.config.online_store, repo_root=self.repo_path)
@@ -117,6 +125,8 @@ class FeatureStore:
             self.registry.close()
         if "online_store" in self.__dict__:
             self.online_store.close()
+        if "offline_engine" in self.__dict__:
+            self.offline_engine.close()
 
     def __enter__(self) -> FeatureStore:
         return self
