@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -62,6 +63,18 @@ def _quote(table: ViewTable) -> str:
     return '"' + table.namespace + '"'
 
 
+def _enable_wal(conn: sqlite3.Connection, *, timeout: float) -> None:
+    """Switch the file to WAL (persistent); retry, since the switch ignores busy_timeout."""
+    deadline = time.monotonic() + timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteOnlineStore(OnlineStore):
     """The online store in one SQLite file; one connection per thread, reused.
 
@@ -95,7 +108,7 @@ class SqliteOnlineStore(OnlineStore):
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(conn, timeout=self._timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise OnlineStoreUnavailable(
