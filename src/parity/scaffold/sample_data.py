@@ -70,7 +70,6 @@ FILES = {
 }
 
 IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 
 
 def generate_sample_data(*, rows: int, seed: int, end: datetime) -> dict[str, pa.Table]:
@@ -200,6 +199,12 @@ def _created(rng: np.random.Generator, event_us: IntArray) -> pa.Array:
     return pa.array(event_us + rng.integers(1, 900, len(event_us)) * _SECOND_US, type=_TS)
 
 
+def _weeks(daily: NDArray[Any], shape: tuple[int, int]) -> NDArray[Any]:
+    """Per user and day, the values of that day and the six before (zeros before day 0)."""
+    padded = np.pad(daily.reshape(shape), ((0, 0), (STATS_WINDOW_DAYS - 1, 0)))
+    return sliding_window_view(padded, STATS_WINDOW_DAYS, axis=1)
+
+
 def _user_transaction_stats(
     rng: np.random.Generator, txns: _Transactions, n_users: int, start_us: int
 ) -> pa.Table:
@@ -210,16 +215,11 @@ def _user_transaction_stats(
     daily_sum = np.bincount(cell, weights=txns.amount, minlength=n_users * HISTORY_DAYS)
     daily_max = np.zeros(n_users * HISTORY_DAYS)
     np.maximum.at(daily_max, cell, txns.amount)
-    pad = ((0, 0), (STATS_WINDOW_DAYS - 1, 0))
-
-    def rolling(daily: NDArray[Any], how: str) -> NDArray[np.float64]:
-        windows = sliding_window_view(np.pad(daily.reshape(shape), pad), STATS_WINDOW_DAYS, axis=1)
-        return windows.sum(axis=2) if how == "sum" else windows.max(axis=2)  # type: ignore[no-any-return]
-
-    # Column j holds the days j-6..j; the snapshot at midnight after day j publishes it.
-    count_7d = rolling(daily_count.astype(np.float64), "sum").astype(np.int64)
-    sum_7d = rolling(daily_sum, "sum")
-    max_7d = rolling(daily_max, "max")
+    # Column j of a window holds the days j-6..j; the snapshot at midnight after day j
+    # publishes it.
+    count_7d = _weeks(daily_count, shape).sum(axis=2)
+    sum_7d = _weeks(daily_sum, shape).sum(axis=2)
+    max_7d = _weeks(daily_max, shape).max(axis=2)
     user, day = np.nonzero(count_7d)
     order = np.lexsort((user, day))  # in publication order, like the daily job appends
     user, day = user[order], day[order]
