@@ -28,6 +28,7 @@ import yaml
 
 from parity.errors import ConfigError
 from parity.scaffold.sample_data import default_end, write_sample_data
+from parity.types import require_utc
 
 __all__ = ["DEFAULT_ROWS", "init_repo"]
 
@@ -71,7 +72,9 @@ def init_repo(
         raise ConfigError(
             f"parity init: rows must be an integer of at least {_MIN_ROWS}, got {rows!r}."
         )
-    end = default_end() if end is None else end
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"parity init: seed must be a non-negative integer, got {seed!r}.")
+    end = default_end() if end is None else require_utc(end, what="parity init: end")
     created = not root.exists()
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -176,6 +176,22 @@ def test_rows_must_be_an_integer_of_at_least_100(tmp_path: Path, rows: object) -
         ConfigError, match=rf"rows must be an integer of at least 100, got {rows!r}"
     ):
         init_repo(tmp_path / "x", project="fraud", rows=rows, end=END)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", None])
+def test_seed_must_be_a_non_negative_integer(tmp_path: Path, seed: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        init_repo(tmp_path / "x", project="fraud", rows=200, seed=seed, end=END)  # type: ignore[arg-type]
+    assert str(info.value) == f"parity init: seed must be a non-negative integer, got {seed!r}."
+    assert not (tmp_path / "x").exists()
+
+
+def test_end_in_another_time_zone_is_the_same_instant(tmp_path: Path) -> None:
+    paris = timezone(timedelta(hours=1))
+    in_paris = init_repo(tmp_path / "a", project="p", rows=200, end=END.astimezone(paris))
+    in_utc = init_repo(tmp_path / "b", project="p", rows=200, end=END)
+    assert _files(in_paris) == _files(in_utc) | {"README.md": _files(in_paris)["README.md"]}
+    assert "2026-03-01 00:00 UTC" in (in_paris / "README.md").read_text()
 
 
 def test_naive_end_is_refused(tmp_path: Path) -> None:
