@@ -41,20 +41,34 @@ def to_micros(value: datetime, *, what: str = "timestamp") -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+_PYTHON_TYPE = {"int32": "int", "int64": "int", "bool": "bool", "timestamp": "aware datetime"}
+
+
 def _bad_key(value: Any, dtype: DType) -> bytes:
+    expected = _PYTHON_TYPE.get(dtype.kind, "str" if dtype.kind == "string" else "bytes")
     raise SchemaMismatch(
         f"Entity key value {value!r} ({type(value).__name__}) does not match the join key "
-        f"type {dtype.name}. Pass a {'str' if dtype.kind == 'string' else 'bytes'} value."
+        f"type {dtype.name}. Pass a {expected} value."
     )
+
+
+def _integer_encoder(dtype: DType) -> Callable[[Any], bytes]:
+    def encode(value: Any) -> bytes:
+        try:
+            # operator.index accepts ints and numpy ints, refuses floats and strings.
+            return str(operator.index(value)).encode()
+        except TypeError:
+            return _bad_key(value, dtype)
+
+    return encode
 
 
 def _part_encoder(dtype: DType) -> Callable[[Any], bytes]:
     kind = dtype.kind
     if kind in ("int32", "int64"):
-        # operator.index accepts ints and numpy ints, refuses floats and strings.
-        return lambda v: str(operator.index(v)).encode()
+        return _integer_encoder(dtype)
     if kind == "bool":
-        return lambda v: b"1" if operator.index(v) else b"0"
+        return lambda v: b"1" if v is True else b"0" if v is False else _bad_key(v, dtype)
     if kind == "timestamp":
         return lambda v: str(to_micros(v, what="entity key")).encode()
     if kind == "string":
