@@ -26,6 +26,7 @@ from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+from parity.serve.config import ServerConfig
 
 CONFIG_FILE = "parity.yaml"
 ENV_PREFIX = "PARITY__"
@@ -54,6 +55,7 @@ class RepoConfig(BaseModel):
     auto_promote: bool = False
     # How long a server may reuse resolved service pins before re-reading the registry.
     registry_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
+    server: ServerConfig = ServerConfig()
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
