@@ -18,6 +18,7 @@ One output row per entity row, in input order, every input column kept.
 
 Example:
     >>> from datetime import timedelta
+    >>> from parity.types import Float64, Int64
     >>> spec = ViewReadSpec(
     ...     name="user_stats", version=1,
     ...     source=SourceSpec(format="parquet", path="/data/user_stats.parquet",
@@ -42,18 +43,19 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from parity.definitions import DeltaSource, FeatureView, PushSource
 from parity.errors import DefinitionError, did_you_mean
-from parity.types import DType, Float64, Int64, parse_dtype
+from parity.types import DType, parse_dtype
 
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
     import pyarrow as pa
 
+    from parity.offline.delta_writes import RowsInput, WriteReport
+    from parity.offline.saved_dataset import SavedDataset
+
 __all__ = [
     "EntityInput",
     "FeatureColumn",
-    "Float64",
-    "Int64",
     "JoinKey",
     "OfflineEngine",
     "PointInTime",
@@ -105,6 +107,7 @@ class JoinKey:
     ``source_column`` is its name in the source data (after the view's field mapping).
 
     Example:
+        >>> from parity.types import Int64
         >>> JoinKey("user_id", Int64).source_column
         'user_id'
     """
@@ -124,6 +127,7 @@ class FeatureColumn:
     """One feature to read: the source column, the output column name, the dtype.
 
     Example:
+        >>> from parity.types import Float64
         >>> FeatureColumn("amt", "amount", Float64).output_name
         'amount'
     """
@@ -292,7 +296,7 @@ class RetrievalJob(abc.ABC):
         """Stream the result as Arrow record batches, in entity-row order, memory bounded."""
 
     @abc.abstractmethod
-    def save(self, name: str) -> Any:
+    def save(self, name: str) -> SavedDataset:
         """Persist the result as a saved dataset with its lineage record; return it."""
 
     def to_arrow(self) -> pa.Table:
@@ -301,7 +305,8 @@ class RetrievalJob(abc.ABC):
 
     def to_pandas(self) -> pd.DataFrame:
         """The whole result as a pandas frame (timestamps stay UTC-aware)."""
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def to_polars(self) -> pl.DataFrame:
         """The whole result as a Polars frame."""
@@ -351,13 +356,15 @@ class OfflineEngine(abc.ABC):
         """Join the features of ``specs`` onto ``entity_df`` as of each row's timestamp."""
 
     @abc.abstractmethod
-    def get_saved_dataset(self, name: str) -> Any:
+    def get_saved_dataset(self, name: str) -> SavedDataset:
         """A dataset saved by :meth:`RetrievalJob.save`: its frame and lineage."""
 
     @abc.abstractmethod
-    def append(self, spec: ViewReadSpec, rows: Any) -> Any:
+    def append(self, spec: ViewReadSpec, rows: RowsInput) -> WriteReport:
         """Append rows to the view's Delta table; invalid rows go to quarantine."""
 
     @abc.abstractmethod
-    def backfill(self, spec: ViewReadSpec, rows: Any, *, start: datetime, end: datetime) -> Any:
+    def backfill(
+        self, spec: ViewReadSpec, rows: RowsInput, *, start: datetime, end: datetime
+    ) -> WriteReport:
         """Atomically replace ``[start, end)`` of the view's Delta table with ``rows``."""

@@ -85,6 +85,8 @@ def table_schema(spec: ViewReadSpec) -> pa.Schema:
 def _schema_problem(spec: ViewReadSpec, table: pa.Table, target: pa.Schema) -> str | None:
     import pyarrow as pa
 
+    declared = {k.source_column: k.dtype for k in spec.join_keys}
+    declared.update({f.source_column: f.dtype for f in spec.features})
     missing = [n for n in target.names if n not in table.column_names]
     if missing:
         return f"missing column(s) {missing}; view {spec.ref} needs {target.names}"
@@ -99,15 +101,10 @@ def _schema_problem(spec: ViewReadSpec, table: pa.Table, target: pa.Schema) -> s
             if actual.tz is None:
                 return f"column {field.name!r} is a naive timestamp ({actual}); make it UTC-aware"
             continue
-        dtype = next(c.dtype for c in (*spec.join_keys, *spec.features) if c_name(c) == field.name)
+        dtype = declared[field.name]
         if not castable(actual, dtype):
             return f"column {field.name!r} has type {actual}, expected {dtype.name}"
     return None
-
-
-def c_name(column: Any) -> str:
-    """Source column name of a :class:`JoinKey` or :class:`FeatureColumn`."""
-    return str(column.source_column)
 
 
 def _row_reasons(
@@ -147,8 +144,9 @@ def quarantine(
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    as_json = pl.from_arrow(rows).select(pl.struct(pl.all()).struct.json_encode().alias("row"))
-    assert isinstance(as_json, pl.DataFrame)
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    as_json = frame.select(pl.struct(pl.all()).struct.json_encode().alias("row"))
     n = rows.num_rows
     record = pa.table(
         {
@@ -207,12 +205,12 @@ def _prepare(
     reasons = _row_reasons(spec, table, start, end)
     bad = pc.is_valid(reasons)
     rejected = table.filter(bad)
-    where = None
+    quarantined_at: Path | None = None
     if rejected.num_rows:
-        where = quarantine(
+        quarantined_at = quarantine(
             spec, rejected, reasons.filter(bad), operation=operation, root=quarantine_root
         )
-    return table.filter(pc.invert(bad)), rejected, reasons.filter(bad), where
+    return table.filter(pc.invert(bad)), rejected, reasons.filter(bad), quarantined_at
 
 
 def append_rows(spec: ViewReadSpec, rows: RowsInput, *, quarantine_root: Path) -> WriteReport:

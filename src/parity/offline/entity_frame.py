@@ -63,7 +63,8 @@ def frame_to_arrow(entity_df: object) -> pa.Table:
     if module == "pandas":
         return pa.Table.from_pandas(entity_df, preserve_index=False)
     if module == "polars":
-        return entity_df.to_arrow()  # type: ignore[attr-defined,no-any-return]
+        table: pa.Table = entity_df.to_arrow()  # type: ignore[attr-defined]
+        return table
     raise SchemaMismatch(
         f"entity_df: unsupported type {type(entity_df).__name__}. Pass a pandas, Arrow or "
         "Polars frame, a Parquet path, or a SQL query string."

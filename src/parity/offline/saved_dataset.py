@@ -107,7 +107,8 @@ class SavedDataset:
 
     def to_pandas(self) -> pd.DataFrame:
         """The saved frame as a pandas frame."""
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def to_polars(self) -> pl.DataFrame:
         """The saved frame as a Polars frame."""

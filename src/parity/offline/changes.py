@@ -1,0 +1,95 @@
+"""Reading a view version's source rows for synchronization.
+
+The sync controller asks for the rows of one view version whose event time lies in a
+window and, for incremental runs, that were *written* after a watermark (the created
+timestamp), so that rows arriving late with an old event time are still picked up. The
+rows come back with canonical column names: the join keys, the features, then
+``event_timestamp`` and, when the source has one, ``created_timestamp``.
+
+Sources without a created timestamp cannot say when a row was written; an incremental
+run over them reads the whole event window again. That is correct (online writes are
+idempotent and never let an older value win), only slower.
+
+Example:
+    >>> rows = read_source_rows(spec, start=t0, end=t1, written_after=None)  # doctest: +SKIP
+    >>> rows.column_names  # doctest: +SKIP
+    ['user_id', 'spend', 'event_timestamp', 'created_timestamp']
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from parity.offline.base import ViewReadSpec
+from parity.offline.point_in_time import quote
+from parity.offline.source_scan import TableRead, open_source
+from parity.types import require_utc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+EVENT_TIMESTAMP = "event_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+
+
+def source_rows_query(spec: ViewReadSpec, relation: str, *, bounds: dict[str, Any]) -> str:
+    """SELECT of the spec's columns under canonical names, filtered by the given bounds.
+
+    ``bounds`` keys (each optional): ``start``, ``end`` (event time, ``[start, end)``),
+    ``written_after``, ``written_before`` (created time, ``[after, before)``).
+    """
+    ts = quote(spec.source.timestamp_field)
+    created = spec.source.created_timestamp_field
+    columns = [f"{quote(k.source_column)} AS {quote(k.name)}" for k in spec.join_keys]
+    columns += [f"{quote(f.source_column)} AS {quote(f.output_name)}" for f in spec.features]
+    columns.append(f"{ts} AS {EVENT_TIMESTAMP}")
+    if created is not None:
+        columns.append(f"{quote(created)} AS {CREATED_TIMESTAMP}")
+    where = []
+    if "start" in bounds:
+        where.append(f"{ts} >= $start")
+    if "end" in bounds:
+        where.append(f"{ts} < $end")
+    if "written_after" in bounds and created is not None:
+        where.append(f"{quote(created)} >= $written_after")
+    if "written_before" in bounds and created is not None:
+        where.append(f"{quote(created)} < $written_before")
+    condition = " AND ".join(where) or "TRUE"
+    return f"SELECT {', '.join(columns)} FROM {relation} WHERE {condition}"
+
+
+def read_source_rows(
+    spec: ViewReadSpec,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    written_after: datetime | None = None,
+    written_before: datetime | None = None,
+) -> tuple[pa.Table, TableRead]:
+    """The rows to synchronize, and what was read (Delta version or Parquet files).
+
+    Written-time bounds apply only when the source has a created timestamp column.
+    """
+    import duckdb
+
+    scan = open_source(spec)
+    bounds: dict[str, Any] = {}
+    has_created = spec.source.created_timestamp_field is not None
+    for name, value, applies in (
+        ("start", start, True),
+        ("end", end, True),
+        ("written_after", written_after, has_created),
+        ("written_before", written_before, has_created),
+    ):
+        if value is not None and applies:
+            bounds[name] = require_utc(value, what=name)
+    with duckdb.connect(":memory:") as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        if scan.dataset is not None:
+            conn.register("__parity_source", scan.dataset)
+        else:
+            conn.read_parquet(list(scan.files)).create_view("__parity_source")
+        query = source_rows_query(spec, "__parity_source", bounds=bounds)
+        table = conn.execute(query, bounds).to_arrow_table()
+    return table, scan.table_read
