@@ -36,6 +36,8 @@ class FeatureStatus(enum.StrEnum):
     NOT_FOUND = "not_found"
     # The newest value is older than now - ttl: served as null.
     OUTSIDE_MAX_AGE = "outside_max_age"
+    # Not read before the request's deadline (feature server): served as null.
+    DEADLINE_EXCEEDED = "deadline_exceeded"
 
 
 @dataclass(frozen=True)
