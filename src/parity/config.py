@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +27,7 @@ from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.serve.config import ServerConfig
+from parity.sync.config import SyncConfig
 
 CONFIG_FILE = "parity.yaml"
 ENV_PREFIX = "PARITY__"
@@ -52,7 +53,9 @@ class RepoConfig(BaseModel):
     registry: RegistryConfig = SqliteRegistryConfig()
     offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
     online_store: OnlineStoreConfig = SqliteOnlineConfig()
+    # Promote a pending view version automatically once a sync has validated it.
     auto_promote: bool = False
+    sync: SyncConfig = SyncConfig()
     # How long a server may reuse resolved service pins before re-reading the registry.
     registry_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
     server: ServerConfig = ServerConfig()
@@ -142,17 +145,24 @@ def _tag_choices(loc: str) -> tuple[str, ...]:
     return _TAGS.get(loc.split(".")[0], ())
 
 
+def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    options = get_args(annotation) or (annotation,)
+    return [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+
+
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc`` (walking sections and, for backends, their type tag)."""
     model: type[BaseModel] = RepoConfig
-    if loc:
-        section = str(loc[0])
-        tag = str(loc[1]) if len(loc) > 1 else ""
-        by_section: dict[str, dict[str, type[BaseModel]]] = {
-            "registry": {"sqlite": SqliteRegistryConfig, "postgresql": PostgresRegistryConfig},
-            "online_store": {"sqlite": SqliteOnlineConfig, "redis": RedisOnlineConfig},
-            "offline_store": {"duckdb": DuckDBOfflineConfig},
-        }
-        model = by_section.get(section, {}).get(tag, RepoConfig)
+    parts = [str(p) for p in loc]
+    while parts:
+        field = model.model_fields.get(parts.pop(0))
+        candidates = [] if field is None else _models_of(field.annotation)
+        if not candidates:
+            break
+        model = candidates[0]
+        if len(candidates) > 1 and parts:
+            tag = parts.pop(0)
+            model = next((c for c in candidates if c.model_fields["type"].default == tag), model)
     return [f.alias or name for name, f in model.model_fields.items()]
 
 

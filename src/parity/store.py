@@ -145,9 +145,7 @@ class FeatureStore:
     def plan(self, definitions: Iterable[Definition] | None = None) -> Plan:
         """What :meth:`apply` would do, without writing anything."""
         repo = self.load_definitions(definitions)
-        return plan_apply(
-            self.registry.snapshot(self.project), repo, auto_promote=self.config.auto_promote
-        )
+        return plan_apply(self.registry.snapshot(self.project), repo)
 
     def apply(
         self,
@@ -161,9 +159,7 @@ class FeatureStore:
         who = current_actor(self.repo_path)
         if actor is not None:
             who = Actor(actor, who.context)
-        return self.registry.apply(
-            self.project, repo, actor=who, message=message, auto_promote=self.config.auto_promote
-        )
+        return self.registry.apply(self.project, repo, actor=who, message=message)
 
     # --- reading the registry ----------------------------------------------------------
 

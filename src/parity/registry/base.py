@@ -189,7 +189,6 @@ class Registry(ABC):
         *,
         actor: Actor,
         message: str,
-        auto_promote: bool = False,
     ) -> Plan:
         """Classify ``repo`` against the current state and write it, atomically.
 

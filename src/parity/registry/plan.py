@@ -253,16 +253,15 @@ def keep_storage_order(stored: Mapping[str, Any], new: Mapping[str, Any]) -> dic
     return {**new, "features": features}
 
 
-def plan_apply(
-    snapshot: RegistrySnapshot, repo: RepoContents, *, auto_promote: bool = False
-) -> Plan:
+def plan_apply(snapshot: RegistrySnapshot, repo: RepoContents) -> Plan:
     """Classify every object of ``repo`` against ``snapshot``; pure, writes nothing.
 
     Example:
         >>> plan_apply(empty_snapshot("demo"), RepoContents()).is_noop
         True
     """
-    view_state = VersionState.SERVING if auto_promote else VersionState.PENDING
+    # New view versions always start pending: only a validated sync may make them serve.
+    view_state = VersionState.PENDING
     changes: list[Change] = []
     for name, entity in sorted(repo.entities.items()):
         spec = entity.to_dict()

@@ -342,13 +342,10 @@ class SqlRegistry(Registry):
         *,
         actor: Actor,
         message: str,
-        auto_promote: bool = False,
     ) -> Plan:
         with self._transaction() as conn:
             generation = self._lock_project(conn, project)
-            plan = plan_apply(
-                self._read_snapshot(conn, project, generation), repo, auto_promote=auto_promote
-            )
+            plan = plan_apply(self._read_snapshot(conn, project, generation), repo)
             if plan.refused:
                 reasons = "; ".join(
                     f"{c.kind.label} {c.name!r}: {d.reason}"

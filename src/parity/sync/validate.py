@@ -20,13 +20,12 @@ Example:
     >>> rows = pa.table({"user_id": [1, 2], "x": [1.0, -5.0],
     ...                  "event_timestamp": pa.array([now, now], pa.timestamp("us", "UTC"))})
     >>> result = validate_rows(view, rows, now=now)
-    >>> result.valid.num_rows, result.rejected.column("reason").to_pylist()
+    >>> result.valid.num_rows, result.reasons.to_pylist()
     (1, ['x=-5.0 is below min_value 0'])
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,23 +49,25 @@ Problem = tuple["pa.Array", str | None, str]
 class ValidationResult:
     """Valid rows (typed, in canonical column order) and rejected rows with reasons.
 
-    ``rejected`` has the columns ``row`` (the original row as JSON), ``reason`` (every
-    failed check, with the offending value) and ``rule`` (the same checks without values,
-    for counting).
+    ``rejected`` holds the rejected input rows as they came; ``reasons[i]`` lists every
+    check row ``i`` failed, with the offending values; ``rules[i]`` the same checks
+    without values, for counting.
     """
 
     valid: pa.Table
     rejected: pa.Table
+    reasons: pa.Array
+    rules: pa.Array
 
     @property
     def rejected_count(self) -> int:
         """How many rows were rejected."""
         return int(self.rejected.num_rows)
 
-    def reasons(self) -> dict[str, int]:
+    def rule_counts(self) -> dict[str, int]:
         """Rejected-row counts per rule (a row that failed two rules counts under each)."""
         counts: dict[str, int] = {}
-        for text in self.rejected.column("rule").to_pylist():
+        for text in self.rules.to_pylist():
             for rule in text.split("; "):
                 counts[rule] = counts.get(rule, 0) + 1
         return counts
@@ -215,23 +216,21 @@ def validate_rows(
     for mask, _, _ in problems:
         any_bad = pc.or_(any_bad, mask)
     if not pc.any(any_bad).as_py():
-        return ValidationResult(typed, _empty_rejections())
-    return ValidationResult(typed.filter(pc.invert(any_bad)), _rejections(rows, problems, any_bad))
+        empty = pa.array([], pa.string())
+        return ValidationResult(typed, rows.slice(0, 0), empty, empty)
+    indices = pc.indices_nonzero(any_bad)
+    rejected = rows.take(indices)
+    reasons, rules = _reasons(rejected, problems, indices)
+    return ValidationResult(typed.filter(pc.invert(any_bad)), rejected, reasons, rules)
 
 
-def _empty_rejections() -> pa.Table:
-    import pyarrow as pa
-
-    empty = pa.array([], pa.string())
-    return pa.table({"row": empty, "reason": empty, "rule": empty})
-
-
-def _rejections(rows: pa.Table, problems: list[Problem], any_bad: pa.Array) -> pa.Table:
+def _reasons(
+    rejected: pa.Table, problems: list[Problem], indices: pa.Array
+) -> tuple[pa.Array, pa.Array]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    indices = pc.indices_nonzero(any_bad)
-    bad_rows = rows.take(indices).to_pylist()
+    bad_rows = rejected.to_pylist()
     # Only the rejected rows are walked in Python; they are the exception, not the batch.
     flags = [(pc.take(mask, indices).to_pylist(), column, text) for mask, column, text in problems]
     reasons, rules = [], []
@@ -241,12 +240,4 @@ def _rejections(rows: pa.Table, problems: list[Problem], any_bad: pa.Array) -> p
             "; ".join(text if c is None else f"{c}={row.get(c)!r} {text}" for c, text in failed)
         )
         rules.append("; ".join(text if c is None else f"{c} {text}" for c, text in failed))
-    return pa.table(
-        {
-            "row": pa.array(
-                [json.dumps(r, default=str, sort_keys=True) for r in bad_rows], pa.string()
-            ),
-            "reason": pa.array(reasons, pa.string()),
-            "rule": pa.array(rules, pa.string()),
-        }
-    )
+    return pa.array(reasons, pa.string()), pa.array(rules, pa.string())

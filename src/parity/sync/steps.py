@@ -1,0 +1,150 @@
+"""The steps of one sync run, in order, each a small function of the run's state.
+
+``SYNC_STEPS = (read_source, validate, quarantine_rejects, reduce_to_latest, publish)``.
+Each step reads and fills fields of :class:`SyncRun`; the controller records each one
+as it completes, so a sync record always says how far a run got.
+
+Example:
+    >>> [step.__name__ for step in SYNC_STEPS]
+    ['read_source', 'validate', 'quarantine_rejects', 'reduce_to_latest', 'publish']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from parity.definitions import FeatureView
+from parity.offline.base import ViewReadSpec
+from parity.offline.changes import read_source_rows
+from parity.offline.delta_writes import quarantine
+from parity.online.base import OnlineStore, ViewTable, WriteResult
+from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP, ValidationResult, validate_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from parity.offline.source_scan import TableRead
+
+# (phase, done, total): progress events for a progress bar.
+Progress = Callable[[str, int, int], None]
+
+PUBLISH_CHUNK_ROWS = 50_000
+
+
+@dataclass
+class SyncRun:
+    """The state of one run as it moves through :data:`SYNC_STEPS`."""
+
+    view: FeatureView
+    version: int
+    spec: ViewReadSpec
+    table: ViewTable
+    online: OnlineStore
+    quarantine_root: Path
+    now: datetime
+    start: datetime | None = None
+    end: datetime | None = None
+    written_after: datetime | None = None
+    written_before: datetime | None = None
+    future_tolerance: timedelta = timedelta(minutes=5)
+    progress: Progress | None = None
+    chunk_rows: int = PUBLISH_CHUNK_ROWS
+    rows: pa.Table | None = None
+    table_read: TableRead | None = None
+    validation: ValidationResult | None = None
+    latest: pa.Table | None = None
+    written: int = 0
+    skipped: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_read(self) -> int:
+        """Rows read from the source."""
+        return 0 if self.rows is None else int(self.rows.num_rows)
+
+    def report_progress(self, phase: str, done: int, total: int) -> None:
+        """Forward a progress event, if anyone listens."""
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+
+def read_source(run: SyncRun) -> None:
+    """Read the rows of the window (and, incrementally, written after the watermark)."""
+    run.rows, run.table_read = read_source_rows(
+        run.spec,
+        start=run.start,
+        end=run.end,
+        written_after=run.written_after,
+        written_before=run.written_before,
+    )
+    run.details["table_read"] = run.table_read.to_dict()
+    run.report_progress("read", run.rows_read, run.rows_read)
+
+
+def validate(run: SyncRun) -> None:
+    """Schema, entity keys, timestamps and the data contract, column-wise."""
+    assert run.rows is not None
+    run.validation = validate_rows(
+        run.view, run.rows, now=run.now, future_tolerance=run.future_tolerance
+    )
+    run.details["rejections"] = run.validation.rule_counts()
+
+
+def quarantine_rejects(run: SyncRun) -> None:
+    """Rejected rows go to the view's quarantine table with their reasons: never dropped."""
+    assert run.validation is not None
+    if run.validation.rejected_count:
+        where = quarantine(
+            run.spec,
+            run.validation.rejected,
+            run.validation.reasons,
+            operation="sync",
+            root=run.quarantine_root,
+        )
+        run.details["quarantine"] = str(where)
+
+
+def reduce_to_latest(run: SyncRun) -> None:
+    """Keep each entity's greatest ``(event, created)`` valid row; nothing else can win online."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert run.validation is not None
+    valid = run.validation.valid
+    keys = list(run.table.join_key_names)
+    order = [(k, "ascending") for k in keys] + [(EVENT_TIMESTAMP, "ascending")]
+    if CREATED_TIMESTAMP in valid.column_names:
+        order.append((CREATED_TIMESTAMP, "ascending"))
+    ordered = valid.sort_by(order, null_placement="at_start")
+    ordered = ordered.append_column("__position", pa.array(range(ordered.num_rows), pa.int64()))
+    last = ordered.group_by(keys, use_threads=False).aggregate([("__position", "max")])
+    positions = pc.sort_indices(last.column("__position_max"))
+    run.latest = ordered.take(pc.take(last.column("__position_max"), positions)).drop_columns(
+        ["__position"]
+    )
+
+
+def publish(run: SyncRun) -> None:
+    """Write the latest rows to the view version's online namespace, in chunks."""
+    assert run.latest is not None
+    total = int(run.latest.num_rows)
+    run.report_progress("publish", 0, total)
+    for offset in range(0, total, run.chunk_rows):
+        chunk = run.latest.slice(offset, run.chunk_rows)
+        result: WriteResult = run.online.write(run.table, chunk)
+        run.written += result.written
+        run.skipped += result.skipped
+        run.report_progress("publish", min(offset + run.chunk_rows, total), total)
+
+
+SYNC_STEPS: tuple[Callable[[SyncRun], None], ...] = (
+    read_source,
+    validate,
+    quarantine_rejects,
+    reduce_to_latest,
+    publish,
+)
