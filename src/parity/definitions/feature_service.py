@@ -98,7 +98,11 @@ class FeatureService:
     def __post_init__(self) -> None:
         check_name(self.name, what="FeatureService name")
         what = f"FeatureService {self.name!r}"
-        if isinstance(self.features, str) or not isinstance(self.features, Sequence) or not self.features:
+        if (
+            isinstance(self.features, str)
+            or not isinstance(self.features, Sequence)
+            or not self.features
+        ):
             raise DefinitionError(
                 f"{what}.features: expected a non-empty list of feature references, got "
                 f"{self.features!r}."

@@ -108,8 +108,7 @@ class FeatureView:
             entities = [entities]
         if isinstance(entities, str) or not isinstance(entities, Sequence) or not entities:
             raise DefinitionError(
-                f"{what}.entities: expected a non-empty list of Entity objects, got "
-                f"{entities!r}."
+                f"{what}.entities: expected a non-empty list of Entity objects, got {entities!r}."
             )
         for entity in entities:
             if not isinstance(entity, Entity):
@@ -223,9 +222,7 @@ class FeatureView:
         return {
             "kind": "feature_view",
             "name": self.name,
-            "entities": [
-                {"name": e.name, "join_keys": e.key_dict()} for e in self.entities
-            ],
+            "entities": [{"name": e.name, "join_keys": e.key_dict()} for e in self.entities],
             "features": [f.to_dict() for f in self.schema],
             "source": self.source.to_dict(),
             "ttl_seconds": None if self.ttl is None else self.ttl.total_seconds(),
@@ -245,7 +242,9 @@ class FeatureView:
             entities=[
                 Entity(
                     e["name"],
-                    join_keys=[Field(k["name"], k["dtype"], nullable=False) for k in e["join_keys"]],
+                    join_keys=[
+                        Field(k["name"], k["dtype"], nullable=False) for k in e["join_keys"]
+                    ],
                 )
                 for e in data["entities"]
             ],

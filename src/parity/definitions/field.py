@@ -52,7 +52,9 @@ class Field:
         dtype = parse_dtype(self.dtype, what=f"{what}.dtype")
         object.__setattr__(self, "dtype", dtype)
         if not isinstance(self.nullable, bool):
-            raise DefinitionError(f"{what}.nullable: expected True or False, got {self.nullable!r}.")
+            raise DefinitionError(
+                f"{what}.nullable: expected True or False, got {self.nullable!r}."
+            )
         for bound in ("min_value", "max_value"):
             value = getattr(self, bound)
             if value is None:
@@ -86,7 +88,9 @@ class Field:
             try:
                 re.compile(self.regex)
             except (re.error, TypeError) as exc:
-                raise DefinitionError(f"{what}.regex {self.regex!r} does not compile: {exc}.") from exc
+                raise DefinitionError(
+                    f"{what}.regex {self.regex!r} does not compile: {exc}."
+                ) from exc
         check_text(self.description, what=f"{what}.description")
         object.__setattr__(self, "tags", check_tags(self.tags, what=what))
 

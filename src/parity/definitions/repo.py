@@ -53,9 +53,7 @@ class RepoContents:
     origins: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls, definitions: Iterable[tuple[Definition, str] | Definition]
-    ) -> RepoContents:
+    def build(cls, definitions: Iterable[tuple[Definition, str] | Definition]) -> RepoContents:
         """Collect and validate definitions; each item may carry the file it came from."""
         repo = cls()
         for item in definitions:
@@ -147,8 +145,7 @@ def _import_file(path: Path, root: Path) -> list[tuple[Definition, str]]:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
         line = frames[-1].lineno if frames else "?"
         raise RepoImportError(
-            f"{rel}:{line}: importing the definition file failed: "
-            f"{type(exc).__name__}: {exc}"
+            f"{rel}:{line}: importing the definition file failed: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
         sys.modules.pop(module_name, None)

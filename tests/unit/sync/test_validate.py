@@ -63,16 +63,16 @@ def test_each_contract_rule_rejects_the_row_with_a_reason(
     result = validate_rows(VIEW, table(**{column: values}), now=NOW)
     assert result.valid.num_rows == 1
     assert result.rejected_count == 1
-    assert reason in result.rejected.column("reason")[0].as_py()
+    assert reason in result.reasons[0].as_py()
 
 
 def test_a_row_failing_several_rules_lists_every_reason() -> None:
     result = validate_rows(VIEW, table(age=[5], country=["XX"]), now=NOW)
-    reason = result.rejected.column("reason")[0].as_py()
+    reason = result.reasons[0].as_py()
     assert (
         "age=5 is below min_value 18" in reason and "country='XX' is not an allowed value" in reason
     )
-    assert result.reasons() == {
+    assert result.rule_counts() == {
         "age is below min_value 18": 1,
         "country is not an allowed value": 1,
     }
@@ -84,13 +84,13 @@ def test_event_time_beyond_the_future_tolerance_is_rejected() -> None:
         VIEW, table(event_timestamp=times), now=NOW, future_tolerance=timedelta(minutes=5)
     )
     assert result.valid.num_rows == 1
-    assert "in the future" in result.rejected.column("reason")[0].as_py()
+    assert "in the future" in result.reasons[0].as_py()
 
 
 def test_value_of_the_wrong_type_rejects_only_that_row() -> None:
     result = validate_rows(VIEW, table(age=["31", "old"]), now=NOW)
     assert result.valid.column("age").to_pylist() == [31]
-    assert "age='old' is not a int32" in result.rejected.column("reason")[0].as_py()
+    assert "age='old' is not a int32" in result.reasons[0].as_py()
 
 
 def test_missing_column_and_naive_timestamps_fail_the_whole_batch() -> None:
