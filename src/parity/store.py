@@ -14,8 +14,8 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,13 @@ from parity.errors import (
     EntityNotFound,
     FeatureServiceNotFound,
     FeatureViewNotFound,
+    InvalidTransition,
     ObjectNotFound,
     did_you_mean,
 )
 from parity.offline.base import OfflineEngine
 from parity.online import OnlineStore, open_online_store
+from parity.online.base import ViewTable
 from parity.registry import (
     Actor,
     AuditEntry,
@@ -55,6 +57,9 @@ from parity.registry import (
 )
 from parity.serve.resolve import ServingPlan, resolve_serving_plan
 from parity.serve.vectors import OnlineResponse, read_online
+from parity.sync.controller import SyncController, SyncSettings
+from parity.sync.report import SyncOutcome, SyncReport
+from parity.sync.steps import Progress
 from parity.types import require_utc
 
 _NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
@@ -113,6 +118,32 @@ class FeatureStore:
         from parity.offline.duckdb import DuckDBOfflineEngine
 
         return DuckDBOfflineEngine(self.config.offline_store, repo_root=self.repo_path)
+
+    @property
+    def offline_path(self) -> Path:
+        """Where parity keeps managed tables, quarantine and saved datasets."""
+        path = Path(self.config.offline_store.path)
+        return path if path.is_absolute() else self.repo_path / path
+
+    @cached_property
+    def sync_controller(self) -> SyncController:
+        """The synchronization controller wired to this repo's registry and stores."""
+        cfg = self.config.sync
+        return SyncController(
+            project=self.project,
+            registry=self.registry,
+            engine=self.offline_engine,
+            online=self.online_store,
+            repo_root=self.repo_path,
+            quarantine_root=self.offline_path / "quarantine",
+            settings=SyncSettings(
+                future_tolerance=timedelta(seconds=cfg.future_tolerance_seconds),
+                max_reject_ratio=cfg.max_reject_ratio,
+                validation_sample=cfg.validation_sample,
+                auto_promote=self.config.auto_promote,
+                chunk_rows=cfg.chunk_rows,
+            ),
+        )
 
     @cached_property
     def online_store(self) -> OnlineStore:
@@ -265,17 +296,50 @@ class FeatureStore:
             message=message,
         )
 
-    def promote(self, ref: str, *, message: str = "") -> VersionRecord:
-        """Make a version serve (``pending`` or ``deprecated`` -> ``serving``)."""
+    def promote(self, ref: str, *, message: str = "", force: bool = False) -> VersionRecord:
+        """Make a version serve (``pending`` or ``deprecated`` -> ``serving``).
+
+        An online view version must have passed a sync validation first (reject ratio and
+        the online/offline sample); ``force=True`` skips that check, and the audit entry
+        says so.
+        """
+        record = self.get_version(ref)
+        if record.kind is ObjectKind.FEATURE_VIEW and record.spec.get("online", True) and not force:
+            self._require_validated(record)
+        if force:
+            message = f"{message} [forced: validation skipped]".strip()
         return self._move(ref, VersionState.SERVING, message)
+
+    def _require_validated(self, record: VersionRecord) -> None:
+        for run in self.registry.sync_records(
+            self.project, record.name, record.version, limit=1000
+        ):
+            if run.outcome == SyncOutcome.SUCCEEDED:
+                validation = run.details.get("validation", {})
+                if validation.get("passed"):
+                    return
+                raise InvalidTransition(
+                    f"{record.ref} did not pass validation in its last sync ({validation}). "
+                    "Fix the data and materialize again, or promote with --force."
+                )
+        raise InvalidTransition(
+            f"{record.ref} has never been synchronized, so it is not validated. Run "
+            f"'parity materialize START END --view {record.ref}' first (or promote with --force)."
+        )
 
     def deprecate(self, ref: str, *, message: str = "") -> VersionRecord:
         """Mark a serving version deprecated: consumers should move off it."""
         return self._move(ref, VersionState.DEPRECATED, message)
 
     def retire(self, ref: str, *, message: str = "") -> VersionRecord:
-        """Retire a deprecated or pending version for good."""
-        return self._move(ref, VersionState.RETIRED, message)
+        """Retire a deprecated or pending version for good; its online values are removed."""
+        record = self._move(ref, VersionState.RETIRED, message)
+        if record.kind is ObjectKind.FEATURE_VIEW:
+            view = FeatureView.from_dict(record.spec)
+            self.online_store.delete_table(
+                ViewTable.from_view(view, project=self.project, version=record.version)
+            )
+        return record
 
     def repin(self, service: str, *, message: str = "") -> Plan:
         """Move a service onto the newest serving view versions (a new service version)."""
@@ -335,3 +399,69 @@ class FeatureStore:
         )
         at = datetime.now(UTC) if now is None else require_utc(now, what="now")
         return read_online(self.online_store, plan, entity_rows, now=at)
+
+    # --- synchronization -----------------------------------------------------------------
+
+    def _sync_targets(self, views: Sequence[str] | None) -> list[tuple[str, int]]:
+        """View versions to sync: the given refs, or every live version of every online view."""
+        snap = self.snapshot()
+        live = (VersionState.PENDING, VersionState.SERVING, VersionState.DEPRECATED)
+        targets: list[tuple[str, int]] = []
+        names = snap.names(ObjectKind.FEATURE_VIEW) if views is None else list(views)
+        for ref in names:
+            name, version = parse_versioned_name(ref)
+            if version is not None:
+                targets.append((self.get_version(ref, kind=ObjectKind.FEATURE_VIEW).name, version))
+                continue
+            history = snap.history_of(ObjectKind.FEATURE_VIEW, name)
+            if not history:
+                raise self._not_found(snap, [ObjectKind.FEATURE_VIEW], name)
+            targets.extend(
+                (r.name, r.version)
+                for r in history
+                if r.state in live and (views is not None or r.spec.get("online", True))
+            )
+        return targets
+
+    def materialize(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        views: Sequence[str] | None = None,
+        progress: Callable[[str], Progress] | None = None,
+    ) -> list[SyncReport]:
+        """Publish rows with event time in [start, end) for every live view version.
+
+        ``views`` limits the run to some views (``name`` or ``name@vN``); default: all online views.
+
+        ``progress(ref)`` may return a callback receiving ``(phase, done, total)``.
+        """
+        return [
+            self.sync_controller.materialize(
+                name,
+                version,
+                start=start,
+                end=end,
+                progress=None if progress is None else progress(f"{name}@v{version}"),
+            )
+            for name, version in self._sync_targets(views)
+        ]
+
+    def materialize_incremental(
+        self,
+        end: datetime | None = None,
+        *,
+        views: Sequence[str] | None = None,
+        progress: Callable[[str], Progress] | None = None,
+    ) -> list[SyncReport]:
+        """Publish what was written since each version's watermark, up to ``end`` (default now)."""
+        return [
+            self.sync_controller.materialize_incremental(
+                name,
+                version,
+                end=end,
+                progress=None if progress is None else progress(f"{name}@v{version}"),
+            )
+            for name, version in self._sync_targets(views)
+        ]

@@ -26,10 +26,21 @@ def _move(ctx: typer.Context, action: str, ref: str, message: str, as_json: bool
 
 
 def promote(
-    ctx: typer.Context, ref: RefArgument, message: MessageOption = "", as_json: JsonOption = False
+    ctx: typer.Context,
+    ref: RefArgument,
+    message: MessageOption = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Skip the sync validation check (audited).")
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Make a pending (or deprecated) version serve."""
-    _move(ctx, "promote", ref, message, as_json)
+    """Make a pending (or deprecated) version serve; view versions must be validated by a sync."""
+    with FeatureStore(ctx.obj) as store:
+        record = store.promote(ref, message=message, force=force)
+    if as_json:
+        print_json(record)
+    else:
+        console.print(f"{record.kind.label} {record.ref} is now [bold]{record.state.value}[/].")
 
 
 def deprecate(

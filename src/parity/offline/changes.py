@@ -91,5 +91,5 @@ def read_source_rows(
         else:
             conn.read_parquet(list(scan.files)).create_view("__parity_source")
         query = source_rows_query(spec, "__parity_source", bounds=bounds)
-        table = conn.execute(query, bounds).to_arrow_table()
+        table = conn.sql(query, params=bounds).to_arrow_table()
     return table, scan.table_read

@@ -280,7 +280,7 @@ class SyncController:
             started,
             finished,
             watermark=watermark,
-            delay=delay,
+            delay_seconds=delay,
             validation=validation,
             promoted=promoted,
         )

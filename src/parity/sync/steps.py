@@ -116,10 +116,13 @@ def reduce_to_latest(run: SyncRun) -> None:
     assert run.validation is not None
     valid = run.validation.valid
     keys = list(run.table.join_key_names)
-    order = [(k, "ascending") for k in keys] + [(EVENT_TIMESTAMP, "ascending")]
+    # A missing created timestamp orders before any present one.
+    order = [(k, "ascending", "at_start") for k in keys] + [
+        (EVENT_TIMESTAMP, "ascending", "at_start")
+    ]
     if CREATED_TIMESTAMP in valid.column_names:
-        order.append((CREATED_TIMESTAMP, "ascending"))
-    ordered = valid.sort_by(order, null_placement="at_start")
+        order.append((CREATED_TIMESTAMP, "ascending", "at_start"))
+    ordered = valid.sort_by(order)
     ordered = ordered.append_column("__position", pa.array(range(ordered.num_rows), pa.int64()))
     last = ordered.group_by(keys, use_threads=False).aggregate([("__position", "max")])
     positions = pc.sort_indices(last.column("__position_max"))
