@@ -1,0 +1,367 @@
+"""The feature server: a Starlette ASGI application over one :class:`FeatureStore`.
+
+Endpoints (see ``docs/serving.md``): ``POST /get-online-features``, ``POST /push``,
+``GET /health``, ``GET /ready``, ``GET /metrics``, ``GET /registry/views``,
+``GET /registry/views/{name}``, ``GET /registry/services``. Every error is a JSON body
+``{"error": {"type", "message"}}`` with the status of its class
+(:mod:`parity.serve.http_errors`).
+
+The read handler resolves the serving plan from the store's short-lived cache, checks the
+keys, reads all views in one backend call, encodes with orjson and hands the response to
+the request log's queue: no registry query, no pydantic model and no copy on the hot path.
+
+Example:
+    >>> app = create_app(FeatureStore("my_repo"))  # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=6566)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parity.errors import OnlineStoreUnavailable, ParityError
+from parity.online.base import ViewTable
+from parity.serve import catalog
+from parity.serve.auth import ApiKeys, Principal, presented_key
+from parity.serve.config import Scope, ServerConfig
+from parity.serve.http_errors import RequestTooLarge, error_body, status_for
+from parity.serve.metrics import ServerMetrics
+from parity.serve.push import apply_push, parse_push_request, resolve_push_plan, rows_to_table
+from parity.serve.reading import VectorReader, probe_online_store
+from parity.serve.request_log import RequestLog
+from parity.serve.resolve import ServingPlan
+from parity.serve.wire import (
+    KeyChecker,
+    dumps,
+    encode_feast,
+    encode_parity,
+    loads_object,
+    parse_feature_request,
+)
+from parity.store import FeatureStore
+
+logger = logging.getLogger("parity.serve")
+REPO_ENV = "PARITY_REPO"
+JSON = "application/json"
+_Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+
+class FeatureServer:
+    """The state one worker process serves from: store, keys, metrics, log, caches.
+
+    Example:
+        >>> server = FeatureServer(FeatureStore("my_repo"))  # doctest: +SKIP
+        >>> server.app  # doctest: +SKIP
+        <starlette.applications.Starlette object at ...>
+    """
+
+    def __init__(self, store: FeatureStore, *, config: ServerConfig | None = None) -> None:
+        self.store = store
+        self.config = config if config is not None else store.config.server
+        self.keys = ApiKeys(self.config.api_keys)
+        self.metrics = ServerMetrics()
+        self.reader: VectorReader | None = None
+        self.request_log: RequestLog | None = None
+        self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
+        self._push_plans: dict[str, tuple[float, Any]] = {}
+        self._probe = ViewTable.build(
+            store.project,
+            "parity_ready_probe",
+            1,
+            join_keys={"k": "int64"},
+            features={"x": "int64"},
+        )
+        self.app = Starlette(
+            routes=[
+                Route(
+                    "/get-online-features",
+                    self._wrap("/get-online-features", Scope.READ, self.get_online_features),
+                    methods=["POST"],
+                ),
+                Route("/push", self._wrap("/push", Scope.PUSH, self.push), methods=["POST"]),
+                Route("/health", self._wrap("/health", None, self.health), methods=["GET"]),
+                Route("/ready", self._wrap("/ready", None, self.ready), methods=["GET"]),
+                Route(
+                    "/metrics",
+                    self._wrap(
+                        "/metrics",
+                        Scope.ADMIN if self.config.metrics_require_auth else None,
+                        self.render_metrics,
+                    ),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/registry/views",
+                    self._wrap("/registry/views", Scope.READ, self.registry_views),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/registry/views/{name}",
+                    self._wrap("/registry/views/{name}", Scope.READ, self.registry_view),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/registry/services",
+                    self._wrap("/registry/services", Scope.READ, self.registry_services),
+                    methods=["GET"],
+                ),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.start()
+        try:
+            yield
+        finally:
+            self.stop()
+
+    def start(self) -> None:
+        """Open the online store and start the request log writer."""
+        if not self.keys.enabled:
+            logger.warning(
+                "\n%s\n  parity serve: NO API KEY CONFIGURED - local development mode.\n  Every "
+                "request is allowed, with every scope. Add server.api_keys to parity.yaml\n  "
+                "('parity serve hash-key' makes one) before exposing this server.\n%s",
+                "!" * 78,
+                "!" * 78,
+            )
+        self.reader = VectorReader(self.store.online_store, threads=self.config.read_threads)
+        log_config = self.config.request_log
+        if log_config.enabled:
+            root = Path(log_config.path)
+            if not root.is_absolute():
+                root = self.store.offline_engine.offline_path / root  # type: ignore[attr-defined]
+            self.request_log = RequestLog(root, log_config, self.metrics)
+            self.request_log.start()
+
+    def stop(self) -> None:
+        """Flush the request log and release the store (graceful shutdown)."""
+        if self.request_log is not None:
+            self.request_log.close()
+        if self.reader is not None:
+            self.reader.close()
+        self.store.close()
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _wrap(
+        self, endpoint: str, scope: Scope | None, handler: _Handler
+    ) -> Callable[[Request], Awaitable[Response]]:
+        metrics = self.metrics
+        keys = self.keys
+
+        async def endpoint_fn(request: Request) -> Response:
+            started = time.perf_counter()
+            request.state.service = ""
+            try:
+                principal = keys.authenticate(
+                    presented_key(
+                        request.headers.get("authorization"), request.headers.get("x-api-key")
+                    )
+                )
+                if scope is not None:
+                    principal.require(scope, endpoint=endpoint)
+                response = await handler(request, principal)
+            except Exception as exc:
+                if isinstance(exc, OnlineStoreUnavailable):
+                    metrics.online_store_errors.labels(endpoint).inc()
+                if not isinstance(exc, ParityError):
+                    logger.exception("%s failed", endpoint)
+                response = Response(dumps(error_body(exc)), status_for(exc), media_type=JSON)
+            service = request.state.service
+            metrics.requests.labels(endpoint, service, str(response.status_code)).inc()
+            metrics.latency.labels(endpoint, service).observe(time.perf_counter() - started)
+            return response
+
+        return endpoint_fn
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.config.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLarge(
+                f"{request.url.path}: the body is {int(declared)} bytes; the limit is {limit} "
+                "(server.max_request_bytes). Split the request."
+            )
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(
+                    f"{request.url.path}: the body is over {limit} bytes "
+                    "(server.max_request_bytes). Split the request."
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _checker(self, plan: ServingPlan) -> tuple[KeyChecker, tuple[str, ...]]:
+        entry = self._checkers.get(id(plan))
+        if entry is None or entry[0] is not plan:
+            if len(self._checkers) > 256:
+                self._checkers.clear()
+            views = tuple(f"{r.table.view}@v{r.table.version}" for r in plan.reads)
+            entry = (plan, KeyChecker(plan), views)
+            self._checkers[id(plan)] = entry
+        return entry[1], entry[2]
+
+    # --- endpoints ---------------------------------------------------------------------
+
+    async def get_online_features(self, request: Request, principal: Principal) -> Response:
+        """Feature vectors for the entities of the request (parity or Feast shape)."""
+        body = await self._body(request)
+        parsed = parse_feature_request(body, max_entities=self.config.max_entities)
+        plan = self.store.serving_plan(
+            feature_service=parsed.feature_service,
+            features=parsed.features,
+            full_feature_names=parsed.full_feature_names,
+        )
+        service = plan.service or ""
+        request.state.service = service
+        checker, views = self._checker(plan)
+        checker.check(parsed.entity_rows)
+        deadline_ms = parsed.deadline_ms or self.config.default_deadline_ms
+        now = parsed.now or datetime.now(UTC)
+        assert self.reader is not None
+        response = await self.reader.read(
+            plan,
+            parsed.entity_rows,
+            now=now,
+            deadline=None if deadline_ms is None else deadline_ms / 1000.0,
+        )
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if parsed.response_format == "feast":
+            content = encode_feast(response)
+        else:
+            content = encode_parity(response, request_id=request_id, plan=plan)
+        if self.request_log is not None:
+            self.request_log.record(response, request_id=request_id, view_versions=views)
+        self._observe(plan, views, response)
+        return Response(content, media_type=JSON, headers={"x-request-id": request_id})
+
+    def _observe(self, plan: ServingPlan, views: tuple[str, ...], response: Any) -> None:
+        metrics = self.metrics
+        metrics.entities.labels(plan.service or "").inc(len(response.values))
+        served = response.served_at
+        for read, view in zip(plan.reads, views, strict=True):
+            counts: dict[str, int] = {}
+            first = read.outputs[0]
+            age = metrics.staleness.labels(view)
+            for statuses, stamps in zip(response.statuses, response.event_timestamps, strict=True):
+                for j in read.outputs:
+                    status = statuses[j]
+                    counts[status] = counts.get(status, 0) + 1
+                stamp = stamps[first]
+                if stamp is not None:
+                    age.observe((served - stamp).total_seconds())
+            for status, count in counts.items():
+                metrics.statuses.labels(view, status).inc(count)
+
+    async def push(self, request: Request, principal: Principal) -> Response:
+        """Validated rows into the online store (every live version) and the offline store."""
+        body = await self._body(request)
+        parsed = parse_push_request(
+            loads_object(body, endpoint="/push"), max_rows=self.config.max_push_rows
+        )
+        request.state.service = parsed.push_source_name
+        plan = await asyncio.to_thread(self._push_plan, parsed.push_source_name)
+        now = datetime.now(UTC)
+        table = rows_to_table(plan, parsed.rows, now=now)
+        result = await asyncio.to_thread(apply_push, self.store, plan, table, now=now, to=parsed.to)
+        self.metrics.rows_pushed.labels(plan.source.name).inc(result.rows_written)
+        self.metrics.rows_rejected.labels(plan.source.name).inc(result.rows_rejected)
+        status = 422 if result.rows_written == 0 else 200
+        return Response(dumps(result.to_dict()), status, media_type=JSON)
+
+    def _push_plan(self, name: str) -> Any:
+        cached = self._push_plans.get(name)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        plan = resolve_push_plan(self.store.snapshot(), name, repo_root=self.store.repo_path)
+        self._push_plans[name] = (now + self.store.config.registry_cache_seconds, plan)
+        return plan
+
+    async def health(self, request: Request, principal: Principal) -> Response:
+        """Liveness: the process answers."""
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    async def ready(self, request: Request, principal: Principal) -> Response:
+        """Readiness: the registry and the online store answer (503 naming what does not)."""
+        checks: dict[str, str] = {}
+        ok = True
+        for name, probe in (
+            ("registry", self.store.snapshot),
+            ("online_store", lambda: probe_online_store(self.store.online_store, self._probe)),
+        ):
+            try:
+                await asyncio.wait_for(asyncio.to_thread(probe), timeout=5.0)
+                checks[name] = "ok"
+            except Exception as exc:  # readiness reports every failure, whatever its class
+                ok = False
+                checks[name] = (
+                    f"unavailable: {exc}" if str(exc) else f"unavailable: {type(exc).__name__}"
+                )
+                if name == "online_store":
+                    self.metrics.online_store_errors.labels("/ready").inc()
+        body = {"ready": ok, "checks": checks, "pid": os.getpid()}
+        return Response(dumps(body), 200 if ok else 503, media_type=JSON)
+
+    async def render_metrics(self, request: Request, principal: Principal) -> Response:
+        """Prometheus exposition text."""
+        if self.request_log is not None:
+            self.metrics.log_pending.set(self.request_log.pending)
+        content, media_type = self.metrics.render()
+        return Response(content, media_type=media_type)
+
+    async def registry_views(self, request: Request, principal: Principal) -> Response:
+        """Every feature view with its versions and states."""
+        snapshot = await asyncio.to_thread(self.store.snapshot)
+        return Response(dumps({"views": catalog.list_views(snapshot)}), media_type=JSON)
+
+    async def registry_view(self, request: Request, principal: Principal) -> Response:
+        """One feature view, every version with its definition."""
+        snapshot = await asyncio.to_thread(self.store.snapshot)
+        name = request.path_params["name"]
+        return Response(dumps(catalog.describe_view(snapshot, name)), media_type=JSON)
+
+    async def registry_services(self, request: Request, principal: Principal) -> Response:
+        """Every feature service with its versions and pinned features."""
+        snapshot = await asyncio.to_thread(self.store.snapshot)
+        return Response(dumps({"services": catalog.list_services(snapshot)}), media_type=JSON)
+
+
+def create_app(store: FeatureStore, *, config: ServerConfig | None = None) -> Starlette:
+    """The ASGI application serving ``store`` (``config`` defaults to its ``server:``).
+
+    Example:
+        >>> app = create_app(FeatureStore("my_repo"))  # doctest: +SKIP
+    """
+    return FeatureServer(store, config=config).app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for worker processes: the repository named by ``PARITY_REPO``.
+
+    Example:
+        >>> # uvicorn --factory parity.serve.app:app_from_environment
+    """
+    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")))

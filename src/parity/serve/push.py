@@ -1,0 +1,356 @@
+"""``/push``: validated rows into every live version of the views a push source feeds.
+
+A push names a :class:`~parity.definitions.PushSource`. Its targets are every live
+(``pending`` or ``serving``) version of every feature view whose source is that push
+source; the rows are also appended once to the push source's batch source (a Delta
+table), so training later sees exactly what serving saw.
+
+Nothing is half-applied: every row is first checked against every target version with the
+sync controller's checks (:func:`parity.sync.validate.validate_rows`); a row is accepted
+only if every version accepts it, and rejected rows are quarantined with their reasons.
+Only then is anything written: the online store is probed, the offline append runs, then
+the online writes (idempotent: the newest row wins, so a retry after a failure converges).
+
+Rows use the batch source's column names (its ``timestamp_field``, ``field_mapping``) or
+parity's canonical ones (``event_timestamp``); timestamps are ISO 8601 strings with an
+offset. A missing ``created_timestamp`` is the time of the push.
+
+Example:
+    >>> plan = resolve_push_plan(snapshot, "txn_push", repo_root=root)  # doctest: +SKIP
+    >>> apply_push(store, plan, rows, now=now).rows_written  # doctest: +SKIP
+    2
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from parity.definitions import FeatureView, PushSource
+from parity.errors import ObjectNotFound, SchemaMismatch, did_you_mean
+from parity.offline.base import ViewReadSpec
+from parity.online.base import ViewTable
+from parity.registry import ObjectKind, RegistrySnapshot, VersionState
+from parity.serve.http_errors import BadRequest, RequestTooLarge
+from parity.serve.reading import probe_online_store
+from parity.serve.wire import _check_keys, parse_timestamp
+from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP, validate_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from parity.store import FeatureStore
+
+PushMode = Literal["online", "offline", "online_and_offline"]
+_MODES: tuple[str, ...] = ("online", "offline", "online_and_offline")
+_ROW = "__parity_push_row"
+_LIVE = (VersionState.PENDING, VersionState.SERVING)
+_KEYS = frozenset(
+    {"push_source_name", "rows", "df", "to", "allow_registry_cache", "transform_on_write"}
+)
+
+
+class PushSourceNotFound(ObjectNotFound):
+    """No live feature view reads from a push source of that name."""
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """One live view version a push writes to."""
+
+    view: FeatureView
+    version: int
+    table: ViewTable
+
+    @property
+    def ref(self) -> str:
+        """``name@vN``."""
+        return f"{self.view.name}@v{self.version}"
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """Where a push source's rows go, resolved once per registry cache period.
+
+    ``renames`` maps batch source column names to canonical ones.
+    """
+
+    source: PushSource
+    targets: tuple[PushTarget, ...]
+    offline: ViewReadSpec
+    renames: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """A parsed ``/push`` body."""
+
+    push_source_name: str
+    rows: list[dict[str, Any]]
+    to: PushMode
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did; ``rejected`` holds ``{"row", "view", "reason"}`` per failed check."""
+
+    push_source: str
+    rows_received: int
+    rows_written: int
+    rows_rejected: int
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    online: dict[str, dict[str, int]] = field(default_factory=dict)
+    offline: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON answer."""
+        return {
+            "push_source_name": self.push_source,
+            "rows_received": self.rows_received,
+            "rows_written": self.rows_written,
+            "rows_rejected": self.rows_rejected,
+            "rejected": self.rejected,
+            "online": self.online,
+            "offline": self.offline,
+        }
+
+
+def parse_push_request(data: Mapping[str, Any], *, max_rows: int) -> PushRequest:
+    """Check a ``/push`` body: parity's ``rows`` (row-wise) or Feast's ``df`` (column-wise)."""
+    _check_keys(data, _KEYS, "/push")
+    name = data.get("push_source_name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest('/push: "push_source_name" (a non-empty string) is required.')
+    to = data.get("to", "online_and_offline")
+    if to not in _MODES:
+        raise BadRequest(
+            f'/push: "to" {to!r} is not a push mode.{did_you_mean(str(to), _MODES)} '
+            f"Use one of {', '.join(_MODES)}."
+        )
+    rows, df = data.get("rows"), data.get("df")
+    if (rows is None) == (df is None):
+        raise BadRequest(
+            '/push: send the rows either as "rows": [{...}, ...] or column-wise as '
+            '"df": {"column": [...]}, exactly one of them.'
+        )
+    if rows is not None:
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise BadRequest('/push: "rows" must be a list of objects.')
+    else:
+        if not isinstance(df, dict) or not all(isinstance(v, list) for v in df.values()):
+            raise BadRequest('/push: "df" must map each column name to a list of values.')
+        lengths = {k: len(v) for k, v in df.items()}
+        if len(set(lengths.values())) > 1:
+            raise BadRequest(f'/push: the "df" columns differ in length ({lengths}).')
+        names = list(df)
+        rows = [dict(zip(names, vals, strict=True)) for vals in zip(*df.values(), strict=True)]
+    if not rows:
+        raise BadRequest("/push: no rows given.")
+    if len(rows) > max_rows:
+        raise RequestTooLarge(
+            f"/push: {len(rows)} rows in one request; the limit is {max_rows} "
+            "(server.max_push_rows). Split the push."
+        )
+    return PushRequest(name, rows, to)
+
+
+def resolve_push_plan(
+    snapshot: RegistrySnapshot, push_source_name: str, *, repo_root: Any
+) -> PushPlan:
+    """Every live view version fed by ``push_source_name``, and the offline append target."""
+    targets: list[PushTarget] = []
+    known: set[str] = set()
+    source: PushSource | None = None
+    for (kind, _), records in sorted(snapshot.versions.items()):
+        if kind is not ObjectKind.FEATURE_VIEW:
+            continue
+        for record in records:
+            spec_source = record.spec.get("source", {})
+            if spec_source.get("type") != "push":
+                continue
+            known.add(spec_source["name"])
+            if spec_source["name"] != push_source_name or record.state not in _LIVE:
+                continue
+            view = FeatureView.from_dict(record.spec)
+            assert isinstance(view.source, PushSource)
+            source = view.source
+            table = ViewTable.from_view(view, project=snapshot.project, version=record.version)
+            targets.append(PushTarget(view, record.version, table))
+    if source is None:
+        if push_source_name in known:
+            raise PushSourceNotFound(
+                f"Push source {push_source_name!r} feeds no pending or serving view version; "
+                "apply or promote a view that reads from it."
+            )
+        raise PushSourceNotFound(
+            f"Unknown push source {push_source_name!r}.{did_you_mean(push_source_name, known)}"
+            f" Push sources: {', '.join(sorted(known)) or 'none'}."
+        )
+    newest = max(targets, key=lambda t: t.version)
+    offline = ViewReadSpec.from_view(newest.view, version=newest.version, repo_root=repo_root)
+    batch = source.batch_source
+    renames = {batch.timestamp_field: EVENT_TIMESTAMP}
+    if batch.created_timestamp_field is not None:
+        renames[batch.created_timestamp_field] = CREATED_TIMESTAMP
+    renames.update(batch.field_mapping)
+    return PushPlan(source, tuple(targets), offline, renames)
+
+
+def _column(name: str, values: list[Any], kind: str | None) -> pa.Array:
+    import pyarrow as pa
+
+    if kind == "timestamp":
+        return pa.array(
+            [None if v is None else parse_timestamp(v, what=f"column {name!r}") for v in values],
+            pa.timestamp("us", tz="UTC"),
+        )
+    if kind == "bytes":
+        try:
+            decoded = [None if v is None else base64.b64decode(v, validate=True) for v in values]
+        except (TypeError, ValueError):
+            raise BadRequest(
+                f"/push: column {name!r} holds bytes; send them base64-encoded."
+            ) from None
+        return pa.array(decoded, pa.binary())
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed JSON types: as text, so validation casts each value and names the bad ones.
+        return pa.array(
+            [
+                None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+                for v in values
+            ],
+            pa.string(),
+        )
+
+
+def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> pa.Table:
+    """The pushed rows as an Arrow table in canonical column names, plus a row number."""
+    import pyarrow as pa
+
+    kinds: dict[str, str] = {EVENT_TIMESTAMP: "timestamp", CREATED_TIMESTAMP: "timestamp"}
+    for target in plan.targets:
+        for name, dtype in (*target.table.join_keys, *target.table.features):
+            kinds[name] = dtype.kind
+    names: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in names:
+                names.append(key)
+    columns: dict[str, pa.Array] = {}
+    for raw in names:
+        name = plan.renames.get(raw, raw)
+        columns[name] = _column(name, [row.get(raw) for row in rows], kinds.get(name))
+    if CREATED_TIMESTAMP not in columns:
+        columns[CREATED_TIMESTAMP] = pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))
+    columns[_ROW] = pa.array(range(len(rows)), pa.int64())
+    return pa.table(columns)
+
+
+def apply_push(
+    store: FeatureStore,
+    plan: PushPlan,
+    table: pa.Table,
+    *,
+    now: datetime,
+    to: PushMode = "online_and_offline",
+) -> PushResult:
+    """Validate against every target, quarantine rejects, then write (see module doc)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from parity.offline.delta_writes import quarantine
+
+    offline = to in ("offline", "online_and_offline")
+    online = to in ("online", "online_and_offline")
+    if offline and plan.offline.source.format != "delta":
+        raise SchemaMismatch(
+            f"Push source {plan.source.name!r} keeps its rows in Parquet at "
+            f"{plan.source.batch_source.path!r}; parity appends only to Delta tables. Declare "
+            'its batch_source as DeltaSource(...), or push with "to": "online".'
+        )
+    count = table.num_rows
+    bad = [False] * count
+    rejected: list[dict[str, Any]] = []
+    per_target: list[tuple[PushTarget, list[int], list[str]]] = []
+    for target in plan.targets:
+        result = validate_rows(target.view, table, now=now)
+        indices, reasons = [], []
+        for row_json, reason in zip(
+            result.rejected.column("row").to_pylist(),
+            result.rejected.column("reason").to_pylist(),
+            strict=True,
+        ):
+            index = int(orjson.loads(row_json)[_ROW])
+            indices.append(index)
+            reasons.append(reason)
+            bad[index] = True
+            rejected.append({"row": index, "view": target.ref, "reason": reason})
+        per_target.append((target, indices, reasons))
+    keep = pc.invert(pa.array(bad))
+    accepted = table.filter(keep)
+    if online:
+        # Fail before anything is written if the online store is down (503).
+        probe_online_store(store.online_store, plan.targets[0].table)
+    original = table.drop_columns([_ROW])
+    for target, indices, reasons in per_target:
+        if indices:
+            spec = ViewReadSpec.from_view(
+                target.view, version=target.version, repo_root=store.repo_path
+            )
+            quarantine(
+                spec,
+                original.take(pa.array(indices, pa.int64())),
+                pa.array(reasons, pa.string()),
+                operation="push",
+                root=_quarantine_root(store),
+            )
+    written = accepted.num_rows
+    result_offline = None
+    result_online: dict[str, dict[str, int]] = {}
+    if written:
+        typed = {t.ref: validate_rows(t.view, accepted, now=now).valid for t in plan.targets}
+        if offline:
+            result_offline = _append_offline(store, plan, typed)
+        if online:
+            for target in plan.targets:
+                outcome = store.online_store.write(target.table, typed[target.ref])
+                result_online[target.ref] = {"written": outcome.written, "skipped": outcome.skipped}
+    rejected.sort(key=lambda r: (r["row"], r["view"]))
+    return PushResult(
+        push_source=plan.source.name,
+        rows_received=count,
+        rows_written=written,
+        rows_rejected=count - written,
+        rejected=rejected,
+        online=result_online,
+        offline=result_offline,
+    )
+
+
+def _quarantine_root(store: FeatureStore) -> Any:
+    return store.offline_engine.offline_path / "quarantine"  # type: ignore[attr-defined]
+
+
+def _append_offline(
+    store: FeatureStore, plan: PushPlan, typed: Mapping[str, pa.Table]
+) -> dict[str, Any]:
+    from parity.offline.delta_writes import table_schema
+
+    spec = plan.offline
+    rows = typed[f"{spec.name}@v{spec.version}"]
+    back = {canonical: source for source, canonical in plan.renames.items()}
+    rows = rows.rename_columns([back.get(c, c) for c in rows.column_names])
+    rows = rows.select(table_schema(spec).names)
+    report = store.offline_engine.append(spec, rows)
+    return {
+        "table_path": report.table_path,
+        "table_version": report.table_version,
+        "rows_written": report.rows_written,
+    }

@@ -1,0 +1,220 @@
+"""The request log: every served vector, appended to Parquet under the offline store.
+
+The handler only appends a reference to the response to an in-memory queue (no copy, no
+encoding); a background thread turns batches into Arrow tables and writes one Parquet
+file per flush into ``<offline path>/request_log/date=YYYY-MM-DD/`` (written to a
+temporary name, then renamed, so readers never see a partial file). Memory is bounded:
+above half of ``max_pending_rows`` only a random sample of requests is kept (each kept
+row carries ``sample_weight`` = 1 / sampling rate), at the bound new rows are dropped;
+both are counted in ``/metrics``. Closing flushes everything still queued.
+
+One row per served entity row; the schema is documented in ``docs/serving.md``.
+
+Example:
+    >>> log = RequestLog(Path("rl"), RequestLogConfig(), ServerMetrics())  # doctest: +SKIP
+    >>> log.record(response, request_id="r1", view_versions=("user_stats@v1",))  # doctest: +SKIP
+    >>> log.close()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import random
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from parity.serve.config import RequestLogConfig
+from parity.serve.metrics import ServerMetrics
+from parity.serve.vectors import OnlineResponse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+logger = logging.getLogger("parity.serve")
+
+# (request id, view versions, response, sample weight)
+_Entry = tuple[str, tuple[str, ...], OnlineResponse, float]
+
+
+def request_log_schema() -> pa.Schema:
+    """The Arrow schema of the request log files.
+
+    Example:
+        >>> request_log_schema().names[:3]
+        ['request_id', 'served_at', 'service']
+    """
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.schema(
+        [
+            pa.field("request_id", pa.string(), nullable=False),
+            pa.field("served_at", ts, nullable=False),
+            pa.field("service", pa.string()),
+            pa.field("service_version", pa.int32()),
+            pa.field("view_versions", pa.list_(pa.string())),
+            pa.field("row_index", pa.int32(), nullable=False),
+            pa.field("entity_key", pa.string(), nullable=False),
+            pa.field("feature_names", pa.list_(pa.string())),
+            pa.field("values", pa.string()),
+            pa.field("statuses", pa.list_(pa.string())),
+            pa.field("event_timestamps", pa.list_(ts)),
+            pa.field("sample_weight", pa.float64(), nullable=False),
+        ]
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+class RequestLog:
+    """A bounded queue of served vectors and the thread that writes it out.
+
+    Example:
+        >>> RequestLog(Path("/tmp/rl"), RequestLogConfig(), ServerMetrics()).pending
+        0
+    """
+
+    def __init__(self, root: Path, config: RequestLogConfig, metrics: ServerMetrics) -> None:
+        self.root = root
+        self._config = config
+        self._metrics = metrics
+        self._queue: collections.deque[_Entry] = collections.deque()
+        self._pending = 0
+        self._half = config.max_pending_rows // 2
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._random = random.Random()
+
+    @property
+    def pending(self) -> int:
+        """Rows queued and not yet written."""
+        return self._pending
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name="parity-request-log", daemon=True)
+        self._thread.start()
+
+    def record(
+        self, response: OnlineResponse, *, request_id: str, view_versions: tuple[str, ...]
+    ) -> None:
+        """Queue one served response (hot path: constant time, no encoding)."""
+        rows = len(response.values)
+        pending = self._pending
+        weight = 1.0
+        if pending + rows > self._config.max_pending_rows:
+            self._metrics.log_dropped.labels("over_memory_bound").inc(rows)
+            return
+        if pending > self._half:
+            # Linear from 1 (at half the bound) to 0 (at the bound).
+            rate = (self._config.max_pending_rows - pending) / (
+                self._config.max_pending_rows - self._half
+            )
+            self._metrics.log_sample_rate.set(rate)
+            if self._random.random() >= rate:
+                self._metrics.log_dropped.labels("sampled_out").inc(rows)
+                return
+            weight = 1.0 / rate
+        self._queue.append((request_id, view_versions, response, weight))
+        self._pending = pending + rows
+        if self._pending >= self._config.flush_rows:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._config.flush_interval_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> int:
+        """Write everything queued now; returns the rows written."""
+        with self._lock:
+            entries: list[_Entry] = []
+            while self._queue:
+                entries.append(self._queue.popleft())
+            rows = sum(len(e[2].values) for e in entries)
+            self._pending = max(0, self._pending - rows)
+            self._metrics.log_pending.set(self._pending)
+            if self._pending <= self._half:
+                self._metrics.log_sample_rate.set(1.0)
+            if not entries:
+                return 0
+            try:
+                self._write(entries)
+            except Exception:
+                logger.exception("request log: writing %d rows to %s failed", rows, self.root)
+                self._metrics.log_dropped.labels("write_error").inc(rows)
+                return 0
+            self._metrics.log_rows.inc(rows)
+            return rows
+
+    def _write(self, entries: list[_Entry]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        by_day: dict[str, dict[str, list[Any]]] = {}
+        dumps = orjson.dumps
+        for request_id, views, response, weight in entries:
+            day = response.served_at.astimezone(UTC).strftime("%Y-%m-%d")
+            cols = by_day.setdefault(day, {name: [] for name in request_log_schema().names})
+            keys = response.join_keys
+            names = list(response.feature_names)
+            for index, (row, values, statuses, stamps) in enumerate(
+                zip(
+                    response.entity_rows,
+                    response.values,
+                    response.statuses,
+                    response.event_timestamps,
+                    strict=True,
+                )
+            ):
+                cols["request_id"].append(request_id)
+                cols["served_at"].append(response.served_at)
+                cols["service"].append(response.service)
+                cols["service_version"].append(response.service_version)
+                cols["view_versions"].append(list(views))
+                cols["row_index"].append(index)
+                cols["entity_key"].append(
+                    dumps({k: row.get(k) for k in keys}, default=_json_default).decode()
+                )
+                cols["feature_names"].append(names)
+                cols["values"].append(
+                    dumps(values, default=_json_default, option=orjson.OPT_UTC_Z).decode()
+                )
+                cols["statuses"].append([str(s) for s in statuses])
+                cols["event_timestamps"].append(stamps)
+                cols["sample_weight"].append(weight)
+        schema = request_log_schema()
+        for day, cols in by_day.items():
+            table = pa.table(cols, schema=schema)
+            folder = self.root / f"date={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            name = f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+            temporary = folder / f".{name}.tmp"
+            pq.write_table(table, temporary)
+            temporary.rename(folder / name)
+
+    def close(self) -> None:
+        """Stop the writer and flush what is still queued (graceful shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
