@@ -156,6 +156,36 @@ def bare_redis_calls(client: Any, namespaces: list[bytes], entities: int) -> dic
     }
 
 
+HASH_ENTITIES = 10_000
+
+
+def hash_layout_calls(
+    client: Any, data: list[tuple[ViewTable, pa.Table]], prefix: str
+) -> dict[str, Any]:
+    """The rejected layout, one hash per entity (field -> text), read without decoding."""
+    namespaces = [f"hash:{prefix}:{view.namespace}:".encode() for view, _ in data]
+    for ns, (_, rows) in zip(namespaces, data, strict=True):
+        pipe = client.pipeline(transaction=False)
+        for row in rows.slice(0, HASH_ENTITIES).to_pylist():
+            mapping = {k: str(v) for k, v in row.items() if k != "user_id" and v is not None}
+            pipe.hset(ns + str(row["user_id"]).encode(), mapping=mapping)
+        pipe.execute()
+    rng = random.Random(9)
+
+    def fetch(count: int) -> None:
+        ids = [str(rng.randrange(HASH_ENTITIES)).encode() for _ in range(count)]
+        pipe = client.pipeline(transaction=False)
+        for ns in namespaces:
+            for i in ids:
+                pipe.hgetall(ns + i)
+        pipe.execute()
+
+    return {
+        "hash layout: pipelined HGETALL 1x3": lambda: fetch(1),
+        "hash layout: pipelined HGETALL 100x3": lambda: fetch(100),
+    }
+
+
 def bare_redis_writes(
     client: Any, encoded: list[tuple[list[bytes], list[bytes]]]
 ) -> dict[str, float]:
@@ -210,7 +240,10 @@ def bench_redis(
             args.warmup,
             **read_calls(store, tables, args.entities, "redis"),
             **bare_redis_calls(client, namespaces, args.entities),
+            **hash_layout_calls(client, data, prefix),
         )
+        for key in client.scan_iter(match=f"hash:{prefix}:*", count=1000):
+            client.unlink(key)
         encoded = []
         for view, rows in data:
             batch = TableCodec(view).encode_batch(rows)

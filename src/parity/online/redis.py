@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -179,12 +179,16 @@ class RedisOnlineStore(OnlineStore):
             [[OnlineRow(...), None]]
         """
         keys: list[bytes] = []
-        codecs: list[TableCodec] = []
+        plan: list[tuple[Callable[[bytes], OnlineRow], int]] = []
+        tables = self._tables
         for request in requests:
-            codec, namespace = self._table(request.table)
-            encode = codec.encode_key
-            keys += [namespace + encode(key) for key in request.keys]
-            codecs.append(codec)
+            codec, namespace = tables.get(request.table) or self._table(request.table)
+            encode, wanted = codec.encode_key, request.keys
+            if len(wanted) == 1:  # the common serving case, without a comprehension
+                keys.append(namespace + encode(wanted[0]))
+            else:
+                keys += [namespace + encode(key) for key in wanted]
+            plan.append((codec.decode, len(wanted)))
         if not keys:
             return [[] for _ in requests]
         try:
@@ -194,11 +198,13 @@ class RedisOnlineStore(OnlineStore):
             raise self._unavailable("a read", exc) from exc
         out: list[list[OnlineRow | None]] = []
         pos = 0
-        for request, codec in zip(requests, codecs, strict=True):
-            decode = codec.decode
-            end = pos + len(request.keys)
-            out.append([None if v is None else decode(v) for v in raw[pos:end]])
-            pos = end
+        for decode, count in plan:
+            if count == 1:
+                value = raw[pos]
+                out.append([None if value is None else decode(value)])
+            else:
+                out.append([None if v is None else decode(v) for v in raw[pos : pos + count]])
+            pos += count
         return out
 
     def delete_table(self, table: ViewTable, /) -> int:
