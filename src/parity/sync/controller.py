@@ -286,6 +286,7 @@ class SyncController:
         )
 
     def _validate_version(self, run: SyncRun) -> VersionValidation:
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         assert run.validation is not None and run.latest is not None
@@ -300,7 +301,9 @@ class SyncController:
             )
             if bad.num_columns == len(keys):
                 latest = latest.join(bad, keys=keys, join_type="left anti")
-        sample = latest.take(_sample_indices(latest.num_rows, self.settings.validation_sample))
+        sample = latest.take(
+            pa.array(_sample_indices(latest.num_rows, self.settings.validation_sample), pa.int64())
+        )
         if sample.num_rows == 0:
             return VersionValidation(ratio, self.settings.max_reject_ratio, 0, 0)
         at = pc.max(latest.column("event_timestamp")).as_py()

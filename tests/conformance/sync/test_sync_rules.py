@@ -1,0 +1,334 @@
+"""The synchronization rules of DESIGN.md, one test per row, on every online backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import parity as p
+from parity.offline.base import ViewReadSpec
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+USER = p.Entity("user", join_keys=[p.Field("user_id", p.Int64)])
+
+
+def spend_view(**overrides: Any) -> p.FeatureView:
+    args: dict[str, Any] = {
+        "entities": [USER],
+        "schema": [
+            p.Field("spend", p.Float64, nullable=False, min_value=0),
+            p.Field("tier", p.String),
+        ],
+        "source": p.DeltaSource(
+            "data/spend", timestamp_field="ts", created_timestamp_field="created"
+        ),
+        "ttl": timedelta(days=30),
+    }
+    args.update(overrides)
+    return p.FeatureView("spend", **args)
+
+
+def rows(*items: tuple[int, float | None, str | None, datetime, datetime]) -> pa.Table:
+    """(user_id, spend, tier, event time, created time) rows in the source's column names."""
+    ids, spend, tier, ts, created = (list(c) for c in zip(*items, strict=True))
+    return pa.table(
+        {
+            "user_id": pa.array(ids, pa.int64()),
+            "spend": pa.array(spend, pa.float64()),
+            "tier": pa.array(tier, pa.string()),
+            "ts": pa.array(ts, TS),
+            "created": pa.array(created, TS),
+        }
+    )
+
+
+class Repo:
+    """A repository with one view, a writer for its Delta source, and readers."""
+
+    def __init__(self, root: Path, online_yaml: str, *, auto_promote: bool = True) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "parity.yaml").write_text(
+            f"project: synctest\nauto_promote: {str(auto_promote).lower()}\n"
+            f"registry: {{type: sqlite, path: data/registry.db}}\n{online_yaml}"
+        )
+        self.root = root
+        self.store = p.FeatureStore(root)
+
+    def apply(self, *objs: Any) -> None:
+        self.store.apply(list(objs), message="test")
+
+    def append(self, table: pa.Table, version: int = 1) -> None:
+        view = self.store.get_feature_view(f"spend@v{version}")
+        spec = ViewReadSpec.from_view(view, version=version, repo_root=self.root)
+        report = self.store.offline_engine.append(spec, table)
+        assert report.rows_quarantined == 0
+
+    def backfill(
+        self, table: pa.Table, *, start: datetime, end: datetime, version: int = 1
+    ) -> None:
+        view = self.store.get_feature_view(f"spend@v{version}")
+        spec = ViewReadSpec.from_view(view, version=version, repo_root=self.root)
+        self.store.offline_engine.backfill(spec, table, start=start, end=end)
+
+    def online(self, *user_ids: int, ref: str = "spend", now: datetime | None = None) -> Any:
+        return self.store.get_online_features(
+            features=[ref],
+            entity_rows=[{"user_id": u} for u in user_ids],
+            now=now or T0 + timedelta(days=1),
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path, online_yaml: str) -> Iterator[Callable[..., Repo]]:
+    made: list[Repo] = []
+
+    def make(**kwargs: Any) -> Repo:
+        repo = Repo(tmp_path / f"repo{len(made)}", online_yaml, **kwargs)
+        made.append(repo)
+        return repo
+
+    yield make
+    for repo in made:
+        repo.close()
+
+
+D = timedelta(days=1)
+H = timedelta(hours=1)
+NOW = T0 + 10 * D
+WINDOW = {"start": T0 - 365 * D, "end": T0 + 365 * D}
+
+
+def values(repo: Repo, *user_ids: int, ref: str = "spend", now: datetime = NOW) -> list[list[Any]]:
+    return repo.online(*user_ids, ref=ref, now=now).to_vector()
+
+
+def materialize(repo: Repo, view: str = "spend@v1") -> Any:
+    [report] = repo.store.materialize(WINDOW["start"], WINDOW["end"], views=[view])
+    return report
+
+
+def test_new_version_is_published_then_promoted_only_when_validated(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo(auto_promote=False)
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0), (2, 20.0, "b", T0, T0)))
+    with pytest.raises(p.ParityError, match="never been synchronized"):
+        repo.store.promote("spend@v1")
+    report = materialize(repo)
+    assert report.outcome.value == "succeeded" and report.rows_written == 2
+    assert (
+        report.validation is not None
+        and report.validation.passed
+        and report.validation.sampled == 2
+    )
+    assert not report.promoted
+    assert repo.store.get_version("spend@v1").state.value == "pending"
+    repo.store.promote("spend@v1", message="validated")
+    assert values(repo, 1, 2) == [[10.0, "a"], [20.0, "b"]]
+
+
+def test_auto_promote_after_a_validated_sync(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo(auto_promote=True)
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    assert materialize(repo).promoted
+    assert repo.store.get_version("spend@v1").state.value == "serving"
+
+
+def test_definition_update_keeps_serving_the_old_version_until_the_new_is_validated(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo(auto_promote=False)
+    repo.apply(spend_view(), p.FeatureService("svc", features=["spend"]))
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    materialize(repo)
+    repo.store.promote("spend@v1")
+    # Breaking change: a new source and ttl -> spend@v2, pending, in its own namespace.
+    v2 = spend_view(
+        source=p.DeltaSource(
+            "data/spend_v2", timestamp_field="ts", created_timestamp_field="created"
+        ),
+        ttl=timedelta(days=60),
+    )
+    repo.apply(v2, p.FeatureService("svc", features=["spend"]))
+    repo.append(rows((1, 99.0, "z", T0, T0)), version=2)
+    materialize(repo, "spend@v2")
+    resp = repo.store.get_online_features(
+        feature_service="svc", entity_rows=[{"user_id": 1}], now=NOW
+    )
+    assert (resp.service_version, resp.to_vector()) == (1, [[10.0, "a"]])
+    assert values(repo, 1, ref="spend@v2") == [[99.0, "z"]]
+    repo.store.promote("spend@v2")
+    repo.store.repin("svc")
+    repo.store._serving_plans.clear()
+    resp = repo.store.get_online_features(
+        feature_service="svc", entity_rows=[{"user_id": 1}], now=NOW
+    )
+    assert (resp.service_version, resp.to_vector()) == (2, [[99.0, "z"]])
+    pinned_v1 = repo.store.get_online_features(
+        feature_service="svc@v1", entity_rows=[{"user_id": 1}], now=NOW
+    )
+    assert pinned_v1.to_vector() == [[10.0, "a"]]
+
+
+def test_value_refresh_publishes_the_latest_valid_value_per_entity(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0), (1, 11.0, "a", T0 + H, T0 + H), (2, 5.0, "b", T0, T0)))
+    [first] = repo.store.materialize_incremental(T0 + D, views=["spend@v1"])
+    assert (first.rows_read, first.rows_written) == (3, 2)
+    repo.append(rows((1, 12.0, "c", T0 + 2 * H, T0 + D + H)))
+    [second] = repo.store.materialize_incremental(T0 + 2 * D, views=["spend@v1"])
+    assert (second.rows_read, second.rows_written) == (1, 1)
+    assert values(repo, 1, 2) == [[12.0, "c"], [5.0, "b"]]
+
+
+def test_late_row_never_overwrites_a_newer_online_value(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "new", T0 + D, T0 + D)))
+    repo.store.materialize_incremental(T0 + 2 * D, views=["spend@v1"])
+    # Written later, but with an older event time: a late arrival.
+    repo.append(rows((1, 1.0, "old", T0, T0 + 3 * D)))
+    [report] = repo.store.materialize_incremental(T0 + 4 * D, views=["spend@v1"])
+    # The incremental watermark is on write time, so the late row IS read...
+    assert (report.rows_read, report.rows_written, report.rows_skipped) == (1, 0, 1)
+    # ...and it does not win.
+    assert values(repo, 1) == [[10.0, "new"]]
+
+
+def test_incremental_sync_picks_up_late_rows_written_after_the_watermark(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    repo.store.materialize_incremental(T0 + D, views=["spend@v1"])
+    # User 2's value for an old event time lands after the first run: event-time watermarks miss it.
+    repo.append(rows((2, 7.0, "b", T0 - 5 * D, T0 + 2 * D)))
+    repo.store.materialize_incremental(T0 + 3 * D, views=["spend@v1"])
+    assert values(repo, 2) == [[7.0, "b"]]
+
+
+def test_backfill_changes_online_only_where_the_current_value_changes(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0 + D, T0 + D), (2, 20.0, "b", T0 + D, T0 + D)))
+    repo.store.materialize_incremental(T0 + 2 * D, views=["spend@v1"])
+    # Backfill [T0, T0 + 2D): rewrites history of user 1 (older than its current value) and
+    # corrects user 2's current row (same event time, written later).
+    repo.backfill(
+        rows(
+            (1, 1.0, "hist", T0, T0 + 3 * D),
+            (1, 10.0, "a", T0 + D, T0 + D),
+            (2, 21.0, "fixed", T0 + D, T0 + 3 * D),
+        ),
+        start=T0,
+        end=T0 + 2 * D,
+    )
+    [report] = repo.store.materialize_incremental(T0 + 4 * D, views=["spend@v1"])
+    assert report.rows_written == 1
+    assert values(repo, 1, 2) == [[10.0, "a"], [21.0, "fixed"]]
+
+
+def test_contract_violations_are_quarantined_counted_and_never_served(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(
+        rows((1, 10.0, "a", T0, T0), (1, -5.0, "bad", T0 + H, T0 + H), (2, None, "x", T0, T0))
+    )
+    report = materialize(repo)
+    assert report.rows_rejected == 2
+    assert report.rejections == {
+        "spend is below min_value 0": 1,
+        "spend is null but the field is not nullable": 1,
+    }
+    assert values(repo, 1, 2, ref="spend@v1") == [[10.0, "a"], [None, None]]
+    from deltalake import DeltaTable
+
+    quarantined = DeltaTable(
+        str(repo.store.offline_path / "quarantine" / "spend")
+    ).to_pyarrow_table()
+    assert sorted(quarantined.column("operation").to_pylist()) == ["sync", "sync"]
+    assert any("below min_value" in r for r in quarantined.column("reason").to_pylist())
+    # Two of three rows rejected is far above the 1% threshold: the version is not promoted.
+    assert report.validation is not None and not report.validation.passed and not report.promoted
+
+
+def test_entity_key_mismatch_blocks_the_sync_and_reports_it(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    text_key = p.Entity("user", join_keys=[p.Field("user_id", p.Int64)])
+    repo.apply(spend_view(entities=[text_key]))
+    # The source table's key column holds strings: it cannot be read as int64.
+    from deltalake import write_deltalake
+
+    table = rows((1, 10.0, "a", T0, T0)).set_column(0, "user_id", pa.array(["u1"], pa.string()))
+    write_deltalake(str(repo.root / "data" / "spend"), table, mode="append")
+    report = materialize(repo)
+    assert report.outcome.value == "blocked"
+    assert "user_id" in (report.error or "")
+    [record] = repo.store.registry.sync_records("synctest", "spend", 1)
+    assert record.outcome == "blocked" and record.rows_written == 0
+    assert repo.store.get_version("spend@v1").state.value == "pending"
+
+
+def test_nullable_field_added_reads_null_until_the_next_sync(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    materialize(repo)
+    grown = spend_view(
+        schema=[
+            p.Field("spend", p.Float64, nullable=False, min_value=0),
+            p.Field("tier", p.String),
+            p.Field("score", p.Float32),
+        ]
+    )
+    repo.apply(grown)
+    assert repo.store.get_version("spend@v1").revision == 1
+    repo.store._serving_plans.clear()
+    assert values(repo, 1) == [[10.0, "a", None]]
+
+
+def test_ttl_is_enforced_online_with_status_and_age(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    repo.apply(spend_view(ttl=timedelta(days=2)))
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    materialize(repo)
+    inside = repo.online(1, now=T0 + 2 * D)  # exactly at t - ttl: still valid
+    assert inside.to_vector() == [[10.0, "a"]] and inside.statuses[0][0].value == "present"
+    outside = repo.online(1, now=T0 + 2 * D + timedelta(microseconds=1))
+    assert outside.to_vector() == [[None, None]]
+    assert [s.value for s in outside.statuses[0]] == ["outside_max_age", "outside_max_age"]
+    assert outside.ages()[0][0] == pytest.approx((2 * D).total_seconds(), abs=1e-3)
+
+
+def test_retire_removes_the_versions_online_keys(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo(auto_promote=False)
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    materialize(repo)
+    repo.store.retire("spend@v1")
+    view = repo.store.get_feature_view("spend@v1")
+    from parity.online.base import ReadRequest, ViewTable
+
+    table = ViewTable.from_view(view, project="synctest", version=1)
+    assert repo.store.online_store.read([ReadRequest(table, [(1,)])]) == [[None]]
