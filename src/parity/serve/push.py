@@ -282,12 +282,11 @@ def apply_push(
     for target in plan.targets:
         result = validate_rows(target.view, table, now=now)
         indices, reasons = [], []
-        for row_json, reason in zip(
-            result.rejected.column("row").to_pylist(),
-            result.rejected.column("reason").to_pylist(),
+        for index, reason in zip(
+            result.rejected.column(_ROW).to_pylist(),
+            result.reasons.to_pylist(),
             strict=True,
         ):
-            index = int(orjson.loads(row_json)[_ROW])
             indices.append(index)
             reasons.append(reason)
             bad[index] = True
