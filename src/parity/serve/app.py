@@ -69,8 +69,11 @@ class FeatureServer:
         <starlette.applications.Starlette object at ...>
     """
 
-    def __init__(self, store: FeatureStore, *, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self, store: FeatureStore, *, config: ServerConfig | None = None, owns_store: bool = False
+    ) -> None:
         self.store = store
+        self._owns_store = owns_store
         self.config = config if config is not None else store.config.server
         self.keys = ApiKeys(self.config.api_keys)
         self.metrics = ServerMetrics()
@@ -158,7 +161,8 @@ class FeatureServer:
             self.request_log.close()
         if self.reader is not None:
             self.reader.close()
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -349,13 +353,17 @@ class FeatureServer:
         return Response(dumps({"services": catalog.list_services(snapshot)}), media_type=JSON)
 
 
-def create_app(store: FeatureStore, *, config: ServerConfig | None = None) -> Starlette:
+def create_app(
+    store: FeatureStore, *, config: ServerConfig | None = None, owns_store: bool = False
+) -> Starlette:
     """The ASGI application serving ``store`` (``config`` defaults to its ``server:``).
+
+    The caller keeps ``store`` and closes it, unless ``owns_store`` hands it to the app.
 
     Example:
         >>> app = create_app(FeatureStore("my_repo"))  # doctest: +SKIP
     """
-    return FeatureServer(store, config=config).app
+    return FeatureServer(store, config=config, owns_store=owns_store).app
 
 
 def app_from_environment() -> Starlette:
@@ -364,4 +372,4 @@ def app_from_environment() -> Starlette:
     Example:
         >>> # uvicorn --factory parity.serve.app:app_from_environment
     """
-    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")))
+    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")), owns_store=True)
