@@ -4,9 +4,9 @@ The join is one DuckDB query: the entity relation ASOF LEFT JOINed to one prepar
 relation per view, ordered by the entity row number. Identifiers are quoted; values
 (ttls) are named parameters. All times compare as integer microseconds since the epoch.
 
-``event`` mode: each feature row gets a 128-bit order key ``event_us << 64 | created_us``
+``event`` mode: each feature row gets a 128-bit order key ``event_us * 2**64 + created_us``
 (a missing created time sorts lowest), and the entity row probes with
-``t_us << 64 | max``. ASOF then returns, per key, the row with the greatest
+``t_us * 2**64 + max``. ASOF then returns, per key, the row with the greatest
 ``(event, created)`` whose event time is ``<= t``: the tie-break is part of the join, no
 deduplication pass is needed.
 
@@ -39,6 +39,8 @@ ENTITY_RELATION = "__parity_entities"
 _MAX_I64 = "9223372036854775807"
 _MIN_I64 = "(-9223372036854775807 - 1)"
 _ONE_US = timedelta(microseconds=1)
+# A multiplication, not ``<< 64``: DuckDB refuses to shift negative (pre-1970) times.
+_TWO_64 = "CAST(18446744073709551616 AS HUGEINT)"
 
 
 def quote(identifier: str) -> str:
@@ -113,7 +115,7 @@ def view_columns_sql(spec: ViewReadSpec, index: int, source_sql: str) -> str:
     ]
     columns += [
         f"{event} AS __parity_ets",
-        f"(CAST({event} AS HUGEINT) << 64) + coalesce({created}, {_MIN_I64}) AS __parity_order",
+        f"CAST({event} AS HUGEINT) * {_TWO_64} + coalesce({created}, {_MIN_I64}) AS __parity_order",
         f"greatest({event}, coalesce({created}, {event})) AS __parity_avail",
     ]
     columns += [
@@ -145,7 +147,7 @@ def asof_join_sql(spec: ViewReadSpec, index: int, mode: PointInTime) -> str:
     ]
     if mode == "event":
         conditions.append(
-            f"(CAST(e.__parity_t AS HUGEINT) << 64) + {_MAX_I64} >= {alias}.__parity_order"
+            f"CAST(e.__parity_t AS HUGEINT) * {_TWO_64} + {_MAX_I64} >= {alias}.__parity_order"
         )
     else:
         conditions.append(f"e.__parity_t >= {alias}.__parity_avail")

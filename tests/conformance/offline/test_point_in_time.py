@@ -262,3 +262,32 @@ def test_delta_source_reads_latest_or_pinned_table_version(
     assert values(engine.get_historical_features(df, [spec]).to_pandas(), "tier") == ["v1"]
     old = engine.get_historical_features(df, [spec.at_table_version(0)]).to_pandas()
     assert values(old, "tier") == ["v0"]
+
+
+def test_times_before_1970_join_like_any_other(engine: OfflineEngine, tmp_path: Path) -> None:
+    old = datetime(1960, 6, 1, tzinfo=UTC)
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": pa.array([1, 1], pa.int64()),
+                "ts": pa.array([old, old], UTC_TS),
+                "created": pa.array([old, old + timedelta(seconds=1)], UTC_TS),
+                "amount": [1.0, 2.0],
+                "tier": ["first", "second"],
+            }
+        ),
+        tmp_path / "old.parquet",
+    )
+    spec = ViewReadSpec.from_view(user_view("old.parquet", ttl=None), version=1, repo_root=tmp_path)
+    df = pd.DataFrame(
+        {
+            "user_id": [1, 1],
+            "event_timestamp": pd.Series(
+                [old, old + timedelta(seconds=1)], dtype="datetime64[us, UTC]"
+            ),
+        }
+    )
+    event = engine.get_historical_features(df, [spec]).to_pandas()
+    available = engine.get_historical_features(df, [spec], point_in_time="available").to_pandas()
+    assert values(event, "tier") == ["second", "second"]
+    assert values(available, "tier") == ["first", "second"]
