@@ -2,9 +2,12 @@
 
 Layout: one ``WITHOUT ROWID`` table per view version, named by its namespace
 (``"fraud:user_stats:v2"``), with two BLOB columns: the encoded entity key (primary key)
-and the encoded value (:mod:`parity.online.codec`). One table per version makes
-``delete_table`` a ``DROP TABLE`` and keeps each B-tree small; a read is one
-``SELECT ... WHERE k IN (...)`` per view.
+and the encoded value (:mod:`parity.online.codec`). A read is one
+``SELECT ... WHERE k IN (...)`` per view. Measured against one shared table keyed on
+(namespace, key) with the same bytes (3 x 100k entities): writes 1.6x faster (about
+500k vs 310k rows/s, the namespace is not repeated in every key), reads of 100 entities
+x 3 views about 10% faster, and ``delete_table`` is a ``DROP TABLE`` instead of a
+``DELETE`` of every row.
 
 The "newer wins" rule is a single upsert: ``ON CONFLICT DO UPDATE ... WHERE excluded.v >
 v``. SQLite compares BLOBs with ``memcmp``, which on the codec's big-endian header is the

@@ -66,3 +66,23 @@ def test_keys_are_readable_and_namespaced_by_prefix_and_version(
     finally:
         admin.close()
     assert keys == [f"{unique_prefix}:p:v:v1:1".encode()]
+
+
+@pytest.mark.parametrize("batch", [3, 2000])
+def test_writes_split_into_script_chunks_keep_the_rule(
+    redis_url: str, unique_prefix: str, batch: int
+) -> None:
+    config = RedisOnlineConfig(url=redis_url, key_prefix=unique_prefix, write_batch_size=batch)
+    n = 4500
+    with open_online_store(config, repo_root=".") as store:
+        try:
+            t0 = datetime(2026, 1, 1, tzinfo=UTC)
+            newer = pa.table({"id": range(n), "x": range(n), "event_timestamp": pa.array([t0] * n)})
+            assert store.write(TABLE, newer).written == n
+            older = newer.set_column(2, "event_timestamp", pa.array([t0.replace(year=2025)] * n))
+            older = older.set_column(1, "x", pa.array([-1] * n))
+            assert store.write(TABLE, older).skipped == n
+            got = store.read([ReadRequest(TABLE, keys=[(k,) for k in range(n)])])[0]
+            assert [r.values[0] for r in got if r is not None] == list(range(n))
+        finally:
+            store.delete_table(TABLE)
