@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -74,7 +75,7 @@ class Client:
         api_key: str | None = None,
         *,
         timeout: float = 5.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         import httpx
 
@@ -82,6 +83,9 @@ class Client:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self.url = url.rstrip("/")
+        if isinstance(verify, str):
+            # A CA bundle path (e.g. the server's self-signed certificate).
+            verify = ssl.create_default_context(cafile=verify)
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout, verify=verify
         )
