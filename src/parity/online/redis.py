@@ -118,7 +118,8 @@ class RedisOnlineStore(OnlineStore):
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry
 
-        self._errors: tuple[type[Exception], ...] = (
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
+        self._unreachable: tuple[type[Exception], ...] = (
             redis.ConnectionError,
             redis.TimeoutError,
         )
@@ -140,10 +141,18 @@ class RedisOnlineStore(OnlineStore):
         self._tables: dict[ViewTable, tuple[TableCodec, bytes]] = {}
 
     def _unavailable(self, action: str, exc: Exception) -> OnlineStoreUnavailable:
+        reason = str(exc).rstrip(".")
+        if isinstance(exc, self._unreachable):
+            return OnlineStoreUnavailable(
+                f"Redis online store unreachable at {self._url} during {action}: {reason}. "
+                "Start Redis, or fix online_store.url in parity.yaml "
+                "(or PARITY__ONLINE_STORE__URL)."
+            )
+        # The server answered with an error: out of memory, a read-only replica, ACLs.
         return OnlineStoreUnavailable(
-            f"Redis online store unreachable at {self._url} during {action}: "
-            f"{str(exc).rstrip('.')}. Start Redis, or fix online_store.url in parity.yaml "
-            "(or PARITY__ONLINE_STORE__URL)."
+            f"Redis online store at {self._url} refused {action}: {reason}. Check the "
+            "server's maxmemory, that online_store.url points at a writable primary, and "
+            "the user's ACL."
         )
 
     def _table(self, table: ViewTable) -> tuple[TableCodec, bytes]:
