@@ -96,3 +96,20 @@ def test_view_tables_with_equal_fields_are_equal_and_hash_alike() -> None:
     again = ViewTable.build("p", "v", 1, join_keys={"id": "int64"}, features={"x": "int64"})
     assert again == TABLE and hash(again) == hash(TABLE)
     assert ViewTable.build("p", "v", 2, join_keys={"id": "int64"}, features={"x": "int64"}) != TABLE
+
+
+def test_view_table_from_a_feature_view_takes_every_entity_key_and_feature() -> None:
+    from parity import Entity, FeatureView, Field, Float32, Int64, ParquetSource, String
+
+    user = Entity("user", join_keys=[Field("user_id", Int64)])
+    shop = Entity("shop", join_keys=[Field("shop_id", String)])
+    view = FeatureView(
+        "user_shop",
+        entities=[user, shop],
+        schema=[Field("visits", Int64), Field("score", Float32)],
+        source=ParquetSource("data/x.parquet", timestamp_field="ts"),
+    )
+    table = ViewTable.from_view(view, project="fraud", version=3)
+    assert table.namespace == "fraud:user_shop:v3"
+    assert table.join_keys == (("user_id", Int64), ("shop_id", String))
+    assert table.features == (("visits", Int64), ("score", Float32))
