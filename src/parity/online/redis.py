@@ -2,7 +2,7 @@
 
 Layout: one Redis string per (view version, entity):
 ``{key_prefix}:{project}:{view}:v{version}:{entity key}`` holding the codec's compact
-value (:mod:`parity.online.value_codec`: an 18-byte ordered header, null flags,
+value (:mod:`parity.online.value_codec`: a 19-byte ordered header, null flags,
 fixed-width features, then strings and lists). Chosen over one hash per entity because
 a read of any number of entities in any number of views is then one ``MGET`` (one round
 trip, one flat reply, no per-field parsing or text conversion): in

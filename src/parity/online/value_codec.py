@@ -2,9 +2,9 @@
 
 Layout, all big-endian::
 
-    event_us + 2**63 (u64) | created_us + 2**63, or 0 when absent (u64) | feature count (u16)
-    | one null byte per feature | fixed-width features | one u32 length per string, bytes
-    or list feature | those features' bytes, concatenated
+    event_us + 2**63 (u64) | created_us + 2**63, or 0 when absent (u64) | layout (u8, 1)
+    | feature count (u16) | one null byte per feature | fixed-width features
+    | one u32 length per string, bytes or list feature | those features' bytes, concatenated
 
 The header makes byte order the value order: comparing two records as bytes compares
 (event, created) and then the payload, so "newer wins" is a plain byte comparison in
@@ -41,6 +41,7 @@ from parity.online.list_codec import decode_list, encode_list
 from parity.types import DType
 
 FLIP = 1 << 63
+LAYOUT = 1  # bump when the byte layout changes; readers refuse layouts they do not know
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # dtype kind -> (struct code, numpy dtype); vectors repeat their element's code.
 _FIXED = {
@@ -67,10 +68,16 @@ class ValueCodec:
     def __init__(self, features: tuple[tuple[str, DType], ...]) -> None:
         self.features = features
         n = len(features)
-        self.count_bytes = n.to_bytes(2, "big")
-        codes = [">QQH", "?" * n]
-        np_fields: list[tuple[Any, ...]] = [("h", ">u8", (2,)), ("n", ">u2"), ("z", "u1", (n,))]
-        index = 3 + n
+        # Layout byte and feature count, checked together by one slice comparison.
+        self.shape_bytes = bytes([LAYOUT]) + n.to_bytes(2, "big")
+        codes = [">QQBH", "?" * n]
+        np_fields: list[tuple[Any, ...]] = [
+            ("h", ">u8", (2,)),
+            ("layout", "u1"),
+            ("n", ">u2"),
+            ("z", "u1", (n,)),
+        ]
+        index = 4 + n
         self._slots: list[tuple[str, int, int]] = []  # per feature: (kind, index, width)
         variable = []
         for i, (_, dtype) in enumerate(features):
@@ -102,7 +109,7 @@ class ValueCodec:
         self.decoder_source = self._decoder_source()
         namespace: dict[str, Any] = {
             "unpack": self._struct.unpack_from,
-            "count_bytes": self.count_bytes,
+            "shape_bytes": self.shape_bytes,
             "decode_other": self._decode_other,
             "decode_list": decode_list,
             "OnlineRow": OnlineRow,
@@ -118,7 +125,7 @@ class ValueCodec:
     def _decoder_source(self) -> str:
         lines = [
             "def decode(value):",
-            "    if value[16:18] != count_bytes:",
+            "    if value[16:19] != shape_bytes:",
             "        return decode_other(value)",
             "    h = unpack(value)",
         ]
@@ -141,14 +148,19 @@ class ValueCodec:
                 item = {"string": f"{raw}.decode()", "bytes": raw}.get(
                     kind, f"decode_list({raw}, element{i})"
                 )
-            items.append(f"None if h[{3 + i}] else {item}")
+            items.append(f"None if h[{4 + i}] else {item}")
         lines.append(f"    values = ({', '.join(items)},)")
         lines.append("    return OnlineRow(values, h[0] - FLIP, h[1] - FLIP if h[1] else None)")
         return "\n".join(lines) + "\n"
 
     def _decode_other(self, value: bytes) -> OnlineRow:
         # Written before nullable features were appended (same version, expanded schema).
-        count = int.from_bytes(value[16:18], "big")
+        if value[16] != LAYOUT:
+            raise SchemaMismatch(
+                f"An online value has layout {value[16]}; this parity reads layout {LAYOUT}. "
+                "Upgrade parity, or re-materialize the view version."
+            )
+        count = int.from_bytes(value[17:19], "big")
         if count > len(self.features):
             raise SchemaMismatch(
                 f"An online value has {count} features but its view declares "
@@ -177,6 +189,7 @@ class ValueCodec:
             flipped = created_us.fill_null(0).to_numpy().view(np.uint64) ^ np.uint64(FLIP)
             absent = created_us.is_null().to_numpy()
             fixed["h"][:, 1] = np.where(absent, np.uint64(0), flipped)
+        fixed["layout"] = LAYOUT
         fixed["n"] = len(self.features)
         variable: list[pa.Array] = []
         for i, ((name, dtype), column) in enumerate(zip(self.features, columns, strict=True)):
@@ -229,7 +242,7 @@ class ValueCodec:
         Example:
             >>> from parity.types import Int64
             >>> len(ValueCodec((("n", Int64),)).encode_one((1,), event_us=0, created_us=None))
-            27
+            28
         """
         columns = [
             pa.chunked_array([pa.array([v], dtype.to_arrow())])

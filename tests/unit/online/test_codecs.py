@@ -152,3 +152,11 @@ def test_decoder_is_straight_line_code_over_indices_only() -> None:
     codec = ValueCodec(features(secret_name="string", x="float64"))
     assert "secret_name" not in codec.decoder_source
     assert "for " not in codec.decoder_source
+
+
+def test_value_of_an_unknown_layout_is_refused_with_the_fix() -> None:
+    codec = ValueCodec(features(a="int64"))
+    value = bytearray(codec.encode_one((1,), event_us=0, created_us=None))
+    value[16] = 99
+    with pytest.raises(SchemaMismatch, match="layout 99.*Upgrade parity"):
+        codec.decode(bytes(value))
