@@ -158,5 +158,5 @@ def test_value_of_an_unknown_layout_is_refused_with_the_fix() -> None:
     codec = ValueCodec(features(a="int64"))
     value = bytearray(codec.encode_one((1,), event_us=0, created_us=None))
     value[16] = 99
-    with pytest.raises(SchemaMismatch, match="layout 99.*Upgrade parity"):
+    with pytest.raises(SchemaMismatch, match=r"layout 99.*Upgrade parity"):
         codec.decode(bytes(value))
