@@ -59,6 +59,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def push_body(user: int, amount: float) -> dict[str, Any]:
+    """A one-row push body for ``txn_push`` with a recent event time."""
+    return {
+        "push_source_name": "txn_push",
+        "rows": [
+            {
+                "user_id": user,
+                "last_amount": amount,
+                "event_timestamp": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+            }
+        ],
+    }
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
