@@ -43,7 +43,18 @@ DTYPES = ("float32", "float64", "int64", "float64", "string")
 # --- runners: each runs in a fresh subprocess and writes its output to a Parquet file ---
 
 
-def run_parity(wl: Workload, out: Path, mode: str) -> float:
+class Stopwatch:
+    """Wall time and CPU time (all threads of this process) since creation."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def run_parity(wl: Workload, out: Path, mode: str) -> tuple[float, float]:
     import pandas as pd
 
     from parity.definitions import Entity, FeatureView, Field, ParquetSource
@@ -75,13 +86,13 @@ def run_parity(wl: Workload, out: Path, mode: str) -> float:
             DuckDBOfflineConfig(path=tmp, temp_directory=tmp), repo_root=tmp
         )
         entity_df = pd.read_parquet(wl.entity_path)
-        start = time.perf_counter()
+        clock = Stopwatch()
         table = engine.get_historical_features(
             entity_df,
             specs,
             point_in_time=mode,  # type: ignore[arg-type]
         ).to_arrow()
-        seconds = time.perf_counter() - start
+        seconds = clock.stop()
     _write(table, out)
     return seconds
 
@@ -111,19 +122,19 @@ def hand_written_sql(wl: Workload) -> str:
     )
 
 
-def run_hand_written(wl: Workload, out: Path) -> float:
+def run_hand_written(wl: Workload, out: Path) -> tuple[float, float]:
     import duckdb
     import pandas as pd
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     entity_df = pd.read_parquet(wl.entity_path)
-    start = time.perf_counter()
+    clock = Stopwatch()
     con.register("entity", entity_df)
     relation = con.sql(hand_written_sql(wl))
     assert relation is not None
     table = relation.to_arrow_table()
-    seconds = time.perf_counter() - start
+    seconds = clock.stop()
     _write(table, out)
     return seconds
 
@@ -140,7 +151,7 @@ entity_key_serialization_version: 3
 """
 
 
-def run_feast(wl: Workload, out: Path, store_type: str) -> float:
+def run_feast(wl: Workload, out: Path, store_type: str) -> tuple[float, float]:
     import pandas as pd
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
     from feast.types import Float32, Float64, Int64, String
@@ -170,9 +181,9 @@ def run_feast(wl: Workload, out: Path, store_type: str) -> float:
         store.apply([user, *views])
         entity_df = pd.read_parquet(wl.entity_path)
         refs = [f"{view.name}:{f}" for view in wl.views for f in view.features]
-        start = time.perf_counter()
+        clock = Stopwatch()
         table = store.get_historical_features(entity_df=entity_df, features=refs).to_arrow()
-        seconds = time.perf_counter() - start
+        seconds = clock.stop()
     _write(table, out)
     return seconds
 
@@ -193,9 +204,10 @@ RUNNERS = {
 
 
 def child(name: str, scale: str, out: Path) -> None:
-    seconds = RUNNERS[name](workload(scale), out)
+    seconds, cpu_seconds = RUNNERS[name](workload(scale), out)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("RESULT " + json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
+    result = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": peak_kb / 1024}
+    print("RESULT " + json.dumps(result))
 
 
 # --- parent: environments, subprocesses, comparison, report ---
@@ -215,6 +227,7 @@ def measure(name: str, scale: str, out: Path, timeout: float) -> dict[str, objec
     python = feast_python() if name.startswith("feast") else Path(sys.executable)
     command = [str(python), __file__, "--child", name, "--scale", scale, "--out", str(out)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    started = time.perf_counter()
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, env=env, check=False
@@ -224,8 +237,11 @@ def measure(name: str, scale: str, out: Path, timeout: float) -> dict[str, objec
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return dict(json.loads(line[len("RESULT ") :]))
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-    return {"error": f"exit {done.returncode}: {' | '.join(tail)}"}
+    elapsed = time.perf_counter() - started
+    tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+    if done.returncode == -9:
+        tail = "killed by SIGKILL (the kernel OOM killer, out of memory)"
+    return {"error": f"failed after {elapsed:.0f} s, exit {done.returncode}: {tail}"}
 
 
 def compare(reference: Path, other: Path, features: list[str]) -> dict[str, object]:
@@ -300,49 +316,56 @@ def main() -> None:
     report(args.scale, runs, checks)
 
 
+def _median(results: list[dict[str, object]], key: str) -> float | None:
+    values = [float(r[key]) for r in results if "error" not in r]  # type: ignore[arg-type]
+    return statistics.median(values) if values else None
+
+
+def _cells(name: str, check: dict[str, object] | None) -> tuple[str, str]:
+    if check is None:
+        return "100%", "(reference)"
+    rows = str(check["rows"])
+    if name == "parity-available":
+        return rows, (
+            f"other semantics (point_in_time='available'): {check['mismatched_cells']} cells "
+            "differ, from rows created after the entity timestamp"
+        )
+    if not check["mismatched_cells"] and not check["missing_rows"]:
+        return rows, "identical"
+    return rows, (
+        f"{check['mismatched_cells']} cells differ, {check['missing_rows']} rows missing, "
+        f"{check['duplicate_rows']} duplicated {check['mismatched_columns']}"
+    )
+
+
 def report(
     scale: str, runs: dict[str, list[dict[str, object]]], checks: dict[str, dict[str, object]]
 ) -> None:
-    def median(name: str) -> float | None:
-        ok = [float(r["seconds"]) for r in runs[name] if "error" not in r]  # type: ignore[arg-type]
-        return statistics.median(ok) if ok else None
-
-    parity = median("parity")
-    print(f"\nScale {scale}: median of {max(len(r) for r in runs.values())} runs")
-    header = f"| {'engine':<17} | {'median s':>9} | {'min s':>7} | {'parity / it':>11} | "
-    header += f"{'peak RSS MB':>11} | rows | cells vs parity |"
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    parity_wall = _median(runs["parity"], "seconds")
+    parity_cpu = _median(runs["parity"], "cpu_seconds")
+    count = max(len(r) for r in runs.values())
+    print(f"\nScale {scale}: medians of {count} interleaved runs; load average {os.getloadavg()}")
+    print(
+        "| engine | wall s (median) | wall s (min) | CPU s (median) | parity wall / engine "
+        "| parity CPU / engine | peak RSS MB | rows | cells vs parity |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, results in runs.items():
         ok = [r for r in results if "error" not in r]
         if not ok:
-            print(f"| {name:<17} | {results[-1]['error']} |")
+            print(f"| {name} | {results[-1]['error']} | | | | | | | |")
             continue
-        med = median(name)
+        wall = _median(results, "seconds")
+        cpu = _median(results, "cpu_seconds")
         fastest = min(float(r["seconds"]) for r in ok)  # type: ignore[arg-type]
         peak = max(float(r["peak_mb"]) for r in ok)  # type: ignore[arg-type]
-        ratio = f"{parity / med:.2f}x" if parity and med else "-"
-        check = checks.get(name)
-        if check is None:
-            rows, cells = "-", "(reference)"
-        elif name == "parity-available":
-            rows = str(check["rows"])
-            cells = (
-                f"other semantics (point_in_time='available'): {check['mismatched_cells']} "
-                "cells differ, from rows created after the entity timestamp"
-            )
-        else:
-            rows = str(check["rows"])
-            cells = (
-                "identical"
-                if not check["mismatched_cells"] and not check["missing_rows"]
-                else f"{check['mismatched_cells']} cells differ, "
-                f"{check['missing_rows']} rows missing, {check['duplicate_rows']} duplicated "
-                f"{check['mismatched_columns']}"
-            )
+        # Ratios below 1 mean parity is faster.
+        wall_ratio = f"{parity_wall / wall:.2f}" if parity_wall and wall else "-"
+        cpu_ratio = f"{parity_cpu / cpu:.2f}" if parity_cpu and cpu else "-"
+        rows, cells = _cells(name, checks.get(name))
         print(
-            f"| {name:<17} | {med:>9.2f} | {fastest:>7.2f} | {ratio:>11} | {peak:>11.0f} "
-            f"| {rows} | {cells} |"
+            f"| {name} | {wall:.2f} | {fastest:.2f} | {cpu:.2f} | {wall_ratio} | {cpu_ratio} "
+            f"| {peak:.0f} | {rows} | {cells} |"
         )
 
 
