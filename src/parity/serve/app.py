@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -81,6 +82,7 @@ class FeatureServer:
         self.request_log: RequestLog | None = None
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
         self._push_plans: dict[str, tuple[float, Any]] = {}
+        self._observers: dict[int, tuple[ServingPlan, Any, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
             "parity_ready_probe",
@@ -147,6 +149,10 @@ class FeatureServer:
                 "!" * 78,
             )
         self.reader = VectorReader(self.store.online_store, threads=self.config.read_threads)
+        # Everything loaded so far (modules, definitions) lives as long as the process:
+        # keep it out of the collector's full passes, which would otherwise stall requests.
+        gc.collect()
+        gc.freeze()
         log_config = self.config.request_log
         if log_config.enabled:
             root = Path(log_config.path)
@@ -163,6 +169,7 @@ class FeatureServer:
             self.reader.close()
         if self._owns_store:
             self.store.close()
+        gc.unfreeze()
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -264,21 +271,30 @@ class FeatureServer:
 
     def _observe(self, plan: ServingPlan, views: tuple[str, ...], response: Any) -> None:
         metrics = self.metrics
-        metrics.entities.labels(plan.service or "").inc(len(response.values))
+        entry = self._observers.get(id(plan))
+        if entry is None or entry[0] is not plan:
+            if len(self._observers) > 256:
+                self._observers.clear()
+            children = tuple(
+                (read.outputs, read.outputs[0], metrics.staleness.labels(view), view)
+                for read, view in zip(plan.reads, views, strict=True)
+            )
+            entry = (plan, metrics.entities.labels(plan.service or ""), children)
+            self._observers[id(plan)] = entry
+        _, entities, children = entry
+        entities.inc(len(response.values))
         served = response.served_at
-        for read, view in zip(plan.reads, views, strict=True):
-            counts: dict[str, int] = {}
-            first = read.outputs[0]
-            age = metrics.staleness.labels(view)
-            for statuses, stamps in zip(response.statuses, response.event_timestamps, strict=True):
-                for j in read.outputs:
-                    status = statuses[j]
-                    counts[status] = counts.get(status, 0) + 1
+        counts: dict[tuple[str, str], int] = {}
+        for statuses, stamps in zip(response.statuses, response.event_timestamps, strict=True):
+            for outputs, first, age, view in children:
+                for j in outputs:
+                    key = (view, statuses[j])
+                    counts[key] = counts.get(key, 0) + 1
                 stamp = stamps[first]
                 if stamp is not None:
                     age.observe((served - stamp).total_seconds())
-            for status, count in counts.items():
-                metrics.statuses.labels(view, status).inc(count)
+        for (view, status), count in counts.items():
+            metrics.statuses.labels(view, status).inc(count)
 
     async def push(self, request: Request, principal: Principal) -> Response:
         """Validated rows into the online store (every live version) and the offline store."""
