@@ -345,6 +345,16 @@ class OfflineEngine(abc.ABC):
     """
 
     @abc.abstractmethod
+    def close(self) -> None:
+        """Release the engine's resources (connections, sessions); idempotent."""
+
+    def __enter__(self) -> OfflineEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
     def get_historical_features(
         self,
         entity_df: EntityInput,

@@ -39,7 +39,13 @@ from parity.offline.entity_frame import (
     frame_to_arrow,
     number_rows,
 )
-from parity.offline.point_in_time import ENTITY_RELATION, point_in_time_query, quote, ttl_params
+from parity.offline.point_in_time import (
+    ENTITY_RELATION,
+    SourceRelation,
+    point_in_time_query,
+    quote,
+    ttl_params,
+)
 from parity.offline.saved_dataset import (
     DATA_FILE,
     ENTITIES_FILE,
@@ -74,6 +80,18 @@ class DuckDBOfflineConfig(BaseModel):
     temp_directory: str | None = None
     threads: int | None = None
     batch_rows: int = Field(default=65_536, gt=0)
+
+
+def _parquet_relation(index: int, files: Sequence[str]) -> SourceRelation:
+    """Parquet files read with row numbers, so the join can fetch features late."""
+    if len(files) == 1:
+        return SourceRelation(
+            f"read_parquet($files_{index}, file_row_number = true)", row_id=("file_row_number",)
+        )
+    return SourceRelation(
+        f"read_parquet($files_{index}, file_row_number = true, filename = true)",
+        row_id=("filename", "file_row_number"),
+    )
 
 
 class DuckDBRetrievalJob(RetrievalJob):
@@ -272,14 +290,18 @@ class DuckDBOfflineEngine(OfflineEngine):
         scans = [open_source(spec) for spec in specs]
         cursor = self._connect()
         sources = []
+        params = ttl_params(specs)
         for index, (spec, scan) in enumerate(zip(specs, scans, strict=True)):
             name = f"__parity_src_{index}"
             if scan.dataset is not None:
                 cursor.register(name, scan.dataset)
+                sources.append(SourceRelation(name))
             else:
                 cursor.read_parquet(list(scan.files)).create_view(name)
+                sources.append(_parquet_relation(index, scan.files))
+                params[f"files_{index}"] = list(scan.files)
+            # Entity queries (SQL) can read each view's source under the view's name.
             cursor.execute(f"CREATE TEMP VIEW {quote(spec.name)} AS SELECT * FROM {name}")
-            sources.append(name)
         schema = self._load_entities(cursor, entity_df)
         check_entity_schema(schema, specs, timestamp_column=timestamp_column)
         sql = point_in_time_query(
@@ -293,7 +315,7 @@ class DuckDBOfflineEngine(OfflineEngine):
             self,
             cursor,
             sql=sql,
-            params=ttl_params(specs),
+            params=params,
             specs=specs,
             scans=scans,
             point_in_time=point_in_time,

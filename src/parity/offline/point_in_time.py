@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -100,8 +101,24 @@ def entity_relation_sql(timestamp_column: str) -> str:
     return f"SELECT *, {epoch_us(quote(timestamp_column))} AS __parity_t FROM {ENTITY_RELATION}"
 
 
-def view_columns_sql(spec: ViewReadSpec, index: int, source_sql: str) -> str:
-    """One view's rows: cast keys and features, event/created microseconds, order key."""
+@dataclass(frozen=True)
+class SourceRelation:
+    """A view's rows as a SQL relation; ``row_id`` columns identify a row within it.
+
+    With a row id the join sorts only keys, times and row ids, and fetches the feature
+    columns of the chosen rows afterwards (late materialisation).
+
+    Example:
+        >>> SourceRelation("read_parquet($files_0, file_row_number = true)",
+        ...                row_id=("file_row_number",)).row_id
+        ('file_row_number',)
+    """
+
+    sql: str
+    row_id: tuple[str, ...] = ()
+
+
+def _order_columns(spec: ViewReadSpec) -> list[str]:
     src = spec.source
     event = epoch_us(quote(src.timestamp_field))
     created = (
@@ -109,23 +126,47 @@ def view_columns_sql(spec: ViewReadSpec, index: int, source_sql: str) -> str:
         if src.created_timestamp_field is not None
         else "NULL::BIGINT"
     )
+    return [
+        f"CAST({event} AS HUGEINT) * {_TWO_64} + coalesce({created}, {_MIN_I64}) AS __parity_order",
+        f"greatest({event}, coalesce({created}, {event})) AS __parity_avail",
+    ]
+
+
+def _payload_columns(spec: ViewReadSpec, index: int) -> list[str]:
+    event = epoch_us(quote(spec.source.timestamp_field))
+    return [f"{event} AS __parity_ets_{index}"] + [
+        f"CAST({quote(f.source_column)} AS {duckdb_type(f.dtype)}) AS {feature_alias(index, n)}"
+        for n, f in enumerate(spec.features)
+    ]
+
+
+def row_id_alias(view_index: int, column_index: int) -> str:
+    """Internal name of a row-id column of a view relation."""
+    return f"__parity_r{view_index}_{column_index}"
+
+
+def view_columns_sql(spec: ViewReadSpec, index: int, source: SourceRelation) -> str:
+    """One view's rows for the ASOF join: cast keys, order key, availability time, then the
+    row id (late materialisation) or else the payload (event time and features)."""
     columns = [
         f"CAST({quote(k.source_column)} AS {duckdb_type(k.dtype)}) AS {key_alias(index, n)}"
         for n, k in enumerate(spec.join_keys)
     ]
-    columns += [
-        f"{event} AS __parity_ets",
-        f"CAST({event} AS HUGEINT) * {_TWO_64} + coalesce({created}, {_MIN_I64}) AS __parity_order",
-        f"greatest({event}, coalesce({created}, {event})) AS __parity_avail",
-    ]
-    columns += [
-        f"CAST({quote(f.source_column)} AS {duckdb_type(f.dtype)}) AS {feature_alias(index, n)}"
-        for n, f in enumerate(spec.features)
-    ]
+    columns += _order_columns(spec)
+    if source.row_id:
+        columns += [f"{quote(c)} AS {row_id_alias(index, n)}" for n, c in enumerate(source.row_id)]
+    else:
+        columns += _payload_columns(spec, index)
     return (
-        f"SELECT {', '.join(columns)} FROM {source_sql} "
-        f"WHERE {quote(src.timestamp_field)} IS NOT NULL"
+        f"SELECT {', '.join(columns)} FROM {source.sql} "
+        f"WHERE {quote(spec.source.timestamp_field)} IS NOT NULL"
     )
+
+
+def payload_sql(spec: ViewReadSpec, index: int, source: SourceRelation) -> str:
+    """Late materialisation: row id, event time and features of every row of a view."""
+    columns = [f"{quote(c)} AS {row_id_alias(index, n)}" for n, c in enumerate(source.row_id)]
+    return f"SELECT {', '.join(columns + _payload_columns(spec, index))} FROM {source.sql}"
 
 
 def leaders_sql(spec: ViewReadSpec, index: int, rows_relation: str) -> str:
@@ -154,15 +195,35 @@ def asof_join_sql(spec: ViewReadSpec, index: int, mode: PointInTime) -> str:
     return f"ASOF LEFT JOIN {alias} ON {' AND '.join(conditions)}"
 
 
-def feature_select_sql(spec: ViewReadSpec, index: int) -> list[str]:
+def matched_columns_sql(spec: ViewReadSpec, index: int, source: SourceRelation) -> list[str]:
+    """What the ASOF step keeps of view ``index``: its row id, or its whole payload."""
+    if source.row_id:
+        names = [row_id_alias(index, n) for n in range(len(source.row_id))]
+    else:
+        names = [f"__parity_ets_{index}"]
+        names += [feature_alias(index, n) for n in range(len(spec.features))]
+    return [f"v{index}.{name}" for name in names]
+
+
+def payload_join_sql(index: int, source: SourceRelation) -> str:
+    """Late materialisation: fetch the chosen rows' payload by row id."""
+    conditions = [
+        f"m.{row_id_alias(index, n)} = w{index}.{row_id_alias(index, n)}"
+        for n in range(len(source.row_id))
+    ]
+    return f"LEFT JOIN w{index} ON {' AND '.join(conditions)}"
+
+
+def feature_select_sql(spec: ViewReadSpec, index: int, source: SourceRelation) -> list[str]:
     """The output feature columns of one view, nulled outside the ttl."""
-    alias = f"v{index}"
+    alias = f"w{index}" if source.row_id else "m"
     out = []
     for n, feature in enumerate(spec.features):
         value = f"{alias}.{feature_alias(index, n)}"
         if spec.ttl is not None:
             value = (
-                f"CASE WHEN {alias}.__parity_ets >= e.__parity_t - $ttl_{index} THEN {value} END"
+                f"CASE WHEN {alias}.__parity_ets_{index} >= m.__parity_t - $ttl_{index} "
+                f"THEN {value} END"
             )
         out.append(f"{value} AS {quote(feature.output_name)}")
     return out
@@ -181,30 +242,40 @@ def point_in_time_query(
     entity_columns: Sequence[str],
     specs: Sequence[ViewReadSpec],
     *,
-    sources: Sequence[str],
+    sources: Sequence[SourceRelation],
     mode: PointInTime,
     timestamp_column: str,
 ) -> str:
     """The whole point-in-time join: entity columns first, then each view's features.
 
     Example:
-        >>> point_in_time_query(["user_id", "ts"], [spec], sources=["src0"],  # doctest: +SKIP
-        ...                     mode="event", timestamp_column="ts")[:4]
+        >>> point_in_time_query(["user_id", "ts"], [spec],  # doctest: +SKIP
+        ...     sources=[SourceRelation("src0")], mode="event", timestamp_column="ts")[:4]
         'WITH'
     """
+    pairs = list(zip(specs, sources, strict=True))
     ctes = [f"e AS ({entity_relation_sql(timestamp_column)})"]
-    for index, (spec, source_sql) in enumerate(zip(specs, sources, strict=True)):
-        rows = view_columns_sql(spec, index, source_sql)
+    for index, (spec, source) in enumerate(pairs):
+        rows = view_columns_sql(spec, index, source)
         if mode == "event":
             ctes.append(f"v{index} AS ({rows})")
         else:
             ctes.append(f"v{index}_rows AS ({rows})")
             ctes.append(f"v{index} AS ({leaders_sql(spec, index, f'v{index}_rows')})")
-    select = [f"e.{quote(c)}" for c in entity_columns if c != ROW_COLUMN]
-    for index, spec in enumerate(specs):
-        select += feature_select_sql(spec, index)
-    joins = [asof_join_sql(spec, index, mode) for index, spec in enumerate(specs)]
+        if source.row_id:
+            ctes.append(f"w{index} AS ({payload_sql(spec, index, source)})")
+    matched = ["e.*"]
+    for index, (spec, source) in enumerate(pairs):
+        matched += matched_columns_sql(spec, index, source)
+    asof = " ".join(asof_join_sql(spec, index, mode) for index, spec in enumerate(specs))
+    ctes.append(f"m AS (SELECT {', '.join(matched)} FROM e {asof})")
+    select = [f"m.{quote(c)}" for c in entity_columns if c != ROW_COLUMN]
+    for index, (spec, source) in enumerate(pairs):
+        select += feature_select_sql(spec, index, source)
+    fetch = " ".join(
+        payload_join_sql(index, source) for index, (_, source) in enumerate(pairs) if source.row_id
+    )
     return (
-        f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM e "
-        f"{' '.join(joins)} ORDER BY e.{quote(ROW_COLUMN)}"
+        f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM m {fetch} "
+        f"ORDER BY m.{quote(ROW_COLUMN)}"
     )

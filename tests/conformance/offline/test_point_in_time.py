@@ -291,3 +291,19 @@ def test_times_before_1970_join_like_any_other(engine: OfflineEngine, tmp_path: 
     available = engine.get_historical_features(df, [spec], point_in_time="available").to_pandas()
     assert values(event, "tier") == ["second", "second"]
     assert values(available, "tier") == ["first", "second"]
+
+
+def test_parquet_folder_of_several_files_is_one_source(
+    engine: OfflineEngine, tmp_path: Path
+) -> None:
+    (tmp_path / "stats").mkdir()
+    pq.write_table(
+        user_rows([(1, 0, 0, 1.0, "a"), (2, 0, 0, 5.0, "x")]), tmp_path / "stats/0.parquet"
+    )
+    pq.write_table(
+        user_rows([(1, 5, 5, 2.0, "b"), (1, 5, 6, 3.0, "c")]), tmp_path / "stats/1.parquet"
+    )
+    spec = ViewReadSpec.from_view(user_view("stats"), version=1, repo_root=tmp_path)
+    out = engine.get_historical_features(entities([(1, 4), (1, 7), (2, 7)]), [spec]).to_pandas()
+    assert values(out, "tier") == ["a", "c", "x"]
+    assert values(out, "spend") == [1.0, 3.0, 5.0]

@@ -227,3 +227,41 @@ def test_from_view_rejects_output_names_of_unselected_features(tmp_path: Path) -
 def test_table_version_on_parquet_is_refused(spec: ViewReadSpec) -> None:
     with pytest.raises(DefinitionError, match="applies to Delta tables only"):
         spec.at_table_version(3)
+
+
+def test_naive_timestamps_from_a_sql_entity_query_are_an_error(
+    engine: DuckDBOfflineEngine, spec: ViewReadSpec
+) -> None:
+    query = "SELECT 1::BIGINT AS user_id, TIMESTAMP '2026-01-01 00:00:00' AS event_timestamp"
+    with pytest.raises(NaiveTimestampError, match="entity_df column 'event_timestamp'"):
+        engine.get_historical_features(query, [spec])
+
+
+def test_naive_timestamps_in_a_parquet_entity_file_are_an_error(
+    engine: DuckDBOfflineEngine, spec: ViewReadSpec, tmp_path: Path
+) -> None:
+    pq.write_table(
+        pa.table({"user_id": [1], "event_timestamp": pa.array([datetime(2026, 1, 1)])}),
+        tmp_path / "entities.parquet",
+    )
+    with pytest.raises(NaiveTimestampError, match="is a naive timestamp"):
+        engine.get_historical_features(tmp_path / "entities.parquet", [spec])
+
+
+def test_unsupported_entity_frame_type_is_named(
+    engine: DuckDBOfflineEngine, spec: ViewReadSpec
+) -> None:
+    with pytest.raises(SchemaMismatch, match="unsupported type dict"):
+        engine.get_historical_features({"user_id": [1]}, [spec])  # type: ignore[arg-type]
+
+
+def test_reserved_row_column_in_entity_frame_is_refused(
+    engine: DuckDBOfflineEngine, spec: ViewReadSpec
+) -> None:
+    with pytest.raises(SchemaMismatch, match="'__parity_row', which parity reserves"):
+        engine.get_historical_features(frame(__parity_row=[0]), [spec])
+
+
+def test_engine_is_a_context_manager(tmp_path: Path, spec: ViewReadSpec) -> None:
+    with DuckDBOfflineEngine(DuckDBOfflineConfig(), repo_root=tmp_path) as opened:
+        assert opened.get_historical_features(frame(), [spec]).to_arrow().num_rows == 1
