@@ -73,6 +73,7 @@ def request_log_schema() -> pa.Schema:
 
 
 _CHUNK = 64  # requests converted between two GIL hand-offs
+_CONVERT_SECONDS = 0.25
 _NAMES = (
     "request_id",
     "served_at",
@@ -140,6 +141,11 @@ def _json_default(value: Any) -> Any:
 class RequestLog:
     """A bounded queue of served vectors and the thread that writes it out.
 
+    The thread converts the queue to Arrow every quarter second (Arrow buffers are not
+    tracked by Python's garbage collector, queued responses are: a long queue would make
+    every full collection, and so some requests, slow) and writes a file per
+    ``flush_interval_seconds`` or ``flush_rows``.
+
     Example:
         >>> RequestLog(Path("/tmp/rl"), RequestLogConfig(), ServerMetrics()).pending
         0
@@ -150,18 +156,23 @@ class RequestLog:
         self._config = config
         self._metrics = metrics
         self._queue: collections.deque[_Entry] = collections.deque()
-        self._pending = 0
+        # Each counter is written by one thread only, so no update is ever lost.
+        self._queued = 0  # rows ever queued (event loop)
+        self._taken = 0  # rows ever taken off the queue (writer)
+        self._done = 0  # rows ever written or failed (writer)
+        self._buffer: dict[str, list[pa.Table]] = {}
         self._half = config.max_pending_rows // 2
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        self._convert_every = min(_CONVERT_SECONDS, config.flush_interval_seconds)
 
     @property
     def pending(self) -> int:
-        """Rows queued and not yet written."""
-        return self._pending
+        """Rows queued or converted and not yet written."""
+        return self._queued - self._done
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -173,7 +184,7 @@ class RequestLog:
     ) -> None:
         """Queue one served response (hot path: constant time, no encoding)."""
         rows = len(response.values)
-        pending = self._pending
+        pending = self._queued - self._done
         weight = 1.0
         if pending + rows > self._config.max_pending_rows:
             self._metrics.log_dropped.labels("over_memory_bound").inc(rows)
@@ -189,58 +200,67 @@ class RequestLog:
                 return
             weight = 1.0 / rate
         self._queue.append((request_id, view_versions, response, weight))
-        self._pending = pending + rows
-        if self._pending >= self._config.flush_rows:
-            self._wake.set()
+        self._queued += rows
 
     def _run(self) -> None:
+        last_write = time.monotonic()
         while not self._stopping:
-            self._wake.wait(self._config.flush_interval_seconds)
+            self._wake.wait(self._convert_every)
             self._wake.clear()
-            self.flush()
+            with self._lock:
+                self._convert()
+                due = time.monotonic() - last_write >= self._config.flush_interval_seconds
+                if due or self._taken - self._done >= self._config.flush_rows:
+                    self._write_buffer()
+                    last_write = time.monotonic()
 
     def flush(self) -> int:
-        """Write everything queued now; returns the rows written."""
+        """Convert and write everything queued now; returns the rows written."""
         with self._lock:
-            entries: list[_Entry] = []
-            while self._queue:
-                entries.append(self._queue.popleft())
-            rows = sum(len(e[2].values) for e in entries)
-            self._pending = max(0, self._pending - rows)
-            self._metrics.log_pending.set(self._pending)
-            if self._pending <= self._half:
-                self._metrics.log_sample_rate.set(1.0)
-            if not entries:
-                return 0
-            try:
-                self._write(entries)
-            except Exception:
-                logger.exception("request log: writing %d rows to %s failed", rows, self.root)
-                self._metrics.log_dropped.labels("write_error").inc(rows)
-                return 0
-            self._metrics.log_rows.inc(rows)
-            return rows
+            self._convert()
+            return self._write_buffer()
 
-    def _write(self, entries: list[_Entry]) -> None:
+    def _convert(self) -> None:
+        import pyarrow as pa
+
+        schema = request_log_schema()
+        while self._queue:
+            entries: list[_Entry] = []
+            while self._queue and len(entries) < _CHUNK:
+                entries.append(self._queue.popleft())
+            for day, cols in _columns(entries).items():
+                self._buffer.setdefault(day, []).append(pa.table(cols, schema=schema))
+            self._taken += sum(len(e[2].values) for e in entries)
+            # Hand the GIL to the event loop between chunks: it never waits long for us.
+            time.sleep(0)
+
+    def _write_buffer(self) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = request_log_schema()
-        by_day: dict[str, list[pa.Table]] = {}
-        # Small chunks, each followed by a GIL hand-off: the event loop never waits long
-        # behind this thread (one 20,000-row conversion would stall it for ~100 ms).
-        for start in range(0, len(entries), _CHUNK):
-            for day, cols in _columns(entries[start : start + _CHUNK]).items():
-                by_day.setdefault(day, []).append(pa.table(cols, schema=schema))
-            time.sleep(0)
-        for day, tables in by_day.items():
-            folder = self.root / f"date={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-            name = f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-            temporary = folder / f".{name}.tmp"
-            pq.write_table(pa.concat_tables(tables), temporary)
-            temporary.rename(folder / name)
+        rows = self._taken - self._done
+        buffer, self._buffer = self._buffer, {}
+        try:
+            for day, tables in buffer.items():
+                folder = self.root / f"date={day}"
+                folder.mkdir(parents=True, exist_ok=True)
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+                name = f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+                temporary = folder / f".{name}.tmp"
+                pq.write_table(pa.concat_tables(tables), temporary)
+                temporary.rename(folder / name)
+        except Exception:
+            logger.exception("request log: writing %d rows to %s failed", rows, self.root)
+            self._metrics.log_dropped.labels("write_error").inc(rows)
+            rows = 0
+        else:
+            self._metrics.log_rows.inc(rows)
+        self._done = self._taken
+        pending = self._queued - self._done
+        self._metrics.log_pending.set(pending)
+        if pending <= self._half:
+            self._metrics.log_sample_rate.set(1.0)
+        return rows
 
     def close(self) -> None:
         """Stop the writer and flush what is still queued (graceful shutdown)."""
