@@ -88,8 +88,10 @@ def _parquet_relation(index: int, files: Sequence[str]) -> SourceRelation:
         return SourceRelation(
             f"read_parquet($files_{index}, file_row_number = true)", row_id=("file_row_number",)
         )
+    # union_by_name: files written before a nullable column was added read it as null.
     return SourceRelation(
-        f"read_parquet($files_{index}, file_row_number = true, filename = true)",
+        f"read_parquet($files_{index}, file_row_number = true, filename = true, "
+        "union_by_name = true)",
         row_id=("filename", "file_row_number"),
     )
 
@@ -295,11 +297,13 @@ class DuckDBOfflineEngine(OfflineEngine):
             name = f"__parity_src_{index}"
             if scan.dataset is not None:
                 cursor.register(name, scan.dataset)
-                sources.append(SourceRelation(name))
             else:
                 cursor.read_parquet(list(scan.files)).create_view(name)
+            if scan.files:
                 sources.append(_parquet_relation(index, scan.files))
                 params[f"files_{index}"] = list(scan.files)
+            else:
+                sources.append(SourceRelation(name))
             # Entity queries (SQL) can read each view's source under the view's name.
             cursor.execute(f"CREATE TEMP VIEW {quote(spec.name)} AS SELECT * FROM {name}")
         schema = self._load_entities(cursor, entity_df)

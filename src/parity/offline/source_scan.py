@@ -60,7 +60,12 @@ class TableRead:
 
 @dataclass(frozen=True)
 class SourceScan:
-    """An opened source: its schema, what to scan, and what it read (for lineage)."""
+    """An opened source: its schema, what to scan, and what it read (for lineage).
+
+    ``files``: Parquet files an engine may read directly (a Parquet source, or a Delta
+    version whose files hold all its rows and columns as they are). ``dataset``: the Delta
+    version as an Arrow dataset, always correct, for tables that need the Delta reader.
+    """
 
     schema: pa.Schema
     table_read: TableRead
@@ -74,6 +79,27 @@ def _digest(path: str) -> str:
         while chunk := handle.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
+
+
+# Reader features that do not change what a plain Parquet read of the files returns.
+_HARMLESS_READER_FEATURES = frozenset({"timestampNtz"})
+
+
+def _plain_files(table: Any) -> bool:
+    """True if reading the version's Parquet files directly gives exactly its rows.
+
+    Not so with partition columns (values live in paths), deletion vectors (deleted rows
+    are still in the files) or column mapping (physical names differ), or remote storage.
+    """
+    protocol = table.protocol()
+    features = set(protocol.reader_features or ())
+    return (
+        not table.metadata().partition_columns
+        and protocol.min_reader_version != 2
+        and features <= _HARMLESS_READER_FEATURES
+        and "://" not in table.table_uri.replace("file://", "")
+        and bool(table.file_uris())
+    )
 
 
 def _parquet_files(path: str) -> tuple[str, ...]:
@@ -114,7 +140,8 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
         read = TableRead(
             view=spec.ref, format="delta", path=source.path, table_version=table.version()
         )
-        scan = SourceScan(schema=dataset.schema, table_read=read, dataset=dataset)
+        files = tuple(table.file_uris()) if _plain_files(table) else ()
+        scan = SourceScan(schema=dataset.schema, table_read=read, files=files, dataset=dataset)
     else:
         import pyarrow.parquet as pq
 

@@ -307,3 +307,14 @@ def test_parquet_folder_of_several_files_is_one_source(
     out = engine.get_historical_features(entities([(1, 4), (1, 7), (2, 7)]), [spec]).to_pandas()
     assert values(out, "tier") == ["a", "c", "x"]
     assert values(out, "spend") == [1.0, 3.0, 5.0]
+
+
+def test_partitioned_delta_table_reads_partition_values(
+    engine: OfflineEngine, tmp_path: Path
+) -> None:
+    table = user_rows([(1, 0, 0, 1.0, "a"), (1, 5, 5, 2.0, "b"), (2, 1, 1, 3.0, "a")])
+    write_deltalake(str(tmp_path / "stats"), table, partition_by=["tier"])
+    spec = ViewReadSpec.from_view(user_view("stats", delta=True), version=1, repo_root=tmp_path)
+    out = engine.get_historical_features(entities([(1, 3), (1, 6), (2, 6)]), [spec]).to_pandas()
+    assert values(out, "tier") == ["a", "b", "a"]
+    assert values(out, "spend") == [1.0, 2.0, 3.0]
