@@ -4,7 +4,7 @@
 :meth:`parity.FeatureStore.get_online_features` and returns the same
 :class:`~parity.serve.vectors.OnlineResponse` (``to_vector()``, ``to_dict()``,
 ``ages()``), so a model switches between an embedded store and a server by changing one
-line. One keep-alive connection pool per client; ``httpx`` is imported only here.
+line. One keep-alive connection pool per client; ``httpx`` is imported when a client is built.
 
 Example:
     >>> client = Client("http://127.0.0.1:6566", api_key="pk_...")  # doctest: +SKIP
@@ -21,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
-
-import orjson
 
 from parity.errors import (
     FeatureServiceNotFound,
@@ -78,6 +76,7 @@ class Client:
         verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         import httpx
+        import orjson
 
         headers = {"content-type": "application/json"}
         if api_key:
@@ -90,9 +89,10 @@ class Client:
             base_url=self.url, headers=headers, timeout=timeout, verify=verify
         )
         self._httpx = httpx
+        self._json = orjson
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        content = None if body is None else orjson.dumps(body)
+        content = None if body is None else self._json.dumps(body)
         try:
             reply = self._http.request(method, path, content=content)
         except self._httpx.TransportError as exc:
@@ -100,7 +100,7 @@ class Client:
                 f"Feature server {self.url} unreachable ({type(exc).__name__}: {exc}). Check the "
                 "URL and that 'parity serve' runs."
             ) from exc
-        data = orjson.loads(reply.content) if reply.content else None
+        data = self._json.loads(reply.content) if reply.content else None
         if reply.status_code == 422 and isinstance(data, dict) and "rows_rejected" in data:
             return data  # a push whose every row was rejected: the report says why
         if reply.status_code >= 400:

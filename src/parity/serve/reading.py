@@ -90,9 +90,10 @@ class VectorReader:
         values: list[list[Any]] = [[None] * width for _ in range(count)]
         statuses = [[FeatureStatus.DEADLINE_EXCEEDED] * width for _ in range(count)]
         stamps: list[list[datetime | None]] = [[None] * width for _ in range(count)]
-        errors = [f.exception() for f in done if f.exception() is not None]
-        if errors:
-            raise errors[0]  # the read's own error (503, 422...)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                raise error  # the read's own error (503, 422...)
         for part, future in zip(parts, futures, strict=True):
             if future not in done:
                 continue

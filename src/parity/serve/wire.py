@@ -145,6 +145,7 @@ def _entity_rows(data: Mapping[str, Any], max_entities: int) -> list[dict[str, A
         )
     if rows is not None:
         return rows
+    assert isinstance(columns, dict)
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
@@ -202,7 +203,7 @@ def parse_feature_request(body: bytes, *, max_entities: int) -> FeatureRequest:
         features=features,
         full_feature_names=full,
         entity_rows=_entity_rows(data, max_entities),
-        response_format=fmt,
+        response_format="feast" if fmt == "feast" else "parity",
         deadline_ms=None if deadline is None else float(deadline),
         now=None if now is None else parse_timestamp(now, what='"now"'),
     )
