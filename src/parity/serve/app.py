@@ -22,6 +22,7 @@ import contextlib
 import gc
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,6 +59,7 @@ from parity.store import FeatureStore
 logger = logging.getLogger("parity.serve")
 REPO_ENV = "PARITY_REPO"
 JSON = "application/json"
+_MAX_REQUEST_ID = 128
 _Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
@@ -82,6 +84,7 @@ class FeatureServer:
         self.request_log: RequestLog | None = None
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
         self._push_plans: dict[str, tuple[float, Any]] = {}
+        self._push_locks: dict[str, threading.Lock] = {}
         self._observers: dict[int, tuple[ServingPlan, Any, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
@@ -126,6 +129,7 @@ class FeatureServer:
                 ),
             ],
             lifespan=self._lifespan,
+            exception_handlers={404: _not_found, 405: _not_allowed},
         )
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -259,7 +263,9 @@ class FeatureServer:
             now=now,
             deadline=None if deadline_ms is None else deadline_ms / 1000.0,
         )
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id", "")
+        if not 0 < len(request_id) <= _MAX_REQUEST_ID:
+            request_id = uuid.uuid4().hex
         if parsed.response_format == "feast":
             content = encode_feast(response)
         else:
@@ -302,15 +308,22 @@ class FeatureServer:
         parsed = parse_push_request(
             loads_object(body, endpoint="/push"), max_rows=self.config.max_push_rows
         )
-        request.state.service = parsed.push_source_name
         plan = await asyncio.to_thread(self._push_plan, parsed.push_source_name)
+        # Labelled only once known: unknown names must not grow the metrics' label sets.
+        request.state.service = plan.source.name
         now = datetime.now(UTC)
         table = rows_to_table(plan, parsed.rows, now=now)
-        result = await asyncio.to_thread(apply_push, self.store, plan, table, now=now, to=parsed.to)
+        result = await asyncio.to_thread(self._apply_push, plan, table, now, parsed.to)
         self.metrics.rows_pushed.labels(plan.source.name).inc(result.rows_written)
         self.metrics.rows_rejected.labels(plan.source.name).inc(result.rows_rejected)
         status = 422 if result.rows_written == 0 else 200
         return Response(dumps(result.to_dict()), status, media_type=JSON)
+
+    def _apply_push(self, plan: Any, table: Any, now: datetime, to: Any) -> Any:
+        # One push per source at a time in this process: Delta appends of the same table
+        # never race each other here (other processes rely on Delta's commit protocol).
+        with self._push_locks.setdefault(plan.source.name, threading.Lock()):
+            return apply_push(self.store, plan, table, now=now, to=to)
 
     def _push_plan(self, name: str) -> Any:
         cached = self._push_plans.get(name)
@@ -368,6 +381,28 @@ class FeatureServer:
         """Every feature service with its versions and pinned features."""
         snapshot = await asyncio.to_thread(self.store.snapshot)
         return Response(dumps({"services": catalog.list_services(snapshot)}), media_type=JSON)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    body = {
+        "error": {
+            "type": "NotFound",
+            "message": f"No endpoint {request.url.path}. Endpoints: /get-online-features, "
+            "/push, /health, /ready, /metrics, /registry/views, /registry/services.",
+        }
+    }
+    return Response(dumps(body), 404, media_type=JSON)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    body = {
+        "error": {
+            "type": "MethodNotAllowed",
+            "message": f"{request.method} is not allowed on {request.url.path}; reads and "
+            "pushes are POST, probes and the registry GET.",
+        }
+    }
+    return Response(dumps(body), 405, media_type=JSON)
 
 
 def create_app(

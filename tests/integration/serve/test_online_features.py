@@ -254,3 +254,20 @@ def test_health_and_ready(server: Any) -> None:
     ready = httpx.get(f"{server.url}/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"registry": "ok", "online_store": "ok"}
+
+
+def test_unknown_paths_and_methods_answer_json(server: Any) -> None:
+    missing = httpx.get(f"{server.url}/get-features")
+    assert missing.status_code == 404
+    assert "Endpoints: /get-online-features" in missing.json()["error"]["message"]
+    wrong = httpx.get(f"{server.url}/get-online-features")
+    assert wrong.status_code == 405
+    assert "GET is not allowed on /get-online-features" in wrong.json()["error"]["message"]
+
+
+def test_caller_request_id_is_kept_and_an_oversized_one_replaced(server: Any) -> None:
+    body = {"feature_service": "live", "entity_rows": [{"user_id": 1}]}
+    kept = post(server, body, headers={"x-request-id": "abc-123"})
+    assert kept.json()["request_id"] == "abc-123" == kept.headers["x-request-id"]
+    replaced = post(server, body, headers={"x-request-id": "x" * 500})
+    assert len(replaced.json()["request_id"]) == 32
