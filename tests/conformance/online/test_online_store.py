@@ -382,3 +382,35 @@ def test_concurrent_writers_never_let_the_older_value_win(
     with open_online_store(online_config, repo_root=tmp_path) as store:
         got = store.read([ReadRequest(USERS, keys=[(k,) for k in range(200)])])[0]
     assert [None if r is None else r.values[0] for r in got] == [1000.0 + k for k in range(200)]
+
+
+def test_empty_write_writes_nothing(store: OnlineStore) -> None:
+    empty = spend_rows([], [], [])
+    assert store.write(USERS, empty) == WriteResult(rows=0, written=0, skipped=0)
+    assert spend_of(store, 1) is None
+
+
+def test_columns_castable_to_their_dtypes_are_accepted(store: OnlineStore) -> None:
+    view = ViewTable.build(
+        "shop",
+        "casts",
+        1,
+        join_keys={"id": "int64"},
+        features={"country": "string", "score": "float32"},
+    )
+    berlin = pa.timestamp("ns", tz="Europe/Berlin")
+    batch = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int32()),
+            "country": pa.array(["DE", "FR"]).dictionary_encode(),
+            "score": pa.array([1, 2], pa.int64()),
+            "event_timestamp": pa.array([at(1), at(2)], berlin),
+            "ignored_extra_column": ["x", "y"],
+        }
+    )
+    assert store.write(view, batch).written == 2
+    got = store.read([ReadRequest(view, keys=[(1,), (2,)])])[0]
+    assert [(r.values, r.event_timestamp) for r in got if r is not None] == [
+        (("DE", 1.0), at(1)),
+        (("FR", 2.0), at(2)),
+    ]
