@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -219,6 +219,27 @@ class OnlineCapabilities:
 
     shared: bool
     concurrent_writers: bool
+
+
+class ScansEntities(ABC):
+    """Capability: list the entities a view version holds online, with their timestamps.
+
+    For the freshness monitor (stale entity ratio) and consistency sampling; a backend
+    that can do it inherits this mixin, so ``isinstance(store, ScansEntities)`` is the
+    check.
+
+    Example:
+        >>> for batch in store.scan(table, batch_size=10_000):  # doctest: +SKIP
+        ...     batch.column_names
+        ['user_id', 'event_timestamp', 'created_timestamp']
+    """
+
+    @abstractmethod
+    def scan(self, table: ViewTable, /, *, batch_size: int = 10_000) -> Iterator[pa.Table]:
+        """Yield Arrow batches of the join key columns, ``event_timestamp`` and
+        ``created_timestamp`` of every stored entity, in no particular order. Entities
+        written while a scan runs may or may not appear.
+        """
 
 
 class OnlineStore(ABC):

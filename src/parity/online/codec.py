@@ -24,14 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from parity.errors import NaiveTimestampError, SchemaMismatch, did_you_mean
 from parity.online.base import CREATED_TIMESTAMP, EVENT_TIMESTAMP, ViewTable
 from parity.online.entity_keys import EntityKeyCodec
-from parity.online.value_codec import ValueCodec
+from parity.online.value_codec import FLIP, ValueCodec
 from parity.types import Timestamp
+
+_US = pa.timestamp("us", tz="UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,20 @@ class TableCodec:
                 f"Online write to {self.table.namespace}: column {name!r} of type "
                 f"{column.type} cannot be stored as {dtype.name}: {exc}. Cast it upstream."
             ) from exc
+
+    def scan_batch(self, keys: list[bytes], heads: list[bytes]) -> pa.Table:
+        """Join key columns and timestamps of stored entities, from their key bytes and the
+        first 16 bytes of their values (the ordered header).
+
+        Example:
+            >>> codec.scan_batch([b"1"], [value[:16]])  # doctest: +SKIP
+        """
+        columns = dict(zip(self.table.join_key_names, self._keys.decode_columns(keys), strict=True))
+        stamps = np.frombuffer(b"".join(heads), dtype=">u8").reshape(len(heads), 2)
+        flipped = (stamps ^ np.uint64(FLIP)).astype(np.uint64).view(np.int64)
+        columns[EVENT_TIMESTAMP] = pa.array(flipped[:, 0], _US)
+        columns[CREATED_TIMESTAMP] = pa.array(flipped[:, 1], _US, mask=stamps[:, 1] == 0)
+        return pa.table(columns)
 
 
 def _greatest_per_key(keys: pa.Array, values: pa.Array) -> tuple[pa.Array, pa.Array]:

@@ -139,3 +139,47 @@ class EntityKeyCodec:
             length = pc.binary_length(part).cast(pa.string()).cast(pa.binary())
             pieces += [length, pa.scalar(b":"), part]
         return pc.binary_join_element_wise(*pieces, b"").combine_chunks()
+
+    def decode_columns(self, keys: list[bytes]) -> list[pa.Array]:
+        """The join key columns (typed) of stored key bytes; the inverse of encoding.
+
+        Example:
+            >>> from parity.types import Int64, String
+            >>> codec = EntityKeyCodec((("id", Int64), ("country", String)))
+            >>> [c.to_pylist() for c in codec.decode_columns([b"2:422:DE"])]
+            [[42], ['DE']]
+        """
+        if len(self.join_keys) == 1:
+            parts = [pa.array(keys, pa.binary())]
+        else:
+            # Composite keys need a parse per key; scans are rare and batched.
+            split = [_split_composite(key, len(self.join_keys)) for key in keys]
+            parts = [
+                pa.array([s[i] for s in split], pa.binary()) for i in range(len(self.join_keys))
+            ]
+        return [
+            _part_values(part, dtype)
+            for part, (_, dtype) in zip(parts, self.join_keys, strict=True)
+        ]
+
+
+def _split_composite(key: bytes, count: int) -> list[bytes]:
+    parts, pos = [], 0
+    for _ in range(count):
+        colon = key.index(b":", pos)
+        length = int(key[pos:colon])
+        parts.append(key[colon + 1 : colon + 1 + length])
+        pos = colon + 1 + length
+    return parts
+
+
+def _part_values(part: pa.Array, dtype: DType) -> pa.Array:
+    """Typed values of component bytes (inverse of :func:`_part_column`)."""
+    if dtype.kind == "bytes":
+        return part
+    text = part.cast(pa.string())
+    if dtype.kind == "bool":
+        return pc.equal(text, "1")
+    if dtype.kind == "timestamp":
+        return text.cast(pa.int64()).cast(_US)
+    return text.cast(dtype.to_arrow())

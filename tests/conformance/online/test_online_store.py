@@ -20,6 +20,7 @@ from parity.online import (
     WriteResult,
     open_online_store,
 )
+from parity.online.base import ScansEntities
 from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
 
@@ -414,3 +415,40 @@ def test_columns_castable_to_their_dtypes_are_accepted(store: OnlineStore) -> No
         (("DE", 1.0), at(1)),
         (("FR", 2.0), at(2)),
     ]
+
+
+def test_scan_lists_every_stored_entity_with_its_timestamps(store: OnlineStore) -> None:
+    assert isinstance(store, ScansEntities)
+    view = ViewTable.build(
+        "shop",
+        "scanned",
+        1,
+        join_keys={"shop": "string", "day": "timestamp", "open": "bool", "n": "int32"},
+        features={"x": "int64"},
+    )
+    n = 57
+    keys = [(f"s:{i}", at(i), i % 2 == 0, -i) for i in range(n)]
+    data = {name: [k[j] for k in keys] for j, name in enumerate(view.join_key_names)}
+    data["x"] = list(range(n))
+    data["event_timestamp"] = [at(100 + i) for i in range(n)]
+    data["created_timestamp"] = [None if i % 3 else at(200 + i) for i in range(n)]
+    store.write(view, table(data, n=pa.int32()))
+    store.write(USERS, spend_rows([1], [1.0], [1]))  # another view, never listed
+
+    batches = list(store.scan(view, batch_size=10))
+    assert len(batches) >= 2
+    scanned = pa.concat_tables(batches).to_pylist()
+    expected = [
+        {
+            "shop": k[0],
+            "day": k[1],
+            "open": k[2],
+            "n": k[3],
+            "event_timestamp": at(100 + i),
+            "created_timestamp": None if i % 3 else at(200 + i),
+        }
+        for i, k in enumerate(keys)
+    ]
+    assert sorted(scanned, key=lambda r: r["n"]) == sorted(expected, key=lambda r: r["n"])
+    never = ViewTable.build("shop", "never", 1, join_keys={"id": "int64"}, features={"x": "int64"})
+    assert list(store.scan(never)) == []
