@@ -85,6 +85,7 @@ class FeatureServer:
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
         self._push_plans: dict[str, tuple[float, Any]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
+        self._status_counters: dict[tuple[str, str], Any] = {}
         self._observers: dict[int, tuple[ServingPlan, Any, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
@@ -299,8 +300,12 @@ class FeatureServer:
                 stamp = stamps[first]
                 if stamp is not None:
                     age.observe((served - stamp).total_seconds())
-        for (view, status), count in counts.items():
-            metrics.statuses.labels(view, status).inc(count)
+        counters = self._status_counters
+        for key, count in counts.items():
+            counter = counters.get(key)
+            if counter is None:
+                counter = counters[key] = metrics.statuses.labels(*key)
+            counter.inc(count)
 
     async def push(self, request: Request, principal: Principal) -> Response:
         """Validated rows into the online store (every live version) and the offline store."""
