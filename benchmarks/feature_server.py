@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FEAST_VENV = HERE / ".venv-feast"
@@ -339,6 +340,7 @@ def measure(
     args: argparse.Namespace,
     folder: Path,
 ) -> dict[str, object]:
+    load_before = os.getloadavg()[0]
     one = single_client(port, body, args.requests)
     print(f"{name}: one client p50 {one['p50']:.3f} ms p99 {one['p99']:.3f} ms", flush=True)
     load = wrk(port, template, args.connections, args.duration, folder)
@@ -346,7 +348,7 @@ def measure(
         f"{name}: {args.connections} conn {load['rps']:.0f} req/s p99 {load['p99']:.2f} ms",
         flush=True,
     )
-    return {"name": name, "one": one, "load": load}
+    return {"name": name, "one": one, "load": load, "loadavg": (load_before, os.getloadavg()[0])}
 
 
 def cleanup_redis() -> None:
@@ -381,7 +383,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     views = latest_tables(args.scale)
-    results = []
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         repo = folder / "parity_repo"
@@ -474,9 +476,8 @@ def main() -> None:
                 check=True,
                 env=env,
             )
-            print(
-                f"feast: repo applied and online store loaded in {time.perf_counter() - started:.1f} s"
-            )
+            seconds = time.perf_counter() - started
+            print(f"feast: repo applied and online store loaded in {seconds:.1f} s")
             port = free_port()
             command = [
                 str(python.parent / "feast"),
@@ -509,22 +510,29 @@ def main() -> None:
                     capture_output=True,
                 )
         cleanup_redis()
+    report(results, args)
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    machine = platform.processor() or platform.machine()
     print()
     print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"scale {args.scale}, 1 entity x 15 features, Redis {REDIS[0]}:{REDIS[1]}"
+        f"{machine}, {os.cpu_count()} cores, Python {platform.python_version()}, scale "
+        f"{args.scale}, 1 entity x 15 features, Redis {REDIS[0]}:{REDIS[1]}"
     )
     print()
     print(
-        f"| server | one client p50 | one client p99 | {args.connections} connections req/s | p50 | p99 | non-2xx |"
+        f"| server | one client p50 | one client p99 | {args.connections} connections req/s "
+        "| p50 | p99 | non-2xx | load avg |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        one, load = r["one"], r["load"]
+        one, load, avg = r["one"], r["load"], r["loadavg"]
         print(
-            f"| {r['name']} | {one['p50']:.2f} ms | {one['p99']:.2f} ms | {load['rps']:.0f} | "  # type: ignore[index]
-            f"{load['p50']:.2f} ms | {load['p99']:.2f} ms | {load['non_2xx']} |"
-        )  # type: ignore[index]
+            f"| {r['name']} | {one['p50']:.2f} ms | {one['p99']:.2f} ms | {load['rps']:.0f} | "
+            f"{load['p50']:.2f} ms | {load['p99']:.2f} ms | {load['non_2xx']} | "
+            f"{avg[0]:.1f} -> {avg[1]:.1f} |"
+        )
 
 
 if __name__ == "__main__":
