@@ -99,6 +99,11 @@ return written
 _CLIENT_NAME = re.compile(r"[^!-~]")  # CLIENT SETNAME refuses spaces and non-ASCII
 
 
+# SCAN walks the whole keyspace, whatever the pattern; large steps keep round trips few
+# while each step stays a short pause for the server.
+_SCAN_STEP = 10_000
+
+
 def _glob(namespace: bytes) -> bytes:
     """A SCAN pattern matching every key under ``namespace`` (glob characters escaped)."""
     return re.sub(rb"([*?\[\]\\])", rb"\\\1", namespace) + b"*"
@@ -266,7 +271,7 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         skip = len(namespace)
         batch: list[bytes] = []
         try:
-            for key in self._client.scan_iter(match=_glob(namespace), count=batch_size):
+            for key in self._client.scan_iter(match=_glob(namespace), count=_SCAN_STEP):
                 batch.append(key)
                 if len(batch) >= batch_size:
                     yield from self._scan_batch(codec, batch, skip)
@@ -295,7 +300,7 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         removed = 0
         chunk: list[bytes] = []
         try:
-            for key in self._client.scan_iter(match=pattern, count=1000):
+            for key in self._client.scan_iter(match=pattern, count=_SCAN_STEP):
                 chunk.append(key)
                 if len(chunk) >= 1000:
                     removed += self._client.unlink(*chunk)

@@ -19,7 +19,7 @@ def _delete_prefix(url: str, prefix: str) -> None:
 
     client = redis.Redis.from_url(url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
         for start in range(0, len(keys), 1000):
             client.unlink(*keys[start : start + 1000])
     finally:

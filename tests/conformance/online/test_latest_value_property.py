@@ -90,33 +90,28 @@ def _state(store: OnlineStore, view: ViewTable) -> list[tuple[Any, ...] | None]:
 def test_online_value_is_the_latest_row_per_key_whatever_the_write_order(
     store: OnlineStore, rows: list[Any], cuts: list[int], order: Any
 ) -> None:
+    # Fresh views per example; the store fixture removes everything afterwards.
     view = _new_view()
-    try:
-        _apply(store, view, rows, cuts)
-        expected = oracle(rows)
-        state = _state(store, view)
-        for key, got in zip(KEYS, state, strict=True):
-            if key not in expected:
-                assert got is None
-                continue
-            assert got is not None
-            candidates = expected[key]
-            event, created = candidates[0][1], candidates[0][2]
-            assert got[1] == T0 + timedelta(seconds=event)
-            assert got[2] == (None if created is None else T0 + timedelta(seconds=created))
-            assert got[0] in [(c[3],) for c in candidates]
+    _apply(store, view, rows, cuts)
+    expected = oracle(rows)
+    state = _state(store, view)
+    for key, got in zip(KEYS, state, strict=True):
+        if key not in expected:
+            assert got is None
+            continue
+        assert got is not None
+        candidates = expected[key]
+        event, created = candidates[0][1], candidates[0][2]
+        assert got[1] == T0 + timedelta(seconds=event)
+        assert got[2] == (None if created is None else T0 + timedelta(seconds=created))
+        assert got[0] in [(c[3],) for c in candidates]
 
-        # The same rows in another order and other batches converge to the same state,
-        # and replaying everything writes nothing.
-        shuffled = list(rows)
-        order.shuffle(shuffled)
-        other = _new_view()
-        try:
-            _apply(store, other, shuffled, [len(rows) // 2])
-            assert _state(store, other) == state
-        finally:
-            store.delete_table(other)
-        assert _apply(store, view, rows, cuts) == 0
-        assert _state(store, view) == state
-    finally:
-        store.delete_table(view)
+    # The same rows in another order and other batches converge to the same state,
+    # and replaying everything writes nothing.
+    shuffled = list(rows)
+    order.shuffle(shuffled)
+    other = _new_view()
+    _apply(store, other, shuffled, [len(rows) // 2])
+    assert _state(store, other) == state
+    assert _apply(store, view, rows, cuts) == 0
+    assert _state(store, view) == state

@@ -62,7 +62,7 @@ def test_keys_are_readable_and_namespaced_by_prefix_and_version(
     redis_store.write(TABLE, ROWS)
     admin = redis.Redis.from_url(redis_url)
     try:
-        keys = sorted(admin.scan_iter(match=f"{unique_prefix}:*"))
+        keys = sorted(admin.scan_iter(match=f"{unique_prefix}:*", count=10_000))
     finally:
         admin.close()
     assert keys == [f"{unique_prefix}:p:v:v1:1".encode()]
