@@ -24,6 +24,7 @@ from parity.online.base import (
     OnlineRow,
     OnlineStore,
     ReadRequest,
+    ScansEntities,
     ViewTable,
     WriteResult,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "OnlineRow",
     "OnlineStore",
     "ReadRequest",
+    "ScansEntities",
     "ViewTable",
     "WriteResult",
     "open_online_store",
