@@ -372,6 +372,7 @@ def main() -> None:
     parser.add_argument("--feast-workers", type=int, default=2)
     parser.add_argument("--parity-servers", default="uvicorn", help="uvicorn and/or granian")
     parser.add_argument("--skip-feast", action="store_true")
+    parser.add_argument("--request-log", default="on", help="on, off or on,off (A/B)")
     parser.add_argument("--feast-shape", action="store_true", help="also parity with Feast's body")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -442,20 +443,30 @@ def main() -> None:
                         if workers > 1
                         else {**env, "PARITY_REPO": str(repo)}
                     )
-                with running(command, port, "/ready", folder, server_env):
-                    name = f"parity ({server}, {workers} worker{'s' if workers > 1 else ''})"
-                    results.append(measure(name, port, parity_body, PARITY_TEMPLATE, args, folder))
-                    if args.feast_shape:
+                for log in args.request_log.split(","):
+                    port = free_port()
+                    command[command.index("--port") + 1] = str(port)
+                    log_env = {
+                        **server_env,
+                        "PARITY__SERVER__REQUEST_LOG__ENABLED": str(log == "on"),
+                    }
+                    name = f"parity ({server}, {workers} worker{'s' if workers > 1 else ''}"
+                    name += ")" if log == "on" else ", request log off)"
+                    with running(command, port, "/ready", folder, log_env):
                         results.append(
-                            measure(
-                                name + ", Feast body",
-                                port,
-                                feast_body,
-                                FEAST_TEMPLATE,
-                                args,
-                                folder,
-                            )
+                            measure(name, port, parity_body, PARITY_TEMPLATE, args, folder)
                         )
+                        if args.feast_shape:
+                            results.append(
+                                measure(
+                                    name + ", Feast body",
+                                    port,
+                                    feast_body,
+                                    FEAST_TEMPLATE,
+                                    args,
+                                    folder,
+                                )
+                            )
         if not args.skip_feast:
             python = feast_python()
             feast_repo = folder / "feast_repo"

@@ -41,7 +41,7 @@ from parity.serve import catalog
 from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
 from parity.serve.config import Scope, ServerConfig
 from parity.serve.http_errors import RequestTooLarge, error_body, status_for
-from parity.serve.metrics import ServerMetrics
+from parity.serve.metrics import HotMetrics, ServerMetrics
 from parity.serve.push import apply_push, parse_push_request, resolve_push_plan, rows_to_table
 from parity.serve.reading import VectorReader, probe_online_store
 from parity.serve.request_log import RequestLog
@@ -60,6 +60,7 @@ logger = logging.getLogger("parity.serve")
 REPO_ENV = "PARITY_REPO"
 JSON = "application/json"
 _MAX_REQUEST_ID = 128
+_METRICS_FLUSH_SECONDS = 1.0
 _Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
@@ -80,13 +81,13 @@ class FeatureServer:
         self.config = config if config is not None else store.config.server
         self.keys = ApiKeys(self.config.api_keys)
         self.metrics = ServerMetrics()
+        self.hot = HotMetrics(self.metrics)
         self.reader: VectorReader | None = None
         self.request_log: RequestLog | None = None
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
         self._push_plans: dict[str, tuple[float, Any]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
-        self._status_counters: dict[tuple[str, str], Any] = {}
-        self._observers: dict[int, tuple[ServingPlan, Any, tuple[Any, ...]]] = {}
+        self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
             "parity_ready_probe",
@@ -138,10 +139,17 @@ class FeatureServer:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.start()
+        flusher = asyncio.create_task(self._flush_metrics())
         try:
             yield
         finally:
+            flusher.cancel()
             self.stop()
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(_METRICS_FLUSH_SECONDS)
+            self.hot.flush()
 
     def start(self) -> None:
         """Open the online store and start the request log writer."""
@@ -170,6 +178,7 @@ class FeatureServer:
         """Flush the request log and release the store (graceful shutdown)."""
         if self.request_log is not None:
             self.request_log.close()
+        self.hot.flush()
         if self.reader is not None:
             self.reader.close()
         if self._owns_store:
@@ -182,6 +191,7 @@ class FeatureServer:
         self, endpoint: str, scope: Scope | None, handler: _Handler
     ) -> Callable[[Request], Awaitable[Response]]:
         metrics = self.metrics
+        hot = self.hot
         keys = self.keys
 
         async def endpoint_fn(request: Request) -> Response:
@@ -203,9 +213,9 @@ class FeatureServer:
                 if not isinstance(exc, ParityError):
                     logger.exception("%s failed", endpoint)
                 response = Response(dumps(error_body(exc)), status_for(exc), media_type=JSON)
-            service = request.state.service
-            metrics.requests.labels(endpoint, service, str(response.status_code)).inc()
-            metrics.latency.labels(endpoint, service).observe(time.perf_counter() - started)
+            hot.request(
+                endpoint, request.state.service, response.status_code, time.perf_counter() - started
+            )
             return response
 
         return endpoint_fn
@@ -277,35 +287,31 @@ class FeatureServer:
         return Response(content, media_type=JSON, headers={"x-request-id": request_id})
 
     def _observe(self, plan: ServingPlan, views: tuple[str, ...], response: Any) -> None:
-        metrics = self.metrics
+        hot = self.hot
         entry = self._observers.get(id(plan))
         if entry is None or entry[0] is not plan:
             if len(self._observers) > 256:
                 self._observers.clear()
-            children = tuple(
-                (read.outputs, read.outputs[0], metrics.staleness.labels(view), view)
+            reads = tuple(
+                (read.outputs, read.outputs[0], view)
                 for read, view in zip(plan.reads, views, strict=True)
             )
-            entry = (plan, metrics.entities.labels(plan.service or ""), children)
+            entry = (plan, plan.service or "", reads)
             self._observers[id(plan)] = entry
-        _, entities, children = entry
-        entities.inc(len(response.values))
+        _, service, reads = entry
+        hot.entities(service, len(response.values))
         served = response.served_at
         counts: dict[tuple[str, str], int] = {}
         for statuses, stamps in zip(response.statuses, response.event_timestamps, strict=True):
-            for outputs, first, age, view in children:
+            for outputs, first, view in reads:
                 for j in outputs:
                     key = (view, statuses[j])
                     counts[key] = counts.get(key, 0) + 1
                 stamp = stamps[first]
                 if stamp is not None:
-                    age.observe((served - stamp).total_seconds())
-        counters = self._status_counters
-        for key, count in counts.items():
-            counter = counters.get(key)
-            if counter is None:
-                counter = counters[key] = metrics.statuses.labels(*key)
-            counter.inc(count)
+                    hot.age(view, (served - stamp).total_seconds())
+        for (view, status), count in counts.items():
+            hot.status(view, status, count)
 
     async def push(self, request: Request, principal: Principal) -> Response:
         """Validated rows into the online store (every live version) and the offline store."""
@@ -368,6 +374,7 @@ class FeatureServer:
         """Prometheus exposition text."""
         if self.request_log is not None:
             self.metrics.log_pending.set(self.request_log.pending)
+        self.hot.flush()
         content, media_type = self.metrics.render()
         return Response(content, media_type=media_type)
 

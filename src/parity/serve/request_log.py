@@ -91,42 +91,39 @@ _NAMES = (
 
 
 def _columns(entries: list[_Entry]) -> dict[str, dict[str, list[Any]]]:
-    """The log columns of ``entries``, per UTC day of serving."""
+    """The log columns of ``entries``, per UTC day of serving.
+
+    Values and entity keys become JSON bytes (Arrow takes them as strings without a
+    decode); statuses are ``str`` subclasses Arrow takes as they are.
+    """
     by_day: dict[str, dict[str, list[Any]]] = {}
     dumps = orjson.dumps
+    utc_z = orjson.OPT_UTC_Z
     for request_id, views, response, weight in entries:
-        day = response.served_at.astimezone(UTC).strftime("%Y-%m-%d")
+        served = response.served_at
+        day = served.strftime("%Y-%m-%d")  # served_at is UTC
         cols = by_day.get(day)
         if cols is None:
             cols = by_day[day] = {name: [] for name in _NAMES}
         keys = response.join_keys
-        names = list(response.feature_names)
-        view_list = list(views)
-        for index, (row, values, statuses, stamps) in enumerate(
-            zip(
-                response.entity_rows,
-                response.values,
-                response.statuses,
-                response.event_timestamps,
-                strict=True,
-            )
-        ):
-            cols["request_id"].append(request_id)
-            cols["served_at"].append(response.served_at)
-            cols["service"].append(response.service)
-            cols["service_version"].append(response.service_version)
-            cols["view_versions"].append(view_list)
-            cols["row_index"].append(index)
-            cols["entity_key"].append(
-                dumps({k: row.get(k) for k in keys}, default=_json_default).decode()
-            )
-            cols["feature_names"].append(names)
-            cols["values"].append(
-                dumps(values, default=_json_default, option=orjson.OPT_UTC_Z).decode()
-            )
-            cols["statuses"].append([str(s) for s in statuses])
-            cols["event_timestamps"].append(stamps)
-            cols["sample_weight"].append(weight)
+        n = len(response.values)
+        cols["request_id"] += [request_id] * n
+        cols["served_at"] += [served] * n
+        cols["service"] += [response.service] * n
+        cols["service_version"] += [response.service_version] * n
+        cols["view_versions"] += [list(views)] * n
+        cols["row_index"] += range(n)
+        cols["entity_key"] += [
+            dumps({k: row.get(k) for k in keys}, default=_json_default)
+            for row in response.entity_rows
+        ]
+        cols["feature_names"] += [list(response.feature_names)] * n
+        cols["values"] += [
+            dumps(values, default=_json_default, option=utc_z) for values in response.values
+        ]
+        cols["statuses"] += response.statuses
+        cols["event_timestamps"] += response.event_timestamps
+        cols["sample_weight"] += [weight] * n
     return by_day
 
 
@@ -229,7 +226,10 @@ class RequestLog:
             while self._queue and len(entries) < _CHUNK:
                 entries.append(self._queue.popleft())
             for day, cols in _columns(entries).items():
-                self._buffer.setdefault(day, []).append(pa.table(cols, schema=schema))
+                arrays = [pa.array(cols[f.name], type=f.type) for f in schema]
+                # from_arrays: three times faster than pa.table(mapping, schema=...) here.
+                table = pa.Table.from_arrays(arrays, schema=schema)
+                self._buffer.setdefault(day, []).append(table)
             self._taken += sum(len(e[2].values) for e in entries)
             # Hand the GIL to the event loop between chunks: it never waits long for us.
             time.sleep(0)
