@@ -87,7 +87,7 @@ def _cast_column(
 
     target = dtype.to_arrow()
     try:
-        return column.cast(target, safe=True), pa.array([False] * len(column))
+        return column.cast(target, safe=True), pa.array([False] * len(column), pa.bool_())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
     # Bad input only: find the offending values one by one (valid batches never get here).
@@ -103,7 +103,7 @@ def _cast_column(
         cast = pa.chunked_array([pa.array(values, type=target)])
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SchemaMismatch(f"Column {name!r} cannot be read as {dtype.name}: {exc}.") from exc
-    return cast, pa.array(bad)
+    return cast, pa.array(bad, pa.bool_())
 
 
 def _timestamp(rows: pa.Table, name: str) -> pa.ChunkedArray:
@@ -212,7 +212,7 @@ def validate_rows(
     if with_created:
         columns[CREATED_TIMESTAMP] = _timestamp(rows, CREATED_TIMESTAMP)
     typed = pa.table(columns).select(canonical_columns(view, with_created=with_created))
-    any_bad = pa.array([False] * n)
+    any_bad = pa.array([False] * n, pa.bool_())
     for mask, _, _ in problems:
         any_bad = pc.or_(any_bad, mask)
     if not pc.any(any_bad).as_py():

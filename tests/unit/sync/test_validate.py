@@ -145,3 +145,8 @@ def test_split_matches_a_plain_python_oracle(rows: list[tuple[Any, Any, Any]]) -
     expected = [i for i, r in enumerate(rows) if ok(*r)]
     assert result.valid.column("user_id").to_pylist() == expected
     assert result.valid.num_rows + result.rejected_count == len(rows)
+
+
+def test_an_empty_batch_validates_to_empty_tables() -> None:
+    result = validate_rows(VIEW, table(age=[40]).slice(0, 0), now=NOW)
+    assert (result.valid.num_rows, result.rejected_count) == (0, 0)
