@@ -38,7 +38,7 @@ from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, VersionState
 from parity.serve.http_errors import BadRequest, RequestTooLarge
 from parity.serve.reading import probe_online_store
-from parity.serve.wire import _check_keys, parse_timestamp
+from parity.serve.wire import check_fields, parse_timestamp
 from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP, validate_rows
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class PushResult:
 
 def parse_push_request(data: Mapping[str, Any], *, max_rows: int) -> PushRequest:
     """Check a ``/push`` body: parity's ``rows`` (row-wise) or Feast's ``df`` (column-wise)."""
-    _check_keys(data, _KEYS, "/push")
+    check_fields(data, _KEYS, "/push")
     name = data.get("push_source_name")
     if not isinstance(name, str) or not name:
         raise BadRequest('/push: "push_source_name" (a non-empty string) is required.')

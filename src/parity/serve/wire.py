@@ -99,7 +99,16 @@ def loads_object(body: bytes, *, endpoint: str) -> dict[str, Any]:
     return data
 
 
-def _check_keys(data: Mapping[str, Any], allowed: frozenset[str], endpoint: str) -> None:
+def check_fields(data: Mapping[str, Any], allowed: frozenset[str], endpoint: str) -> None:
+    """Refuse unknown top-level fields, with a "did you mean".
+
+    Example:
+        >>> try:
+        ...     check_fields({"feature_servce": "x"}, frozenset({"feature_service"}), "/x")
+        ... except BadRequest as exc:
+        ...     print(str(exc).split(" Fields")[0])
+        /x: unknown field 'feature_servce'. Did you mean 'feature_service'?
+    """
     for key in data:
         if key not in allowed:
             raise BadRequest(
@@ -162,7 +171,7 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
 def parse_feature_request(body: bytes, *, max_entities: int) -> FeatureRequest:
     """Parse and check a ``/get-online-features`` body (either shape)."""
     data = loads_object(body, endpoint="/get-online-features")
-    _check_keys(data, _KEYS, "/get-online-features")
+    check_fields(data, _KEYS, "/get-online-features")
     service = _optional_str(data, "feature_service")
     features = data.get("features")
     if features is not None:
