@@ -66,6 +66,21 @@ def test_init_plan_apply_list_describe_history(repo: Path) -> None:
 
 def test_lifecycle_commands_and_strict_plan_gate(repo: Path) -> None:
     assert parity("apply", "-m", "ensure applied", cwd=repo).returncode == 0
+    unvalidated = parity("promote", "user_profile@v1", cwd=repo)
+    assert unvalidated.returncode == 1 and "never been synchronized" in unvalidated.stderr
+    sync = parity(
+        "materialize",
+        "2000-01-01T00:00:00Z",
+        "2100-01-01T00:00:00Z",
+        "--view",
+        "user_profile",
+        "--json",
+        cwd=repo,
+    )
+    assert sync.returncode == 0, sync.stderr
+    [report] = json.loads(sync.stdout)
+    assert (report["outcome"], report["rows_rejected"]) == ("succeeded", 0)
+    assert report["validation"]["mismatches"] == 0 and report["rows_written"] > 0
     promote = parity("promote", "user_profile@v1", "-m", "validated", cwd=repo)
     assert promote.returncode == 0, promote.stderr
     assert "serving" in promote.stdout

@@ -1,13 +1,14 @@
 """``parity demo``: the main job, end to end on embedded defaults (no servers).
 
-It creates the example fraud-detection repository, registers its definitions, promotes
-the first view versions, and shows what the registry now holds. Later stages (training
-sets, materialization, serving, retraining) join this story as they land.
+It creates the example fraud-detection repository, registers its definitions,
+materializes them to the online store (validated, with quarantine and watermarks),
+promotes the validated versions and reads a feature vector the way a model would.
 """
 
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ import typer
 from rich.rule import Rule
 
 from parity.cli.render import console, render_pins, render_plan, render_records
+from parity.cli.sync import progress_bars, render_sync_reports
 from parity.store import FeatureStore
 
 
@@ -34,20 +36,29 @@ def demo(
         console.print(Rule("2. parity plan: every change classified"))
         render_plan(store.plan())
         console.print(Rule("3. parity apply: registered atomically, audited"))
-        applied = store.apply(message="demo: first version", actor="parity-demo")
-        render_plan(applied, verbose=False)
-        console.print(Rule("4. parity promote: first versions start serving"))
-        for record in store.list_feature_views():
-            store.promote(record.ref, message="demo: initial promotion")
-            console.print(f"promoted {record.ref}")
-        console.print(Rule("5. parity list"))
-        render_records(store.list_entities(), title="Entities")
+        render_plan(store.apply(message="demo: first version", actor="parity-demo"), verbose=False)
+        console.print(Rule("4. parity materialize: validated, published, watermarked"))
+        end = datetime.now(UTC)
+        with progress_bars(enabled=True) as progress:
+            reports = store.materialize(end - timedelta(days=400), end, progress=progress)
+        render_sync_reports(reports)
+        console.print(Rule("5. parity promote: validated versions start serving"))
+        for report in reports:
+            store.promote(report.ref, message="demo: validated by the first sync")
+            console.print(f"promoted {report.ref}")
         render_records(store.list_feature_views(), title="Feature views")
-        render_records(store.list_feature_services(), title="Feature services")
         for service in store.list_feature_services():
             console.print(f"[bold]{service.ref}[/]")
             render_pins(store.get_service_pins(service.ref))
-        console.print(Rule("6. a second apply of the same repository changes nothing"))
+        console.print(Rule("6. get_online_features: the model's vector, in canonical order"))
+        response = store.get_online_features(
+            feature_service="fraud_detection", entity_rows=[{"user_id": 1, "merchant_id": 1}]
+        )
+        for name, value, status in zip(
+            response.feature_names, response.values[0], response.statuses[0], strict=True
+        ):
+            console.print(f"  {name:<20} {value!r:<24} {status.value}")
+        console.print(Rule("7. a second apply of the same repository changes nothing"))
         render_plan(store.plan(), verbose=False)
     console.print(f"[green]Demo complete.[/] Explore it: parity --repo {root} history")
 

@@ -36,7 +36,7 @@ def _instant(text: str, what: str) -> datetime:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], ProgressCallback] | None]:
+def progress_bars(*, enabled: bool) -> Iterator[Callable[[str], ProgressCallback] | None]:
     if not enabled:
         yield None
         return
@@ -70,31 +70,34 @@ def _validation_text(report: SyncReport) -> str:
     return f"FAILED: {v.mismatches} mismatches, {v.reject_ratio:.1%} rejected"
 
 
+def render_sync_reports(reports: list[SyncReport]) -> None:
+    """A table of sync runs, then every error and rejection reason."""
+    table = Table(title="Sync runs")
+    for column in ("view version", "outcome", "read", "rejected", "written", "validation"):
+        table.add_column(column, no_wrap=column == "view version")
+    for r in reports:
+        style = "green" if r.outcome is SyncOutcome.SUCCEEDED else "bold red"
+        table.add_row(
+            r.ref,
+            f"[{style}]{r.outcome.value}[/]",
+            f"{r.rows_read:,}",
+            f"{r.rows_rejected:,}",
+            f"{r.rows_written:,}",
+            _validation_text(r),
+        )
+    console.print(table)
+    for r in reports:
+        if r.error:
+            console.print(f"[bold red]{r.ref}: {r.error}[/]")
+        for rule, count in sorted(r.rejections.items()):
+            console.print(f"[yellow]{r.ref}: {count} row(s) rejected: {rule}[/] (see quarantine)")
+
+
 def _render(reports: list[SyncReport], as_json: bool) -> None:
     if as_json:
         print_json(reports)
     else:
-        table = Table(title="Sync runs")
-        for column in ("view version", "outcome", "read", "rejected", "written", "validation"):
-            table.add_column(column, no_wrap=column == "view version")
-        for r in reports:
-            style = "green" if r.outcome is SyncOutcome.SUCCEEDED else "bold red"
-            table.add_row(
-                r.ref,
-                f"[{style}]{r.outcome.value}[/]",
-                f"{r.rows_read:,}",
-                f"{r.rows_rejected:,}",
-                f"{r.rows_written:,}",
-                _validation_text(r),
-            )
-        console.print(table)
-        for r in reports:
-            if r.error:
-                console.print(f"[bold red]{r.ref}: {r.error}[/]")
-            for rule, count in sorted(r.rejections.items()):
-                console.print(
-                    f"[yellow]{r.ref}: {count} row(s) rejected: {rule}[/] (see quarantine)"
-                )
+        render_sync_reports(reports)
     if any(r.outcome is not SyncOutcome.SUCCEEDED for r in reports):
         raise typer.Exit(1)
 
@@ -107,7 +110,7 @@ def materialize(
     as_json: JsonOption = False,
 ) -> None:
     """Validate and publish rows with event time in [START, END) to the online store."""
-    with FeatureStore(ctx.obj) as store, _progress(not as_json) as progress:
+    with FeatureStore(ctx.obj) as store, progress_bars(enabled=not as_json) as progress:
         reports = store.materialize(
             _instant(start, "START"), _instant(end, "END"), views=view, progress=progress
         )
@@ -121,7 +124,7 @@ def materialize_incremental(
     as_json: JsonOption = False,
 ) -> None:
     """Validate and publish rows written since each view version's watermark."""
-    with FeatureStore(ctx.obj) as store, _progress(not as_json) as progress:
+    with FeatureStore(ctx.obj) as store, progress_bars(enabled=not as_json) as progress:
         reports = store.materialize_incremental(
             None if end is None else _instant(end, "END"), views=view, progress=progress
         )
