@@ -256,8 +256,16 @@ def single_client(port: int, body_for: Callable[[int], bytes], requests: int) ->
     for i in range(500 + requests):
         body = body_for(rng.randrange(100_000))
         start = time.perf_counter_ns()
-        conn.request("POST", "/get-online-features", body=body, headers=headers)
-        reply = conn.getresponse()
+        try:
+            conn.request("POST", "/get-online-features", body=body, headers=headers)
+            reply = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the keep-alive connection (feast serve's gunicorn recycles
+            # a worker every 1,000 requests by default): reconnect, and count the time.
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            conn.request("POST", "/get-online-features", body=body, headers=headers)
+            reply = conn.getresponse()
         data = reply.read()
         elapsed = time.perf_counter_ns() - start
         if reply.status != 200:
