@@ -39,7 +39,13 @@ from parity.errors import (
     ObjectNotFound,
     did_you_mean,
 )
-from parity.offline.base import OfflineEngine
+from parity.offline.base import (
+    EntityInput,
+    OfflineEngine,
+    PointInTime,
+    RetrievalJob,
+    ViewReadSpec,
+)
 from parity.online import OnlineStore, open_online_store
 from parity.online.base import ViewTable
 from parity.registry import (
@@ -399,6 +405,52 @@ class FeatureStore:
         )
         at = datetime.now(UTC) if now is None else require_utc(now, what="now")
         return read_online(self.online_store, plan, entity_rows, now=at)
+
+    # --- training sets -------------------------------------------------------------------
+
+    def get_historical_features(
+        self,
+        entity_df: EntityInput,
+        *,
+        feature_service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool = False,
+        point_in_time: PointInTime = "event",
+        timestamp_column: str = "event_timestamp",
+    ) -> RetrievalJob:
+        """A point-in-time correct training frame, columns in the service's canonical order.
+
+        Each entity row gets, per view, the newest row with event time <= its timestamp
+        (ties: newest created time) within the ttl, else nulls; ``point_in_time="available"``
+        also hides rows written after that instant. See docs/offline.md.
+
+        Example::
+
+            job = store.get_historical_features(labels, feature_service="fraud_detection")
+            frame = job.to_pandas()
+        """
+        plan = self.serving_plan(
+            feature_service=feature_service,
+            features=features,
+            full_feature_names=full_feature_names,
+        )
+        specs = []
+        for read in plan.reads:
+            view = self.get_feature_view(f"{read.table.view}@v{read.table.version}")
+            names = [read.table.feature_names[position] for position in read.positions]
+            outputs = {n: plan.output_names[o] for n, o in zip(names, read.outputs, strict=True)}
+            specs.append(
+                ViewReadSpec.from_view(
+                    view,
+                    version=read.table.version,
+                    repo_root=self.repo_path,
+                    features=names,
+                    output_names={n: o for n, o in outputs.items() if n != o},
+                )
+            )
+        return self.offline_engine.get_historical_features(
+            entity_df, specs, point_in_time=point_in_time, timestamp_column=timestamp_column
+        )
 
     # --- synchronization -----------------------------------------------------------------
 

@@ -406,3 +406,25 @@ def test_online_equals_offline_point_in_time_after_any_history(
         repo.store.offline_engine.get_historical_features(entity, [spec]).to_arrow().to_pydict()
     )
     assert dict(zip(offline["user_id"], offline["spend"], strict=True)) == expected
+
+
+def test_training_frame_and_serving_vector_share_the_canonical_order(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view(), p.FeatureService("svc", features=["spend:tier,spend"]))
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    materialize(repo)
+    entity = pa.table(
+        {"user_id": pa.array([1, 1], pa.int64()), "event_timestamp": pa.array([T0 - D, T0 + D], TS)}
+    )
+    frame = repo.store.get_historical_features(entity, feature_service="svc").to_arrow()
+    assert frame.column_names == ["user_id", "event_timestamp", "tier", "spend"]
+    assert frame.column("spend").to_pylist() == [None, 10.0]
+    served = repo.store.get_online_features(
+        feature_service="svc", entity_rows=[{"user_id": 1}], now=T0 + D
+    )
+    assert list(served.feature_names) == frame.column_names[2:]
+    assert served.to_vector() == [
+        [frame.column("tier")[1].as_py(), frame.column("spend")[1].as_py()]
+    ]
