@@ -33,7 +33,7 @@ def fingerprint(data: Mapping[str, Any]) -> str:
 
 
 def check_name(name: object, *, what: str) -> str:
-    """Validate an object or column name: letters, digits and underscores, not starting with a digit.
+    """Validate a name: letters, digits and underscores, not starting with a digit.
 
     Example:
         >>> check_name("user_id", what="entity join key")

@@ -106,7 +106,7 @@ class Entity:
 
     def __eq__(self, other: object) -> bool:
         # Identity is the canonical form: two definitions that serialise alike are equal.
-        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash(("entity", self.name, self.join_key_names))

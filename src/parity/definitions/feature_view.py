@@ -272,7 +272,7 @@ class FeatureView:
 
     def __eq__(self, other: object) -> bool:
         # Identity is the canonical form: two definitions that serialise alike are equal.
-        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash(("feature_view", self.name, self.fingerprint))

@@ -122,7 +122,7 @@ class Field:
         if not items:
             raise DefinitionError(f"{what}.allowed_values: the list is empty; nothing could pass.")
         # Set semantics: order and repeats carry no meaning, so the canonical form sorts.
-        return tuple(sorted(set(items)))  # type: ignore[type-var]
+        return tuple(sorted(set(items)))
 
     def contract(self) -> dict[str, Any]:
         """The contract part of the canonical form (only the constraints that are set)."""

@@ -179,7 +179,11 @@ def source_from_dict(data: Mapping[str, Any]) -> Source:
         batch = source_from_dict(data["batch_source"])
         assert not isinstance(batch, PushSource)
         return PushSource(data["name"], batch_source=batch, description=data.get("description", ""))
-    cls = {"parquet": ParquetSource, "delta": DeltaSource}[kind]
+    classes: dict[str, type[ParquetSource] | type[DeltaSource]] = {
+        "parquet": ParquetSource,
+        "delta": DeltaSource,
+    }
+    cls = classes[kind]
     return cls(
         data["path"],
         timestamp_field=data["timestamp_field"],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from parity.definitions import RepoContents
@@ -46,11 +47,13 @@ from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.registry.plan import Change, Plan, plan_apply, plan_repin, spec_fingerprint
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime) -> datetime:
     # SQLite returns naive datetimes; everything parity stores is UTC.
-    if value is None:
-        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
 
 
 def _now() -> datetime:
@@ -156,9 +159,7 @@ class SqlRegistry(Registry):
                 )
 
     def _lock_project(self, conn: Connection, project: str) -> int:
-        insert = (
-            sa.dialects.postgresql.insert if self._is_postgres else sa.dialects.sqlite.insert
-        )(t.projects)
+        insert = (postgresql.insert if self._is_postgres else sqlite.insert)(t.projects)
         conn.execute(
             insert.values(name=project, generation=0, created_at=_now()).on_conflict_do_nothing(
                 index_elements=["name"]
@@ -194,8 +195,8 @@ class SqlRegistry(Registry):
                 spec=row["spec"],
                 fingerprint=row["fingerprint"],
                 revision=row["revision"],
-                created_at=_utc(row["created_at"]),  # type: ignore[arg-type]
-                updated_at=_utc(row["updated_at"]),  # type: ignore[arg-type]
+                created_at=_utc(row["created_at"]),
+                updated_at=_utc(row["updated_at"]),
             )
             versions.setdefault((record.kind, record.name), []).append(record)
         pins: dict[tuple[str, int], list[ServicePin]] = {}
@@ -475,7 +476,7 @@ class SqlRegistry(Registry):
                     id=row["id"],
                     at=_utc(row["at"]),
                     actor=row["actor"],
-                    action=row["action"],  # type: ignore[arg-type]
+                    action=row["action"],
                     kind=ObjectKind(row["kind"]),
                     name=row["name"],
                     version=row["version"],
@@ -525,9 +526,9 @@ class SqlRegistry(Registry):
                     view=row["view"],
                     view_version=row["view_version"],
                     started_at=_utc(row["started_at"]),
-                    finished_at=_utc(row["finished_at"]),  # type: ignore[arg-type]
+                    finished_at=_utc_or_none(row["finished_at"]),
                     outcome=row["outcome"],
-                    watermark=_utc(row["watermark"]),
+                    watermark=_utc_or_none(row["watermark"]),
                     rows_read=row["rows_read"],
                     rows_written=row["rows_written"],
                     rows_rejected=row["rows_rejected"],

@@ -163,8 +163,8 @@ def resolve_serving_plan(
                 f"No {wanted} of feature service {name!r}. Versions: {states}."
             )
         record = candidates[-1]
-        pins = snapshot.pins.get((name, record.version), ())
-        return _plan_from_pins(snapshot, pins, service=name, service_version=record.version)
+        service_pins = snapshot.pins.get((name, record.version), ())
+        return _plan_from_pins(snapshot, service_pins, service=name, service_version=record.version)
     assert features is not None
     pins: list[ServicePin] = []
     for ref in features:

@@ -75,7 +75,7 @@ def compare_online_offline(
     )
     key_tuples = [tuple(row[k] for k in key_names) for row in offline]
     [online_rows] = online.read([ReadRequest(table, key_tuples)])
-    mismatches, examples = 0, []
+    mismatches, examples = 0, list[str]()
     for key, offline_row, online_row in zip(key_tuples, offline, online_rows, strict=True):
         online_values = (
             (None,) * len(table.feature_names) if online_row is None else online_row.values
