@@ -160,3 +160,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = parity("demo", "--path", str(tmp_path / "demo"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Demo complete" in result.stdout
+
+
+def test_init_derives_a_valid_project_name_from_the_folder(tmp_path: Path) -> None:
+    result = parity("init", "my-fraud-repo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "project: my_fraud_repo" in (tmp_path / "my-fraud-repo" / "parity.yaml").read_text()
+    again = parity("init", "my-fraud-repo", cwd=tmp_path)
+    assert again.returncode == 1 and "not empty" in again.stderr

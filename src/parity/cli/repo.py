@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -13,14 +14,22 @@ from parity.store import FeatureStore
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
+def _project_name(folder: str) -> str:
+    """A valid project name from a folder name: ``my-repo`` -> ``my_repo``."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", Path(folder).name) or "project"
+    return f"p_{name}" if name[0].isdigit() else name
+
+
 def init(
-    name: Annotated[str, typer.Argument(help="Project name; also the folder created.")],
-    path: Annotated[Path | None, typer.Option(help="Folder to create (default: ./NAME).")] = None,
+    name: Annotated[str, typer.Argument(help="Folder to create; also the project name.")],
+    project: Annotated[
+        str | None, typer.Option(help="Project name (default: from the folder name).")
+    ] = None,
 ) -> None:
     """Create an example feature repository (fraud detection) with generated sample data."""
     from parity.scaffold import init_repo
 
-    target = init_repo(path or Path(name), project=name)
+    target = init_repo(Path(name), project=project or _project_name(name))
     console.print(f"Created feature repository [bold]{target}[/]. Next:")
     console.print(f"  cd {target} && parity plan && parity apply -m 'first version' && parity list")
 
