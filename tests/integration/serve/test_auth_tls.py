@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from parity import FeatureStore
 from parity.cli.main import app as cli
 from parity.serve.auth import generate_api_key, hash_api_key
+from parity.serve.config import Scope
 
 READ, PUSH, ADMIN = generate_api_key(), generate_api_key(), generate_api_key()
 PUSH_BODY = {
@@ -162,3 +163,14 @@ def test_tls_serves_https_with_the_given_certificate(store: FeatureStore, tmp_pa
                 feature_service="live", entity_rows=[{"user_id": 1}]
             )
         assert vectors.feature_names == ("last_amount", "txn_count")
+
+
+def test_api_keys_can_come_from_the_environment(store: FeatureStore) -> None:
+    from parity.config import load_config
+
+    digest = hash_api_key(READ)
+    environ = {"PARITY__SERVER__API_KEYS": f"[{{name: env-key, hash: '{digest}', scopes: [read]}}]"}
+    config = load_config(store.repo_path, environ=environ).server
+    assert [(k.name, k.hash, k.scopes) for k in config.api_keys] == [
+        ("env-key", digest, (Scope.READ,))
+    ]
