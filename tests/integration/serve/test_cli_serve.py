@@ -78,3 +78,24 @@ def test_parity_serve_two_workers_then_sigint_flushes_the_log(make_repo: Any) ->
     root = store.repo_path / "data" / "offline" / "request_log"
     logged = ds.dataset(str(root), format="parquet", partitioning="hive").to_table()
     assert sorted(logged.column("request_id").to_pylist()) == sorted(ids)
+
+
+def test_tls_needs_both_files_and_existing_paths(make_repo: Any, tmp_path: Any) -> None:
+    import pytest
+
+    from parity.errors import ConfigError
+    from parity.serve.run import server_settings
+
+    store = make_repo()
+    with pytest.raises(
+        ConfigError, match=r"needs both server\.tls_certfile and server\.tls_keyfile"
+    ):
+        server_settings(store.repo_path, tls_certfile=str(tmp_path / "cert.pem"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        server_settings(
+            store.repo_path,
+            tls_certfile=str(tmp_path / "cert.pem"),
+            tls_keyfile=str(tmp_path / "key.pem"),
+        )
+    config, workers = server_settings(store.repo_path, port=7000, workers=3)
+    assert (config.host, config.port, workers) == ("127.0.0.1", 7000, 3)

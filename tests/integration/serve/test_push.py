@@ -183,3 +183,20 @@ def test_push_with_every_row_rejected_is_422_with_the_report(
         assert reply.json()["rejected"][0]["reason"].startswith(
             "last_amount='abc' is not a float64"
         )
+
+
+def test_client_push_and_ready(store: FeatureStore, live_server: Any) -> None:
+    from parity.client import Client
+
+    with live_server(store) as live, Client(live.url) as client:
+        assert client.ready()["ready"] is True
+        report = client.push(
+            "txn_push",
+            [{"user_id": 50, "last_amount": 2.0, "event_timestamp": datetime.now(UTC)}],
+            to="online",
+        )
+        assert report["rows_written"] == 1
+        vectors = client.get_online_features(
+            features=["user_live:last_amount"], entity_rows=[{"user_id": 50}]
+        )
+        assert vectors.to_dict() == {"user_id": [50], "last_amount": [2.0]}
