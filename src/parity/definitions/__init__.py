@@ -16,8 +16,11 @@ from parity.definitions.feature_view import FeatureSelection, FeatureView, Fresh
 from parity.definitions.field import Field
 from parity.definitions.repo import RepoContents, load_repo
 from parity.definitions.source import DeltaSource, ParquetSource, PushSource, Source
+from parity.definitions.transformation import Aggregation, AggregationFunction, RowTransform
 
 __all__ = [
+    "Aggregation",
+    "AggregationFunction",
     "DeltaSource",
     "Entity",
     "FeatureSelection",
@@ -28,6 +31,7 @@ __all__ = [
     "ParquetSource",
     "PushSource",
     "RepoContents",
+    "RowTransform",
     "Source",
     "load_repo",
     "parse_feature_ref",

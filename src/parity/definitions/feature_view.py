@@ -32,6 +32,7 @@ from parity.definitions.source import (
     Source,
     source_from_dict,
 )
+from parity.definitions.transformation import Aggregation, check_aggregations
 from parity.errors import DefinitionError, did_you_mean
 from parity.types import require_positive_duration
 
@@ -77,6 +78,8 @@ class FeatureView:
 
     ``ttl``: a value whose event time is older than ``t - ttl`` is not valid at ``t``
     (None: values never expire). ``freshness``: the online freshness policy.
+    ``aggregations``: the features are windowed aggregations of the source's raw events
+    (see :mod:`parity.definitions.transformation`); ``schema`` may then be omitted.
 
     Example:
         >>> from parity.types import Int64, Float64
@@ -91,8 +94,9 @@ class FeatureView:
     name: str
     _: KW_ONLY
     entities: Sequence[Entity]
-    schema: Sequence[Field]
+    schema: Sequence[Field] = ()
     source: Source
+    aggregations: Sequence[Aggregation] = ()
     ttl: timedelta | None = None
     freshness: FreshnessPolicy | timedelta | None = None
     online: bool = True
@@ -121,6 +125,14 @@ class FeatureView:
         clashes = sorted({k for k in keys if keys.count(k) > 1})
         if clashes:
             raise DefinitionError(f"{what}: join key(s) {clashes} appear in more than one entity.")
+        if self.aggregations:
+            aggregations, schema = check_aggregations(
+                self.aggregations, self.schema or None, what=what, join_keys=keys
+            )
+            object.__setattr__(self, "aggregations", aggregations)
+            object.__setattr__(self, "schema", schema)
+        else:
+            object.__setattr__(self, "aggregations", ())
         self._check_schema(what, set(keys))
         if not isinstance(self.source, ParquetSource | DeltaSource | PushSource):
             raise DefinitionError(
@@ -128,7 +140,7 @@ class FeatureView:
                 f"{self.source!r}."
             )
         reserved = {self.source.timestamp_field, self.source.created_timestamp_field} - {None}
-        for f in self.schema:
+        for f in (*self.schema, *(Field(a.column, a.dtype) for a in self.aggregations)):
             if f.name in reserved:
                 raise DefinitionError(
                     f"{what}: feature {f.name!r} has the name of the source's timestamp "
@@ -231,6 +243,12 @@ class FeatureView:
             "description": self.description,
             "owner": self.owner,
             "tags": dict(self.tags),
+            # Only when present, so views without aggregations keep their fingerprints.
+            **(
+                {"aggregations": [a.to_dict() for a in self.aggregations]}
+                if self.aggregations
+                else {}
+            ),
         }
 
     @classmethod
@@ -260,6 +278,7 @@ class FeatureView:
                 else timedelta(seconds=freshness["refresh_every_seconds"]),
             ),
             online=data.get("online", True),
+            aggregations=[Aggregation.from_dict(a) for a in data.get("aggregations", [])],
             description=data.get("description", ""),
             owner=data.get("owner", ""),
             tags=data.get("tags", {}),
