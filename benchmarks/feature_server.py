@@ -183,6 +183,77 @@ def feast_setup_child(root: Path, views_json: str) -> None:
         print(f"feast: loaded {name} ({len(frame)} rows) in {time.perf_counter() - started:.1f} s")
 
 
+def feast_client_child(root: Path, url: str) -> None:
+    """In the Feast venv: Feast's SDK with ``online_store: {type: remote}`` against parity."""
+    from feast import FeatureStore
+
+    client_root = root.parent / "feast_client"
+    client_root.mkdir(exist_ok=True)
+    (client_root / "feature_store.yaml").write_text(
+        f"project: {FEAST_PROJECT}\nregistry: {root}/registry.db\nprovider: local\n"
+        f"online_store:\n  type: remote\n  path: {url}\nentity_key_serialization_version: 3\n"
+    )
+    store = FeatureStore(repo_path=str(client_root))
+    rows = [{"user_id": u} for u in CHECK_USERS]
+    service = store.get_feature_service("bench")
+    answer = store.get_online_features(features=service, entity_rows=rows).to_dict()
+    print("FEAST_CLIENT " + json.dumps(answer))
+
+
+CHECK_USERS = (0, 17, 4242, 99_999)
+
+
+def check_feast_client(python: Path, feast_repo: Path, repo: Path, folder: Path) -> str:
+    """Feast's SDK reads through parity serve; its answer must equal parity's in-process one."""
+    from parity import FeatureStore
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "parity",
+        "--repo",
+        str(repo),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+    ]
+    with running(command, port, "/ready", folder, dict(os.environ)):
+        done = subprocess.run(
+            [
+                str(python),
+                __file__,
+                "--child",
+                "feast-client",
+                "--root",
+                str(feast_repo),
+                "--url",
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("FEAST_CLIENT ")), None)
+    if line is None:
+        return f"Feast client failed: {done.stderr.strip().splitlines()[-3:]}"
+    feast_answer = json.loads(line.removeprefix("FEAST_CLIENT "))
+    with FeatureStore(repo) as store:
+        ours = store.get_online_features(
+            feature_service="bench", entity_rows=[{"user_id": u} for u in CHECK_USERS]
+        ).to_dict()
+    same = feast_answer == json.loads(json.dumps(ours))
+    return (
+        f"Feast 0.67 SDK (online_store type remote) through parity serve: {len(CHECK_USERS)} "
+        f"users x {len(ours) - 1} features, answer {'identical to' if same else 'DIFFERENT from'} "
+        "parity's in-process get_online_features"
+    )
+
+
 def feast_python() -> Path:
     python = FEAST_VENV / "bin" / "python"
     if not python.exists():
@@ -385,9 +456,13 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--views", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "feast-setup":
         feast_setup_child(Path(args.root), args.views)
+        return
+    if args.child == "feast-client":
+        feast_client_child(Path(args.root), args.url)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -509,6 +584,7 @@ def main() -> None:
                 str(args.feast_workers),
                 "--no-access-log",
             ]
+            print(check_feast_client(python, feast_repo, repo, folder), flush=True)
             try:
                 with running(command, port, "/health", folder, env):
                     results.append(
