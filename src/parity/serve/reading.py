@@ -6,6 +6,9 @@ takes tens of microseconds, less than handing it to a thread would cost. With a 
 each view version is read in its own worker thread; whatever has arrived when the
 deadline passes is served, the rest is null with status ``deadline_exceeded``.
 
+When the online store fails, reads fail fast (503) instead of each waiting for the store's
+timeout, and a single trial read in a thread detects the store's return.
+
 Example:
     >>> reader = VectorReader(store.online_store, threads=8)  # doctest: +SKIP
     >>> await reader.read(plan, rows, now=now, deadline=0.005)  # doctest: +SKIP
@@ -15,14 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from parity.errors import OnlineStoreUnavailable
 from parity.online.base import OnlineStore, ReadRequest, ViewTable
 from parity.serve.resolve import ServingPlan
 from parity.serve.vectors import FeatureStatus, OnlineResponse, read_online
+
+COOLDOWN_SECONDS = 0.5
+"""After an online store failure, reads fail fast this long before one tries again."""
 
 _PROBE_KEYS: dict[str, Any] = {
     "int32": -1,
@@ -55,6 +63,10 @@ class VectorReader:
         self._store = store
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="parity-read")
         self._split: dict[int, tuple[ServingPlan, tuple[ServingPlan, ...]]] = {}
+        # The last online store failure, while it lasts; reads then fail fast.
+        self._failure: OnlineStoreUnavailable | None = None
+        self._failed_at = 0.0
+        self._trial_running = False
 
     def _per_view(self, plan: ServingPlan) -> tuple[ServingPlan, ...]:
         entry = self._split.get(id(plan))
@@ -73,9 +85,59 @@ class VectorReader:
         now: datetime,
         deadline: float | None,
     ) -> OnlineResponse:
-        """The vectors of ``rows``; ``deadline`` is in seconds from now (None: wait)."""
-        if deadline is None:
-            return read_online(self._store, plan, rows, now=now)
+        """The vectors of ``rows``; ``deadline`` is in seconds from now (None: wait).
+
+        After the online store failed, reads fail fast for :data:`COOLDOWN_SECONDS`; then
+        one trial read runs in a thread (so a hung store never blocks the event loop)
+        while the others keep failing fast, and its success ends the outage.
+        """
+        if self._failure is not None:
+            return await self._trial(plan, rows, now=now, deadline=deadline)
+        try:
+            if deadline is None:
+                return read_online(self._store, plan, rows, now=now)
+            return await self._read_views(plan, rows, now=now, deadline=deadline)
+        except OnlineStoreUnavailable as exc:
+            self._failure, self._failed_at = exc, time.monotonic()
+            raise
+
+    async def _trial(
+        self,
+        plan: ServingPlan,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        now: datetime,
+        deadline: float | None,
+    ) -> OnlineResponse:
+        failure = self._failure
+        if self._trial_running or time.monotonic() - self._failed_at < COOLDOWN_SECONDS:
+            raise OnlineStoreUnavailable(
+                f"{failure} (Failing fast since the last failure; serving resumes by itself "
+                "once the store answers: watch /ready.)"
+            )
+        self._trial_running = True
+        try:
+            if deadline is None:
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(self._pool, _read, self._store, plan, rows, now)
+            else:
+                answer = await self._read_views(plan, rows, now=now, deadline=deadline)
+        except OnlineStoreUnavailable as exc:
+            self._failure, self._failed_at = exc, time.monotonic()
+            raise
+        finally:
+            self._trial_running = False
+        self._failure = None
+        return answer
+
+    async def _read_views(
+        self,
+        plan: ServingPlan,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        now: datetime,
+        deadline: float,
+    ) -> OnlineResponse:
         loop = asyncio.get_running_loop()
         parts = self._per_view(plan)
         futures = [

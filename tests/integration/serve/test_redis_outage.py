@@ -20,13 +20,13 @@ from .conftest import RedisServer, push_body
 LIVE = {"feature_service": "live", "entity_rows": [{"user_id": 1}]}
 
 
-def _repo(make_repo: Any, private_redis: RedisServer) -> FeatureStore:
+def _repo(make_repo: Any, private_redis: RedisServer, timeout: str = "2") -> FeatureStore:
     store: FeatureStore = make_repo(
         environ={
             "PARITY__ONLINE_STORE__TYPE": "redis",
             "PARITY__ONLINE_STORE__URL": private_redis.url,
             "PARITY__ONLINE_STORE__KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}",
-            "PARITY__ONLINE_STORE__TIMEOUT_SECONDS": "2",
+            "PARITY__ONLINE_STORE__TIMEOUT_SECONDS": timeout,
         }
     )
     return store
@@ -64,16 +64,53 @@ def test_redis_down_is_503_fast_and_serving_recovers_when_it_returns(
         errors = httpx.get(f"{url}/metrics").text
         assert 'parity_online_store_errors_total{operation="/get-online-features"} 1.0' in errors
 
+        again = httpx.post(f"{url}/get-online-features", json=LIVE)
+        assert again.status_code == 503
+        assert "Failing fast since the last failure" in again.json()["error"]["message"]
+
         private_redis.start()  # an empty Redis: the values are gone, the service is not
         assert httpx.get(f"{url}/ready").status_code == 200
-        back = httpx.post(f"{url}/get-online-features", json=LIVE)
-        assert back.status_code == 200
+        back = _until_ok(url)
         assert back.json()["results"][0]["statuses"][0] == "not_found"
         assert httpx.post(f"{url}/push", json=push_body(1, 3.0)).status_code == 200
         assert (
             httpx.post(f"{url}/get-online-features", json=LIVE).json()["results"][0]["values"][0]
             == 3.0
         )
+
+
+def _until_ok(url: str, within: float = 3.0) -> httpx.Response:
+    """Serving recovers by itself: the first 200 within ``within`` seconds."""
+    until = time.monotonic() + within
+    while True:
+        reply = httpx.post(f"{url}/get-online-features", json=LIVE)
+        if reply.status_code == 200 or time.monotonic() > until:
+            return reply
+        time.sleep(0.05)
+
+
+def test_a_hung_redis_never_blocks_the_event_loop_for_long(
+    make_repo: Any, live_server: Any, private_redis: RedisServer
+) -> None:
+    store = _repo(make_repo, private_redis, timeout="0.3")
+    with live_server(store) as live:
+        url = live.url
+        assert httpx.post(f"{url}/push", json=push_body(1, 9.5)).status_code == 200
+        admin = redis.Redis.from_url(private_redis.url)
+        admin.execute_command("CLIENT", "PAUSE", "2000", "ALL")  # Redis hangs for 2 s
+        try:
+            first = httpx.post(f"{url}/get-online-features", json=LIVE)
+            assert first.status_code == 503  # after the store's 0.3 s timeout
+            started = time.monotonic()
+            for _ in range(5):
+                assert httpx.post(f"{url}/get-online-features", json=LIVE).status_code == 503
+                assert httpx.get(f"{url}/health").status_code == 200
+            assert time.monotonic() - started < 0.5  # fail fast; trials run in a thread
+        finally:
+            admin.close()
+        back = _until_ok(url, within=5.0)
+        assert back.status_code == 200
+        assert back.json()["results"][0]["values"][0] == 9.5
 
 
 def _offline_version(store: FeatureStore) -> int | None:
