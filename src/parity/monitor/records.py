@@ -1,0 +1,69 @@
+"""Monitoring tables: append-only Parquet folders under ``<offline path>/monitoring/``.
+
+Each table is a folder (``alerts``, ``quality``, ``audits``, ``labels``, ``predictions``)
+of Parquet files, one per append, written under a temporary name and renamed, so a
+reader never sees half a file and concurrent writers (server workers, a CLI, the sync
+controller) never conflict. Reading concatenates the files (DuckDB or Arrow can read the
+same folder directly: ``read_parquet('.../monitoring/alerts/*.parquet')``).
+
+Example:
+    >>> import tempfile, pyarrow as pa
+    >>> root = Path(tempfile.mkdtemp())
+    >>> schema = pa.schema([("x", pa.int64())])
+    >>> _ = append_records(root, "demo", pa.table({"x": [1, 2]}, schema=schema))
+    >>> read_records(root, "demo", schema).num_rows
+    2
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MONITORING_DIR = "monitoring"
+
+
+def monitoring_root(offline_path: Path) -> Path:
+    """Where the monitoring tables of an offline store live.
+
+    Example:
+        >>> monitoring_root(Path("data/offline")).as_posix()
+        'data/offline/monitoring'
+    """
+    return offline_path / MONITORING_DIR
+
+
+def append_records(root: Path, table: str, rows: pa.Table) -> Path | None:
+    """Append ``rows`` to the table ``table`` as one new Parquet file; None if empty."""
+    import pyarrow.parquet as pq
+
+    if rows.num_rows == 0:
+        return None
+    folder = root / table
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    name = f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+    temporary = folder / f".{name}.tmp"
+    pq.write_table(rows, temporary)
+    temporary.rename(folder / name)
+    return folder / name
+
+
+def read_records(root: Path, table: str, schema: pa.Schema) -> pa.Table:
+    """Every row of a table (empty, with ``schema``, when nothing was written yet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = root / table
+    files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    if not files:
+        return schema.empty_table()
+    return pa.concat_tables(
+        [pq.read_table(f, schema=schema) for f in files], promote_options="default"
+    )
