@@ -23,7 +23,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default server.port, 6566).")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: one per CPU core).")
+        int | None, typer.Option(help="Worker processes (default: one per available core).")
     ] = None,
     tls_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     tls_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,

@@ -42,8 +42,42 @@ def server_settings(repo_path: str | Path, **overrides: Any) -> tuple[ServerConf
     for path in (config.tls_certfile, config.tls_keyfile):
         if path is not None and not Path(path).is_file():
             raise ConfigError(f"TLS file {path!r} does not exist. Check the path.")
-    workers = config.workers or os.cpu_count() or 1
+    workers = config.workers or available_cores()
     return config, workers
+
+
+def available_cores() -> int:
+    """CPU cores this process may use: its CPU affinity, capped by a cgroup CPU quota.
+
+    ``os.cpu_count()`` counts the host's cores; in a container limited to 2 CPUs on a
+    64-core host it would start 64 workers.
+
+    Example:
+        >>> available_cores() >= 1
+        True
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = cores or os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cores, quota)) if quota is not None else cores
+
+
+def _cgroup_quota() -> int | None:
+    try:
+        # cgroup v2: "max 100000" or "<quota> <period>"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return max(1, int(int(quota) / int(period) + 0.5))
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota_us > 0 and period_us > 0:
+            return max(1, int(quota_us / period_us + 0.5))
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def run_server(
