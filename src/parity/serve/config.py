@@ -88,8 +88,9 @@ class ServerConfig(BaseModel):
     """``server: {host: 127.0.0.1, port: 6566, api_keys: [...], tls_certfile: ...}``.
 
     ``max_request_bytes`` and ``max_entities`` bound one request (413 above them);
-    ``workers`` defaults to one process per available core (affinity, cgroup quota); ``default_deadline_ms`` applies to
-    reads that do not carry their own ``deadline_ms`` (None: no deadline).
+    ``workers`` defaults to one process per available core (affinity, cgroup quota);
+    ``default_deadline_ms`` applies to reads that do not carry their own ``deadline_ms``
+    (None: no deadline).
 
     Example:
         >>> ServerConfig().host
