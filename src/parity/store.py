@@ -121,9 +121,9 @@ class FeatureStore:
     @cached_property
     def offline_engine(self) -> OfflineEngine:
         """The offline engine named in the config, opened on first use."""
-        from parity.offline.duckdb import DuckDBOfflineEngine
+        from parity.offline import open_offline_engine
 
-        return DuckDBOfflineEngine(self.config.offline_store, repo_root=self.repo_path)
+        return open_offline_engine(self.config.offline_store, repo_root=self.repo_path)
 
     @property
     def offline_path(self) -> Path:
