@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
-from parity.definitions import DeltaSource, FeatureView, PushSource
+from parity.definitions import Aggregation, DeltaSource, FeatureView, PushSource
 from parity.errors import DefinitionError, did_you_mean
 from parity.types import DType, parse_dtype
 
@@ -158,10 +158,14 @@ class ViewReadSpec:
     join_keys: tuple[JoinKey, ...]
     features: tuple[FeatureColumn, ...]
     ttl: timedelta | None = None
+    # Aggregation views: each feature's ``source_column`` is its aggregation's name, and
+    # the engine computes it from the raw events (parity.offline.aggregations).
+    aggregations: tuple[Aggregation, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "join_keys", tuple(self.join_keys))
         object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "aggregations", tuple(self.aggregations))
         if not self.join_keys:
             raise DefinitionError(f"ViewReadSpec {self.name!r}: at least one join key is needed.")
         if not self.features:
@@ -245,6 +249,11 @@ class ViewReadSpec:
                 for n in selected
             ),
             ttl=view.ttl,
+            aggregations=tuple(
+                dataclasses.replace(a, column=batch.column_for(a.column))
+                for a in view.aggregations
+                if a.name in selected
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,6 +275,11 @@ class ViewReadSpec:
                 for f in self.features
             ],
             "ttl_seconds": None if self.ttl is None else self.ttl.total_seconds(),
+            **(
+                {"aggregations": [a.to_dict() for a in self.aggregations]}
+                if self.aggregations
+                else {}
+            ),
         }
 
     @classmethod
@@ -279,6 +293,7 @@ class ViewReadSpec:
             join_keys=tuple(JoinKey(**k) for k in data["join_keys"]),
             features=tuple(FeatureColumn(**f) for f in data["features"]),
             ttl=None if ttl is None else timedelta(seconds=ttl),
+            aggregations=tuple(Aggregation.from_dict(a) for a in data.get("aggregations", [])),
         )
 
 

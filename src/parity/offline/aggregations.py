@@ -1,0 +1,313 @@
+"""Windowed aggregations computed offline: point-in-time correct, in one DuckDB query.
+
+For every distinct probe ``(entity key, t)`` (an entity row of a training set, or the
+sync instant for each entity) the value of an :class:`~parity.definitions.Aggregation`
+aggregates the entity's events with event time in ``(t - window, t]``. The builder
+unions the probes with the raw events, and one SQL window function per aggregation
+runs over ``PARTITION BY keys ORDER BY event time (microseconds)`` with the frame
+``RANGE BETWEEN window - 1 PRECEDING AND CURRENT ROW`` (integer microseconds make the
+left end open and ``CURRENT ROW`` includes every event at exactly ``t``). Probe rows
+carry null inputs, which every aggregate ignores; the probe rows are kept. No row is
+ever touched in Python: 10 million events aggregate in seconds (benchmarks/streaming.py).
+
+Events are first narrowed to the probed keys and to ``[min t - longest window, max t]``.
+
+The probed values then join the entity frame through the ordinary point-in-time join:
+the aggregation view becomes a derived relation holding exactly one row per probe, so
+services mixing aggregation views and plain views keep their canonical column order.
+
+Example:
+    >>> from datetime import timedelta
+    >>> from parity.definitions import Aggregation
+    >>> aggregate_expression(Aggregation("amount", "sum", timedelta(seconds=2)), 0,
+    ...                      partition="__parity_k0")[:59]
+    'sum(__parity_c0) OVER (PARTITION BY __parity_k0 ORDER BY __pa'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from parity.definitions import Aggregation, AggregationFunction
+from parity.errors import DefinitionError
+from parity.offline.base import FeatureColumn, PointInTime, SourceSpec, ViewReadSpec
+from parity.offline.point_in_time import (
+    ENTITY_RELATION,
+    SourceRelation,
+    duckdb_type,
+    epoch_us,
+    point_in_time_query,
+    quote,
+    ttl_params,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from parity.offline.base import EntityInput
+    from parity.offline.duckdb import DuckDBOfflineEngine, DuckDBRetrievalJob
+
+PROBE_TIME = "__parity_at"
+
+
+def input_columns(spec: ViewReadSpec) -> tuple[FeatureColumn, ...]:
+    """The distinct raw event columns an aggregation spec reads, with their dtypes."""
+    seen: dict[str, FeatureColumn] = {}
+    for agg in spec.aggregations:
+        assert not isinstance(agg.dtype, str)
+        seen.setdefault(agg.column, FeatureColumn(agg.column, agg.column, agg.dtype))
+    return tuple(seen.values())
+
+
+def events_spec(spec: ViewReadSpec) -> ViewReadSpec:
+    """The spec of the raw events behind an aggregation spec: the input columns as features.
+
+    It opens and checks the source, and it is what the stream processor appends to.
+
+    Example:
+        >>> events_spec(spec).features  # doctest: +SKIP
+        (FeatureColumn(source_column='amount', output_name='amount', dtype=DType('float64')),)
+    """
+    return dataclasses.replace(spec, features=input_columns(spec), aggregations=(), ttl=None)
+
+
+def probed_spec(spec: ViewReadSpec) -> ViewReadSpec:
+    """The aggregation spec as seen by the point-in-time join over the probed values.
+
+    Probe rows are stamped with the probe instant, so the join picks exactly them; the ttl
+    does not apply offline (a value computed at ``t`` is never stale at ``t``).
+    """
+    return dataclasses.replace(
+        spec,
+        source=SourceSpec(format="parquet", path=spec.source.path, timestamp_field=PROBE_TIME),
+        features=tuple(
+            FeatureColumn(f.source_column, f.output_name, f.dtype) for f in spec.features
+        ),
+        ttl=None,
+        aggregations=(),
+    )
+
+
+def aggregate_expression(agg: Aggregation, column_index: int, *, partition: str) -> str:
+    """The window function of one aggregation over input column ``column_index``."""
+    column = f"__parity_c{column_index}"
+    frame = (
+        f"OVER (PARTITION BY {partition} ORDER BY __parity_t "
+        f"RANGE BETWEEN {int(agg.window_us) - 1} PRECEDING AND CURRENT ROW)"
+    )
+    function = AggregationFunction(agg.function)
+    if function is AggregationFunction.LAST:
+        # The newest event; ties on time go to the greatest value (order independent).
+        return (
+            f"(max(CASE WHEN {column} IS NOT NULL THEN struct_pack(t := __parity_t, "
+            f"v := {column}) END) {frame}).v"
+        )
+    sql = {
+        AggregationFunction.COUNT: f"count({column})",
+        AggregationFunction.SUM: f"sum({column})",
+        AggregationFunction.MEAN: f"avg({column})",
+        AggregationFunction.MIN: f"min({column})",
+        AggregationFunction.MAX: f"max({column})",
+        AggregationFunction.COUNT_DISTINCT: f"count(DISTINCT {column})",
+    }[function]
+    return f"{sql} {frame}"
+
+
+def probe_aggregates_sql(spec: ViewReadSpec, events: str, probes: str) -> str:
+    """Aggregates of ``spec`` at every distinct probe of relation ``probes``.
+
+    ``events``: the raw events (source column names). ``probes``: the join keys (under
+    their view names) and ``__parity_t`` (probe instant, microseconds). The result has the
+    join keys under their source column names, :data:`PROBE_TIME` and one column per
+    aggregation named after it. Window lengths are validated integers, written inline.
+    """
+    keys = spec.join_keys
+    inputs = input_columns(spec)
+    index = {c.source_column: n for n, c in enumerate(inputs)}
+    k = [f"__parity_k{n}" for n in range(len(keys))]
+    partition = ", ".join(k)
+    probe_cols = [
+        f"CAST({quote(key.name)} AS {duckdb_type(key.dtype)}) AS {alias}"
+        for key, alias in zip(keys, k, strict=True)
+    ]
+    not_null = " AND ".join(f"{quote(key.name)} IS NOT NULL" for key in keys)
+    event_cols = [
+        f"CAST({quote(key.source_column)} AS {duckdb_type(key.dtype)}) AS {alias}"
+        for key, alias in zip(keys, k, strict=True)
+    ]
+    event_cols.append(f"{epoch_us(quote(spec.source.timestamp_field))} AS __parity_t")
+    event_cols += [
+        f"CAST({quote(c.source_column)} AS {duckdb_type(c.dtype)}) AS __parity_c{n}"
+        for n, c in enumerate(inputs)
+    ]
+    inputs_sql = ", ".join(f"__parity_c{n}" for n in range(len(inputs)))
+    nulls = ", ".join(f"NULL::{duckdb_type(c.dtype)}" for c in inputs)
+    longest = max(a.window_us for a in spec.aggregations)
+    on = " AND ".join(f"ev.{a} = pk.{a}" for a in k)
+    outputs = [
+        f"CAST({aggregate_expression(a, index[a.column], partition=partition)} AS "
+        f"{duckdb_type(a.output_dtype)}) AS {quote(a.name)}"
+        for a in spec.aggregations
+    ]
+    out_keys = [f"{a} AS {quote(key.source_column)}" for key, a in zip(keys, k, strict=True)]
+    return (
+        f"WITH p AS (SELECT DISTINCT {', '.join(probe_cols)}, __parity_t FROM {probes} "
+        f"WHERE __parity_t IS NOT NULL AND {not_null}), "
+        f"pk AS (SELECT DISTINCT {partition} FROM p), "
+        "b AS (SELECT min(__parity_t) AS lo, max(__parity_t) AS hi FROM p), "
+        f"ev AS (SELECT {', '.join(event_cols)} FROM {events} "
+        f"WHERE {quote(spec.source.timestamp_field)} IS NOT NULL), "
+        f"u AS (SELECT {partition}, __parity_t, {inputs_sql}, false AS __parity_probe "
+        f"FROM (SELECT ev.* FROM ev SEMI JOIN pk ON {on}), b "
+        f"WHERE __parity_t > b.lo - {int(longest)} AND __parity_t <= b.hi "
+        f"UNION ALL SELECT {partition}, __parity_t, {nulls}, true FROM p) "
+        f"SELECT {', '.join(out_keys)}, make_timestamp(__parity_t)::TIMESTAMPTZ AS {PROBE_TIME}, "
+        f"{', '.join(outputs)} FROM u QUALIFY __parity_probe"
+    )
+
+
+def _register(cursor: duckdb.DuckDBPyConnection, name: str, scan: Any) -> None:
+    if scan.dataset is not None:
+        cursor.register(name, scan.dataset)
+    else:
+        cursor.read_parquet(list(scan.files)).create_view(name)
+
+
+def aggregation_retrieval(
+    engine: DuckDBOfflineEngine,
+    entity_df: EntityInput,
+    specs: Sequence[ViewReadSpec],
+    *,
+    point_in_time: PointInTime,
+    timestamp_column: str,
+) -> DuckDBRetrievalJob:
+    """The engine's point-in-time join when some specs are aggregation views.
+
+    Example:
+        >>> aggregation_retrieval(engine, df, [spec], point_in_time="event",  # doctest: +SKIP
+        ...                       timestamp_column="event_timestamp").to_pandas()
+    """
+    from parity.offline.duckdb import DuckDBRetrievalJob
+    from parity.offline.entity_frame import check_entity_schema
+    from parity.offline.source_scan import open_source
+
+    if point_in_time != "event":
+        raise DefinitionError(
+            f"point_in_time={point_in_time!r} is not supported for aggregation views yet; "
+            "use point_in_time='event' (events count from their event time)."
+        )
+    specs = tuple(specs)
+    names = [s.name for s in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DefinitionError(
+            f"views {repeated} are listed more than once; list each view once and select "
+            "all its features in one ViewReadSpec."
+        )
+    scans = [open_source(events_spec(s) if s.aggregations else s) for s in specs]
+    cursor = engine._connect()
+    schema = engine._load_entities(cursor, entity_df)
+    check_entity_schema(schema, specs, timestamp_column=timestamp_column)
+    cursor.execute(
+        f"CREATE TEMP VIEW __parity_probes AS SELECT *, "
+        f"{epoch_us(quote(timestamp_column))} AS __parity_t FROM {ENTITY_RELATION}"
+    )
+    joined, sources = [], []
+    for index, (spec, scan) in enumerate(zip(specs, scans, strict=True)):
+        name = f"__parity_src_{index}"
+        _register(cursor, name, scan)
+        cursor.execute(f"CREATE TEMP VIEW {quote(spec.name)} AS SELECT * FROM {name}")
+        if spec.aggregations:
+            probed = f"__parity_agg_{index}"
+            sql = probe_aggregates_sql(spec, name, "__parity_probes")
+            cursor.execute(f"CREATE TEMP VIEW {probed} AS {sql}")
+            joined.append(probed_spec(spec))
+            sources.append(SourceRelation(probed))
+        else:
+            joined.append(spec)
+            sources.append(SourceRelation(name))
+    sql = point_in_time_query(
+        schema.names, joined, sources=sources, mode="event", timestamp_column=timestamp_column
+    )
+    return DuckDBRetrievalJob(
+        engine,
+        cursor,
+        sql=sql,
+        params=ttl_params(joined),
+        specs=specs,
+        scans=scans,
+        point_in_time=point_in_time,
+        timestamp_column=timestamp_column,
+    )
+
+
+def aggregates_at(
+    spec: ViewReadSpec, at: datetime, *, active_since: datetime | None = None
+) -> tuple[pa.Table, Any]:
+    """Each entity's aggregates at instant ``at``, as rows for the sync controller.
+
+    The entities are those with an event at or before ``at`` (and, with ``active_since``,
+    at or after ``active_since - longest window``: older entities' windows were already
+    empty then). Columns: join keys, features, ``event_timestamp`` (= ``at``). Returns
+    the rows and the source's :class:`TableRead`.
+    """
+    import duckdb
+
+    from parity.offline.source_scan import open_source
+    from parity.types import require_utc
+
+    at = require_utc(at, what="at")
+    scan = open_source(events_spec(spec))
+    ts = quote(spec.source.timestamp_field)
+    longest = max(a.window_us for a in spec.aggregations)
+    keys = ", ".join(f"{quote(k.source_column)} AS {quote(k.name)}" for k in spec.join_keys)
+    params: dict[str, Any] = {"at": at}
+    where = f"{ts} <= $at"
+    if active_since is not None:
+        params["since"] = require_utc(active_since, what="active_since")
+        where += f" AND epoch_us({ts}) >= epoch_us($since) - {int(longest)}"
+    with duckdb.connect(":memory:") as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        _register(conn, "__parity_events", scan)
+        conn.execute(
+            f"CREATE TEMP TABLE __parity_probes AS SELECT DISTINCT {keys}, "
+            f"epoch_us(CAST($at AS TIMESTAMPTZ)) AS __parity_t FROM __parity_events "
+            f"WHERE {where}",
+            params,
+        )
+        body = probe_aggregates_sql(spec, "__parity_events", "__parity_probes")
+        columns = [f"{quote(k.source_column)} AS {quote(k.name)}" for k in spec.join_keys]
+        columns += [f"{quote(f.source_column)} AS {quote(f.output_name)}" for f in spec.features]
+        columns.append(f"{PROBE_TIME} AS event_timestamp")
+        table = conn.sql(f"SELECT {', '.join(columns)} FROM ({body})").to_arrow_table()
+    return table, scan.table_read
+
+
+def sync_instant(
+    start: datetime | None,
+    end: datetime | None,
+    written_after: datetime | None,
+    written_before: datetime | None,
+) -> tuple[datetime, datetime | None]:
+    """Where a sync of an aggregation view evaluates: ``(at, active_since)``.
+
+    ``at`` is the end of the run (event-time ``end``, else written-time end, else now);
+    entities are published if they had an event since ``start`` (range runs) or since the
+    watermark (incremental runs), minus the longest window, so emptied windows publish
+    their zero counts.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> sync_instant(None, datetime(2026, 1, 2, tzinfo=UTC), None, None)[0].day
+        2
+    """
+    from datetime import UTC
+
+    at = end if end is not None else written_before
+    return (datetime.now(UTC) if at is None else at), (
+        start if start is not None else written_after
+    )
