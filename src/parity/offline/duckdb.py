@@ -282,6 +282,16 @@ class DuckDBOfflineEngine(OfflineEngine):
                 "Use 'event' or 'available'."
             )
         specs = tuple(specs)
+        if any(spec.aggregations for spec in specs):
+            from parity.offline.aggregations import aggregation_retrieval
+
+            return aggregation_retrieval(
+                self,
+                entity_df,
+                specs,
+                point_in_time=point_in_time,
+                timestamp_column=timestamp_column,
+            )
         names = [s.name for s in specs]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
