@@ -1,0 +1,120 @@
+"""Monitoring commands: ``status``, ``audit``, ``report drift``, ``labels ingest``, ``alerts``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from parity.cli.render import console, print_json
+from parity.monitor.alerts import AlertDispatcher, Observation, evaluate
+from parity.monitor.config import MonitorConfig, load_monitor_config
+from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
+from parity.monitor.records import monitoring_root
+from parity.store import FeatureStore
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AlertOption = Annotated[
+    bool, typer.Option("--alert", help="Evaluate the alert rules and deliver what they raise.")
+]
+
+_STATUS_STYLE = {
+    FreshnessStatus.FRESH: "green",
+    FreshnessStatus.NO_POLICY: "dim",
+    FreshnessStatus.STALE: "bold red",
+    FreshnessStatus.MISSED_REFRESH: "bold red",
+    FreshnessStatus.NEVER_SYNCED: "yellow",
+}
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.1f}s"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def render_freshness(reports: list[FreshnessReport]) -> None:
+    """The freshness table of ``parity status``."""
+    table = Table(title="Freshness")
+    for column in (
+        "view version", "state", "status", "lag", "max age", "stale entities", "missed",
+        "sync delay", "last sync", "read/written/rejected",
+    ):  # fmt: skip
+        table.add_column(column, no_wrap=column == "view version")
+    for r in reports:
+        rows = (
+            "-"
+            if r.rows_read is None
+            else f"{r.rows_read:,}/{r.rows_written or 0:,}/{r.rows_rejected or 0:,}"
+        )
+        table.add_row(
+            r.ref,
+            r.state,
+            f"[{_STATUS_STYLE[r.status]}]{r.status.value}[/]",
+            _seconds(r.freshness_lag_seconds),
+            _seconds(r.max_age_seconds),
+            "-" if r.entities is None else f"{_ratio(r.stale_entity_ratio)} of {r.entities:,}",
+            "-" if r.missed_refreshes is None else str(r.missed_refreshes),
+            _seconds(r.sync_delay_seconds),
+            r.last_outcome or "never",
+            rows,
+        )
+    console.print(table)
+
+
+def dispatch_alerts(
+    store: FeatureStore, config: MonitorConfig, observations: list[Observation]
+) -> list[dict[str, Any]]:
+    """Evaluate the configured rules on ``observations`` and deliver what they raise."""
+    settings = config.alerts
+    dispatcher = AlertDispatcher(
+        monitoring_root(store.offline_path),
+        [route.build(store.repo_path) for route in settings.routes],
+        dedupe_window=timedelta(minutes=settings.dedupe_minutes),
+        rate_limit=settings.rate_limit,
+        rate_period=timedelta(minutes=settings.rate_period_minutes),
+    )
+    now = datetime.now(UTC)
+    sent = dispatcher.dispatch(evaluate(settings.alert_rules(), observations, now=now), now=now)
+    for alert in sent:
+        console.print(f"[yellow]alert {alert.delivery.value}:[/] {alert.summary}")
+    return [a.to_dict() for a in sent]
+
+
+def status(
+    ctx: typer.Context,
+    view: Annotated[
+        list[str] | None, typer.Option("--view", "-v", help="Only this view; repeatable.")
+    ] = None,
+    as_json: JsonOption = False,
+    alert: AlertOption = False,
+) -> None:
+    """Freshness of every live view version: lag, stale entities, missed refreshes, sync delay."""
+    with FeatureStore(ctx.obj) as store:
+        reports = check_freshness(store.registry, store.online_store, store.project, views=view)
+        alerts: list[dict[str, Any]] = []
+        if alert:
+            config = load_monitor_config(store.repo_path)
+            observations = [o for r in reports for o in r.observations()]
+            alerts = dispatch_alerts(store, config, observations)
+    if as_json:
+        print_json({"freshness": [r.to_dict() for r in reports], "alerts": alerts})
+        return
+    if not reports:
+        console.print("No live online view versions.")
+        return
+    render_freshness(reports)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the app."""
+    app.command()(status)
