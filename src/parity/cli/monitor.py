@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 from parity.cli.render import console, print_json
 from parity.monitor.alerts import AlertDispatcher, Observation, evaluate
 from parity.monitor.config import MonitorConfig, load_monitor_config
+from parity.monitor.drift import DriftReport, DriftStatus
 from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
 from parity.monitor.records import monitoring_root
 from parity.store import FeatureStore
@@ -115,6 +117,99 @@ def status(
     render_freshness(reports)
 
 
+def _instant(text: str | None, what: str) -> datetime | None:
+    from parity.cli.sync import _instant as parse
+
+    return None if text is None else parse(text, what)
+
+
+def drift(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Saved training dataset.")],
+    service: Annotated[str | None, typer.Option(help="Only requests of this service.")] = None,
+    start: Annotated[str | None, typer.Option(help="Window start (ISO 8601, inclusive).")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end (ISO 8601, exclusive).")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report here.")] = None,
+    as_json: JsonOption = False,
+    alert: AlertOption = False,
+) -> None:
+    """Drift of served values (the request log) against a training dataset's profile."""
+    from parity.monitor.report_html import render_drift_html
+    from parity.monitor.served import served_drift
+
+    with FeatureStore(ctx.obj) as store:
+        config = load_monitor_config(store.repo_path)
+        report = served_drift(
+            store.offline_path,
+            dataset,
+            service=service,
+            start=_instant(start, "--start"),
+            end=_instant(end, "--end"),
+            thresholds=config.drift.thresholds(),
+        )
+        alerts: list[dict[str, Any]] = []
+        if alert:
+            alerts = dispatch_alerts(store, config, drift_observations(report))
+    if html is not None:
+        html.write_text(render_drift_html(report))
+    if as_json:
+        print_json({**report.to_dict(), "alerts": alerts})
+        return
+    render_drift(report)
+    if html is not None:
+        console.print(f"HTML report: {html}")
+
+
+def drift_observations(report: DriftReport) -> list[Observation]:
+    """PSI of every feature with a verdict, for the alert rules."""
+    return [
+        Observation(
+            "psi",
+            f"{report.dataset}:{f.feature}",
+            f.psi,
+            {"status": f.status.value, "p_adjusted": f.p_adjusted, "rows": f.current_rows},
+        )
+        for f in report.features
+        if f.status is not DriftStatus.INSUFFICIENT_DATA
+    ]
+
+
+_DRIFT_STYLE = {
+    DriftStatus.OK: "green",
+    DriftStatus.WARN: "yellow",
+    DriftStatus.CRITICAL: "bold red",
+    DriftStatus.INSUFFICIENT_DATA: "dim",
+}
+
+
+def render_drift(report: DriftReport) -> None:
+    """The drift table."""
+    table = Table(title=f"Drift against {report.dataset} ({report.current_rows:,} rows)")
+    for column in ("feature", "status", "PSI", "JS", "test", "p", "p (BH)", "null ref/now"):
+        table.add_column(column)
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3g}"
+
+    for f in sorted(report.features, key=lambda f: -f.psi):
+        table.add_row(
+            f.feature,
+            f"[{_DRIFT_STYLE[f.status]}]{f.status.value}[/]",
+            num(f.psi),
+            num(f.js_distance),
+            f.test,
+            num(f.p_value),
+            num(f.p_adjusted),
+            f"{f.reference_null_rate:.1%}/{f.current_null_rate:.1%}",
+        )
+    console.print(table)
+
+
+report_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
     app.command()(status)
+    report_app.command("drift")(drift)
+    app.add_typer(report_app, name="report")
