@@ -79,6 +79,15 @@ def canonical_columns(view: FeatureView, *, with_created: bool) -> list[str]:
     return [*cols, CREATED_TIMESTAMP] if with_created else cols
 
 
+def _all_false(n: int) -> pa.Array:
+    """A boolean array of ``n`` falses (from numpy: a Python list of a million falses
+    costs about 7 ms to convert, this about 0.1 ms)."""
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.array(np.zeros(n, dtype=np.bool_))
+
+
 def _cast_column(
     column: pa.ChunkedArray, dtype: DType, name: str
 ) -> tuple[pa.ChunkedArray, pa.Array]:
@@ -87,7 +96,7 @@ def _cast_column(
 
     target = dtype.to_arrow()
     try:
-        return column.cast(target, safe=True), pa.array([False] * len(column), pa.bool_())
+        return column.cast(target, safe=True), _all_false(len(column))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         pass
     # Bad input only: find the offending values one by one (valid batches never get here).
@@ -212,7 +221,7 @@ def validate_rows(
     if with_created:
         columns[CREATED_TIMESTAMP] = _timestamp(rows, CREATED_TIMESTAMP)
     typed = pa.table(columns).select(canonical_columns(view, with_created=with_created))
-    any_bad = pa.array([False] * n, pa.bool_())
+    any_bad = _all_false(n)
     for mask, _, _ in problems:
         any_bad = pc.or_(any_bad, mask)
     if not pc.any(any_bad).as_py():
