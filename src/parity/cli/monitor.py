@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,11 +12,15 @@ from rich.table import Table
 
 from parity.cli.render import console, print_json
 from parity.monitor.alerts import AlertDispatcher, Observation, evaluate
+from parity.monitor.audit import AuditReport
 from parity.monitor.config import MonitorConfig, load_monitor_config
 from parity.monitor.drift import DriftReport, DriftStatus
 from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
 from parity.monitor.records import monitoring_root
+from parity.registry import ObjectKind
 from parity.store import FeatureStore
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AlertOption = Annotated[
@@ -205,11 +210,87 @@ def render_drift(report: DriftReport) -> None:
     console.print(table)
 
 
+def audit(
+    ctx: typer.Context,
+    view: Annotated[str, typer.Argument(help="View version to audit: NAME or NAME@vN.")],
+    sample: Annotated[
+        int | None, typer.Option(help="Entity keys to sample (default from monitoring.yaml).")
+    ] = None,
+    as_json: JsonOption = False,
+    alert: AlertOption = False,
+) -> None:
+    """Compare sampled online values with offline point-in-time values; apply the policy."""
+    from parity.monitor.audit import ConsistencyStatus, audit_view, store_audit
+    from parity.monitor.config import InconsistencyPolicy
+    from parity.offline.base import ViewReadSpec
+    from parity.online.base import ViewTable
+
+    with FeatureStore(ctx.obj) as store:
+        config = load_monitor_config(store.repo_path)
+        record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
+        definition = store.get_feature_view(record.ref)
+        threshold, policy = config.consistency.for_view(record.name)
+        report = audit_view(
+            store.offline_engine,
+            store.online_store,
+            ViewReadSpec.from_view(definition, version=record.version, repo_root=store.repo_path),
+            ViewTable.from_view(definition, project=store.project, version=record.version),
+            sample=sample or config.consistency.sample,
+            max_mismatch_rate=threshold,
+            policy=policy,
+        )
+        if report.status is ConsistencyStatus.INCONSISTENT:
+            action = "alerted"
+            if policy is InconsistencyPolicy.BLOCK:
+                action = "blocked from serving until an audit finds it consistent"
+            elif policy is InconsistencyPolicy.RESYNC:
+                resync = store.sync_controller.materialize(
+                    record.name, record.version, start=_EPOCH, end=datetime.now(UTC)
+                )
+                action = f"resynced (run {resync.run_id}: {resync.outcome.value})"
+            report = replace(report, action=action)
+        store_audit(monitoring_root(store.offline_path), report)
+        alerts: list[dict[str, Any]] = []
+        if alert:
+            alerts = dispatch_alerts(store, config, report.observations())
+    if as_json:
+        print_json({**report.to_dict(), "alerts": alerts})
+    else:
+        render_audit(report)
+    if report.status is ConsistencyStatus.INCONSISTENT:
+        raise typer.Exit(1)
+
+
+def render_audit(report: AuditReport) -> None:
+    """The per-feature comparison table."""
+    table = Table(
+        title=f"Consistency of {report.ref}: {report.sampled:,} keys, "
+        f"{report.mismatch_rate:.2%} disagree (max {report.max_mismatch_rate:.2%})"
+    )
+    for column in ("feature", "total", "both null", "online null", "offline null", "mismatch",
+                   "mean SMAPE"):  # fmt: skip
+        table.add_column(column)
+    for f in report.features:
+        table.add_row(
+            f.feature, f"{f.total:,}", f"{f.both_null:,}", f"{f.left_null:,}",
+            f"{f.right_null:,}", f"{f.mismatches:,}",
+            "-" if f.mean_smape is None else f"{f.mean_smape:.4f}",
+        )  # fmt: skip
+    console.print(table)
+    style = "green" if report.status.value == "consistent" else "bold red"
+    console.print(
+        f"[{style}]{report.status.value}[/]" + (f": {report.action}" if report.action else "")
+    )
+    for example in report.examples:
+        console.print(f"  [dim]{example}[/]")
+
+
 report_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
     app.command()(status)
+    app.command()(audit)
     report_app.command("drift")(drift)
     app.add_typer(report_app, name="report")
