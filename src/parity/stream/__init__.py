@@ -1,0 +1,17 @@
+"""Stream processing: aggregation views updated from Redis Streams or NATS JetStream.
+
+The same :class:`~parity.definitions.Aggregation` definitions that the offline engine
+computes in SQL are computed here incrementally, from exact per-entity state
+(:mod:`parity.stream.state`), checkpointed in Redis, at least once with idempotent
+application. See docs/streaming.md.
+
+``redis`` and ``nats`` are imported only when a transport is built.
+"""
+
+from __future__ import annotations
+
+from parity.stream.base import Message, StreamTransport, partition_of
+from parity.stream.config import StreamSettings
+from parity.stream.metrics import StreamMetrics
+
+__all__ = ["Message", "StreamMetrics", "StreamSettings", "StreamTransport", "partition_of"]
