@@ -9,7 +9,8 @@ drift: {psi_warn: 0.1, psi_critical: 0.2, ks_alpha: 0.05, chi2_alpha: 0.01, min_
 consistency:
   max_mismatch_rate: 0.0          # per view: views: {user_stats: {max_mismatch_rate: 0.01}}
   on_inconsistent: alert          # alert | block | resync
-quality: {fail_ratio: 0.01, min_rows: 0, max_rows: null, max_event_age_seconds: null}
+quality: {fail_ratio: 0.01, min_rows: 0, max_rows: null, max_event_age_seconds: null,
+          max_null_rate: null}
 alerts:
   dedupe_minutes: 60
   rate_limit: 20
@@ -107,6 +108,7 @@ class QualitySettings(_Strict):
     min_rows: Annotated[int, Field(ge=0)] = 0
     max_rows: Annotated[int, Field(ge=0)] | None = None
     max_event_age_seconds: Annotated[float, Field(gt=0)] | None = None
+    max_null_rate: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class RouteSettings(_Strict):
