@@ -253,7 +253,7 @@ def record_quality(root: Path, run: QualityRun) -> None:
 def record_batch_quality(
     root: Path,
     view: FeatureView,
-    rows: pa.Table,
+    rows: pa.Table | None,
     *,
     version: int,
     source: str,
@@ -261,12 +261,17 @@ def record_batch_quality(
     validation: ValidationResult | None = None,
     settings: QualitySettings = DEFAULT_QUALITY,
 ) -> QualityRun:
-    """:func:`check_batch` then :func:`record_quality`: the one call a writer makes.
+    """:func:`check_batch` then :func:`record_quality`: the one call a writer makes
+    (``rows`` None: nothing was read, an empty batch).
 
     Example:
         >>> record_batch_quality(root, view, rows, version=1, source="sync", now=now,
         ...                      validation=result)  # doctest: +SKIP
     """
+    if rows is None:
+        import pyarrow as pa
+
+        rows = pa.table({"event_timestamp": pa.array([], pa.timestamp("us", tz="UTC"))})
     run = check_batch(
         view, rows, version=version, source=source, now=now, validation=validation,
         settings=settings,
