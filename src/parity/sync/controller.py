@@ -39,6 +39,8 @@ from typing import Any
 
 from parity.definitions import FeatureView
 from parity.errors import NaiveTimestampError, SchemaMismatch
+from parity.monitor.quality import record_batch_quality
+from parity.monitor.records import monitoring_root
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.offline.changes import source_rows_of_entities
 from parity.online.base import OnlineStore, ViewTable
@@ -263,6 +265,10 @@ class SyncController:
             run.details["error"] = f"{type(exc).__name__}: {exc}"
             self._record(run, run_id, started, SyncOutcome.FAILED, finished=datetime.now(UTC))
             raise
+        record_batch_quality(
+            monitoring_root(self.quarantine_root.parent), run.view, run.rows,
+            version=run.version, source="sync", now=run.now, validation=run.validation,
+        )  # fmt: skip
         clock = time.perf_counter()
         validation = self._validate_version(run)
         run.details["step_seconds"]["validate_version"] = round(time.perf_counter() - clock, 6)
