@@ -285,7 +285,27 @@ def render_audit(report: AuditReport) -> None:
         console.print(f"  [dim]{example}[/]")
 
 
+def labels_ingest(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Parquet or CSV: request_id, label[, row_index].")],
+    as_json: JsonOption = False,
+) -> None:
+    """Store late labels; they join logged predictions by request id."""
+    from parity.monitor.performance import ingest_labels, read_label_file
+
+    with FeatureStore(ctx.obj) as store:
+        result = ingest_labels(monitoring_root(store.offline_path), read_label_file(file))
+    if as_json:
+        print_json({"rows": result.rows, "matched": result.matched, "unmatched": result.unmatched})
+        return
+    console.print(
+        f"Ingested {result.rows:,} labels: {result.matched:,} match a logged prediction, "
+        f"{result.unmatched:,} do not (yet)."
+    )
+
+
 report_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
+labels_app = typer.Typer(help="Late labels for model performance.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -294,3 +314,5 @@ def register(app: typer.Typer) -> None:
     app.command()(audit)
     report_app.command("drift")(drift)
     app.add_typer(report_app, name="report")
+    labels_app.command("ingest")(labels_ingest)
+    app.add_typer(labels_app, name="labels")
