@@ -11,9 +11,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import itemgetter
+from typing import Any
 
 from parity.definitions import FeatureView, parse_feature_ref, parse_versioned_name
 from parity.errors import (
@@ -33,12 +35,41 @@ class ViewRead:
 
     ``positions[i]`` is the index in the table's feature tuple of output column
     ``outputs[i]`` (an index into the plan's output columns).
+
+    The remaining attributes are derived once, for the read hot path: ``key_names`` (the
+    table's join key names), ``span`` (the first output column when ``outputs`` are
+    consecutive, so a row's values land with one slice assignment; else -1), ``select``
+    (the selected values of a stored row, as a tuple) and ``needed`` (the stored length
+    ``select`` requires).
     """
 
     table: ViewTable
     ttl: timedelta | None
     positions: tuple[int, ...]
     outputs: tuple[int, ...]
+    key_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    span: int = field(init=False, repr=False, compare=False)
+    select: Callable[[tuple[Any, ...]], tuple[Any, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    needed: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        count = len(self.outputs)
+        first = self.outputs[0] if count else -1
+        consecutive = count > 0 and self.outputs == tuple(range(first, first + count))
+        positions = self.positions
+        if positions == tuple(range(len(positions))):
+            select: Callable[[tuple[Any, ...]], tuple[Any, ...]] = itemgetter(slice(0, count))
+        elif len(positions) == 1:
+            (only,) = positions
+            select = lambda stored: (stored[only],)  # noqa: E731 - a closure over one index
+        else:
+            select = itemgetter(*positions)
+        object.__setattr__(self, "key_names", self.table.join_key_names)
+        object.__setattr__(self, "span", first if consecutive else -1)
+        object.__setattr__(self, "select", select)
+        object.__setattr__(self, "needed", max(positions, default=-1) + 1)
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from parity.errors import SchemaMismatch
 from parity.online.base import OnlineStore, ReadRequest
-from parity.serve.resolve import ServingPlan
+from parity.serve.resolve import ServingPlan, ViewRead
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 class FeatureStatus(enum.StrEnum):
@@ -99,25 +102,43 @@ class OnlineResponse:
 def _keys(
     plan: ServingPlan, entity_rows: Sequence[Mapping[str, Any]]
 ) -> list[list[tuple[Any, ...]]]:
-    out = []
+    """Per read, the key tuples of ``entity_rows``; reads with the same join keys share one list."""
+    out: list[list[tuple[Any, ...]]] = []
+    built: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for read in plan.reads:
-        names = read.table.join_key_names
-        keys = []
-        for index, row in enumerate(entity_rows):
+        names = read.key_names
+        keys = built.get(names)
+        if keys is None:
             try:
-                keys.append(tuple(row[name] for name in names))
-            except KeyError as exc:
-                raise SchemaMismatch(
-                    f"entity_rows[{index}] has no join key {exc.args[0]!r} (needed by "
-                    f"{read.table.view}@v{read.table.version}); it has {sorted(row)}. Add the key "
-                    "to every entity row."
-                ) from None
-            except TypeError:
-                raise SchemaMismatch(
-                    f"entity_rows[{index}] must be a mapping of join key -> value, got {row!r}."
-                ) from None
+                if len(names) == 1:
+                    (name,) = names
+                    keys = [(row[name],) for row in entity_rows]
+                else:
+                    keys = [tuple([row[n] for n in names]) for row in entity_rows]
+            except (KeyError, TypeError):
+                _explain_bad_row(read, entity_rows)
+                raise
+            built[names] = keys
         out.append(keys)
     return out
+
+
+def _explain_bad_row(read: ViewRead, entity_rows: Sequence[Mapping[str, Any]]) -> None:
+    """Raise the error that names the first entity row lacking one of ``read``'s keys."""
+    names = read.key_names
+    for index, row in enumerate(entity_rows):
+        try:
+            tuple(row[name] for name in names)
+        except KeyError as exc:
+            raise SchemaMismatch(
+                f"entity_rows[{index}] has no join key {exc.args[0]!r} (needed by "
+                f"{read.table.view}@v{read.table.version}); it has {sorted(row)}. Add the key "
+                "to every entity row."
+            ) from None
+        except TypeError:
+            raise SchemaMismatch(
+                f"entity_rows[{index}] must be a mapping of join key -> value, got {row!r}."
+            ) from None
 
 
 def read_online(
@@ -138,28 +159,53 @@ def read_online(
     values: list[list[Any]] = [[None] * width for _ in range(count)]
     statuses = [[FeatureStatus.NOT_FOUND] * width for _ in range(count)]
     stamps: list[list[datetime | None]] = [[None] * width for _ in range(count)]
+    present, null_value = FeatureStatus.PRESENT, FeatureStatus.NULL_VALUE
+    outside = FeatureStatus.OUTSIDE_MAX_AGE
     for read, rows in zip(plan.reads, results, strict=True):
-        cutoff = None if read.ttl is None else now - read.ttl
+        limit = None if read.ttl is None else now - read.ttl
+        cutoff: int | None = None  # ``limit`` in microseconds, at the first row found
         pairs = tuple(zip(read.positions, read.outputs, strict=True))
+        width_k = len(pairs)
+        lo = read.span
+        hi = lo + width_k
+        select, needed = read.select, read.needed
+        all_present = (present,) * width_k
+        all_outside = (outside,) * width_k
         for i, row in enumerate(rows):
             if row is None:
                 continue
             event = row.event_timestamp
-            row_status, row_stamps, row_values = statuses[i], stamps[i], values[i]
-            if cutoff is not None and event < cutoff:
+            if cutoff is None and limit is not None:
+                cutoff = (limit - _EPOCH) // _ONE_US
+            # Integer microseconds: exactly ``event < now - ttl``.
+            if cutoff is not None and row.event_us < cutoff:
+                if lo >= 0:
+                    statuses[i][lo:hi] = all_outside
+                    stamps[i][lo:hi] = (event,) * width_k
+                    continue
+                row_status, row_stamps = statuses[i], stamps[i]
                 for _, out in pairs:
-                    row_status[out] = FeatureStatus.OUTSIDE_MAX_AGE
+                    row_status[out] = outside
                     row_stamps[out] = event
                 continue
             stored = row.values
+            if lo >= 0 and len(stored) >= needed:
+                selected = select(stored)
+                values[i][lo:hi] = selected
+                stamps[i][lo:hi] = (event,) * width_k
+                statuses[i][lo:hi] = (
+                    all_present
+                    if None not in selected
+                    else [null_value if v is None else present for v in selected]
+                )
+                continue
+            row_status, row_stamps, row_values = statuses[i], stamps[i], values[i]
             for pos, out in pairs:
                 # A nullable feature appended by a compatible change reads as null from older rows.
                 value = stored[pos] if pos < len(stored) else None
                 row_values[out] = value
                 row_stamps[out] = event
-                row_status[out] = (
-                    FeatureStatus.PRESENT if value is not None else FeatureStatus.NULL_VALUE
-                )
+                row_status[out] = present if value is not None else null_value
     return OnlineResponse(
         feature_names=plan.output_names,
         join_keys=plan.join_keys,
