@@ -1,4 +1,4 @@
-"""The feature server: a Starlette ASGI application over one :class:`FeatureStore`.
+"""The feature server: an ASGI application over one :class:`FeatureStore`.
 
 Endpoints (see ``docs/serving.md``): ``POST /get-online-features``, ``POST /push``,
 ``GET /health``, ``GET /ready``, ``GET /metrics``, ``GET /registry/views``,
@@ -6,9 +6,11 @@ Endpoints (see ``docs/serving.md``): ``POST /get-online-features``, ``POST /push
 ``{"error": {"type", "message"}}`` with the status of its class
 (:mod:`parity.serve.http_errors`).
 
-The read handler resolves the serving plan from the store's short-lived cache, checks the
-keys, reads all views in one backend call, encodes with orjson and hands the response to
-the request log's queue: no registry query, no pydantic model and no copy on the hot path.
+Reads (``POST /get-online-features``) take a direct ASGI path; every other endpoint goes
+through a Starlette router. A read resolves the serving plan from the store's short-lived
+cache, checks the keys, reads all views in one backend call, encodes with orjson and
+hands the response to the request log's queue: no registry query, no pydantic model and
+no copy on the hot path; its metrics are dict increments flushed once a second.
 
 Example:
     >>> app = create_app(FeatureStore("my_repo"))  # doctest: +SKIP
@@ -69,8 +71,7 @@ class FeatureServer:
 
     Example:
         >>> server = FeatureServer(FeatureStore("my_repo"))  # doctest: +SKIP
-        >>> server.app  # doctest: +SKIP
-        <starlette.applications.Starlette object at ...>
+        >>> uvicorn.run(server, port=6566)  # doctest: +SKIP
     """
 
     def __init__(
