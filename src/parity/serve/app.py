@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from parity.config import load_config
 from parity.errors import OnlineStoreUnavailable, ParityError
 from parity.online.base import ViewTable
 from parity.serve import catalog
@@ -516,4 +517,21 @@ def app_from_environment() -> FeatureServer:
     Example:
         >>> # uvicorn --factory parity.serve.app:app_from_environment
     """
-    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")), owns_store=True)
+    return create_app(server_store(os.environ.get(REPO_ENV, ".")), owns_store=True)
+
+
+def server_store(repo_path: str | Path) -> FeatureStore:
+    """The repository's store as a server opens it: ``server.online_timeout_seconds``
+    replaces a Redis online store's timeout.
+
+    Example:
+        >>> server_store("my_repo").config.online_store.timeout_seconds  # doctest: +SKIP
+        1.0
+    """
+    config = load_config(repo_path)
+    timeout = config.server.online_timeout_seconds
+    online = config.online_store
+    if timeout is not None and online.type == "redis":
+        online = online.model_copy(update={"timeout_seconds": timeout})
+        config = config.model_copy(update={"online_store": online})
+    return FeatureStore(repo_path, config=config)

@@ -111,5 +111,8 @@ class ServerConfig(BaseModel):
     max_push_rows: Annotated[int, Field(gt=0)] = 10_000
     default_deadline_ms: Annotated[float, Field(gt=0)] | None = None
     read_threads: Annotated[int, Field(gt=0)] = 8
+    # Replaces a Redis online store's timeout_seconds in server processes: reads run on the
+    # event loop, so a Redis that hangs would stall every request for that long once.
+    online_timeout_seconds: Annotated[float, Field(gt=0)] | None = 1.0
     request_log: RequestLogConfig = RequestLogConfig()
     access_log: bool = False

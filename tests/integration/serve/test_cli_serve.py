@@ -99,3 +99,17 @@ def test_tls_needs_both_files_and_existing_paths(make_repo: Any, tmp_path: Any) 
         )
     config, workers = server_settings(store.repo_path, port=7000, workers=3)
     assert (config.host, config.port, workers) == ("127.0.0.1", 7000, 3)
+
+
+def test_server_processes_bound_the_redis_timeout(make_repo: Any, monkeypatch: Any) -> None:
+    from parity.serve.app import server_store
+
+    store = make_repo()
+    assert server_store(store.repo_path).config.online_store.type == "sqlite"
+    monkeypatch.setenv("PARITY__ONLINE_STORE__TYPE", "redis")
+    monkeypatch.setenv("PARITY__ONLINE_STORE__TIMEOUT_SECONDS", "10")
+    opened = server_store(store.repo_path)
+    assert opened.config.online_store.timeout_seconds == 1.0
+    monkeypatch.setenv("PARITY__SERVER__ONLINE_TIMEOUT_SECONDS", "0.25")
+    assert server_store(store.repo_path).config.online_store.timeout_seconds == 0.25
+    opened.close()
