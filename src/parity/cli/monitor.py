@@ -1,4 +1,6 @@
-"""Monitoring commands: ``status``, ``audit``, ``report drift``, ``labels ingest``, ``alerts``."""
+"""Monitoring commands: ``status``, ``audit``, ``report drift``, ``labels ingest``, ``alerts``.
+
+Each parses, calls :mod:`parity.monitor`, renders (a rich table, or ``--json``)."""
 
 from __future__ import annotations
 
@@ -92,9 +94,13 @@ def dispatch_alerts(
     )
     now = datetime.now(UTC)
     sent = dispatcher.dispatch(evaluate(settings.alert_rules(), observations, now=now), now=now)
-    for alert in sent:
-        console.print(f"[yellow]alert {alert.delivery.value}:[/] {alert.summary}")
     return [a.to_dict() for a in sent]
+
+
+def render_alerts(alerts: list[dict[str, Any]]) -> None:
+    """One line per alert raised by ``--alert``."""
+    for alert in alerts:
+        console.print(f"[yellow]alert {alert['delivery']}:[/] {alert['summary']}")
 
 
 def status(
@@ -120,6 +126,7 @@ def status(
         console.print("No live online view versions.")
         return
     render_freshness(reports)
+    render_alerts(alerts)
 
 
 def _instant(text: str | None, what: str) -> datetime | None:
@@ -161,6 +168,7 @@ def drift(
         print_json({**report.to_dict(), "alerts": alerts})
         return
     render_drift(report)
+    render_alerts(alerts)
     if html is not None:
         console.print(f"HTML report: {html}")
 
@@ -257,6 +265,7 @@ def audit(
         print_json({**report.to_dict(), "alerts": alerts})
     else:
         render_audit(report)
+        render_alerts(alerts)
     if report.status is ConsistencyStatus.INCONSISTENT:
         raise typer.Exit(1)
 
@@ -304,6 +313,35 @@ def labels_ingest(
     )
 
 
+def alerts(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Newest alerts to show.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Stored alerts, newest first, with what was done with each."""
+    from parity.monitor.alerts import alerts_schema
+    from parity.monitor.records import read_records
+
+    with FeatureStore(ctx.obj) as store:
+        stored = read_records(monitoring_root(store.offline_path), "alerts", alerts_schema())
+    rows = stored.sort_by([("at", "descending")]).slice(0, limit).to_pylist()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"Alerts ({stored.num_rows:,} stored)")
+    for column in ("at (UTC)", "severity", "delivery", "summary"):
+        table.add_column(column)
+    for row in rows:
+        style = "bold red" if row["severity"] == "critical" else "yellow"
+        table.add_row(
+            row["at"].strftime("%Y-%m-%d %H:%M:%S"),
+            f"[{style}]{row['severity']}[/]",
+            row["delivery"],
+            row["summary"],
+        )
+    console.print(table)
+
+
 report_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
 labels_app = typer.Typer(help="Late labels for model performance.", no_args_is_help=True)
 
@@ -312,6 +350,7 @@ def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
     app.command()(status)
     app.command()(audit)
+    app.command()(alerts)
     report_app.command("drift")(drift)
     app.add_typer(report_app, name="report")
     labels_app.command("ingest")(labels_ingest)

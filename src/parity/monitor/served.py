@@ -4,9 +4,9 @@ The server writes one row per served entity row under
 ``<offline path>/request_log/date=YYYY-MM-DD/*.parquet`` (schema:
 :func:`parity.serve.request_log.request_log_schema`, documented in docs/serving.md);
 ``values`` is a JSON array in ``feature_names`` order. :func:`served_window` turns a
-window of it into one typed column per feature with DuckDB (the JSON arrays are parsed
-once per row, in C++). A value served as ``not_found`` or ``outside_max_age`` is null, as
-the model saw it.
+window of it into one typed column per feature with DuckDB (each JSON array is parsed
+once, in C++, into a list of JSON values cast per feature). A value served as
+``not_found`` or ``outside_max_age`` is null, as the model saw it.
 
 Example:
     >>> window = served_window(Path("data/offline"), kinds={"amount": "numeric"},
@@ -105,13 +105,15 @@ def served_window(
                 if feature not in names:
                     continue
                 item = f"v[{names.index(feature) + 1}]"
-                value = f"TRY_CAST({item} AS DOUBLE)" if kind == "numeric" else item
+                value = f"TRY_CAST({item} AS DOUBLE)" if kind == "numeric" else f"{item} ->> '$'"
                 columns.append(f"{value} AS {_quote(feature)}")
             layout = "[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]"
+            # One layout (the usual case): no per-row comparison of the feature list.
+            only = "" if len(layouts) == 1 else f"WHERE feature_names = {layout}"
+            # Parse each JSON array once into a list of JSON values, then cast per feature.
             parts.append(
                 f"SELECT {_META}{''.join(', ' + c for c in columns)} FROM "
-                f"(SELECT *, json_transform(values, '[\"VARCHAR\"]') AS v FROM {source} "
-                f"WHERE feature_names = {layout})"
+                f"(SELECT *, json_transform(values, '[\"JSON\"]') AS v FROM {source} {only})"
             )
         if not parts:  # nothing served in the window: empty columns, so every verdict says so
             return pa.table(

@@ -4,6 +4,7 @@ their evidence; de-duplicated and rate-limited."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from parity.monitor.alerts import (
     evaluate,
 )
 from parity.monitor.routes import CommandRoute, LogRoute, WebhookRoute
+from parity.store import FeatureStore
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 RULES = [AlertRule("stale_values", "stale_entity_ratio", warn=0.01, critical=0.1)]
@@ -145,3 +147,36 @@ def test_below_threshold_raises_nothing() -> None:
     assert evaluate(RULES, [stale(0.001)], now=NOW) == []
     low = AlertRule("auc", "auc", warn=0.8, critical=0.7, above=False)
     assert low.severity(0.75) is Severity.WARN and low.severity(0.9) is None
+
+
+def test_status_alert_delivers_to_the_configured_webhook_and_parity_alerts_lists_it(
+    hook: Hook, fraud_store: FeatureStore
+) -> None:
+    config = fraud_store.repo_path / "monitoring.yaml"
+    config.write_text(
+        "alerts:\n"
+        f"  routes: [{{type: webhook, url: '{hook.url}'}}]\n"
+        "  rules: [{name: any_lag, metric: freshness_lag_seconds, warn: 1}]\n"
+    )
+    try:
+        status = parity_cli(fraud_store.repo_path, "status", "--alert", "--json")
+        assert status.returncode == 0, status.stderr
+        sent = json.loads(status.stdout)["alerts"]
+        assert {a["subject"] for a in sent} == {
+            "user_transaction_stats@v1", "user_profile@v1", "merchant_risk@v1",
+        }  # fmt: skip
+        assert {a["delivery"] for a in sent} == {"sent"} and len(hook.bodies) == 3
+        again = json.loads(parity_cli(fraud_store.repo_path, "status", "--alert", "--json").stdout)
+        assert {a["delivery"] for a in again["alerts"]} == {"duplicate"}
+        listed = parity_cli(fraud_store.repo_path, "alerts", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [a["delivery"] for a in json.loads(listed.stdout)].count("duplicate") == 3
+    finally:
+        config.unlink()
+
+
+def parity_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "parity", "--repo", str(root), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
