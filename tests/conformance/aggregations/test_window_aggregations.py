@@ -13,20 +13,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parity import Entity, FeatureView, Field, Float64, Int64, ParquetSource, String
+from parity import Entity, FeatureView, Field, Int64, ParquetSource, String
 from parity.definitions import Aggregation
 from parity.offline.aggregations import aggregates_at
 from parity.offline.base import OfflineEngine, ViewReadSpec
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
+TS = pa.timestamp("us", tz="UTC")
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "last", "count_distinct")
 
 
@@ -101,9 +101,7 @@ def _values(dtype: str) -> st.SearchStrategy[Any]:
 
 
 # Times in whole seconds (many exact ties and exact window edges) plus a few microseconds.
-_times = st.one_of(
-    st.integers(0, 40).map(lambda s: s * 1_000_000), st.integers(0, 40_000_000)
-)
+_times = st.one_of(st.integers(0, 40).map(lambda s: s * 1_000_000), st.integers(0, 40_000_000))
 _windows = st.lists(
     st.one_of(st.integers(1, 20).map(lambda s: s * 1_000_000), st.integers(1, 30_000_000)),
     min_size=7,
@@ -135,11 +133,11 @@ def test_offline_aggregates_equal_the_oracle(
     with tempfile.TemporaryDirectory() as root:
         _write(Path(root) / "events.parquet", events, dtype)
         spec = ViewReadSpec.from_view(view, version=1, repo_root=root)
-        entity = pd.DataFrame(
+        entity = pa.table(
             {
-                "user_id": [k for k, _ in probes],
-                "event_timestamp": [T0 + t * US for _, t in probes],
-                "row": range(len(probes)),
+                "user_id": pa.array([k for k, _ in probes], pa.int64()),
+                "event_timestamp": pa.array([T0 + t * US for _, t in probes], TS),
+                "row": pa.array(range(len(probes)), pa.int64()),
             }
         )
         result = engine.get_historical_features(entity, [spec]).to_arrow().to_pylist()
@@ -154,13 +152,13 @@ def test_value_at_the_window_edges(engine: OfflineEngine, tmp_path: Path) -> Non
     view = _view("float64", [10_000_000] * 7)
     _write(tmp_path / "events.parquet", [(1, 0, 1.0), (1, 10_000_000, 2.0)], "float64")
     spec = ViewReadSpec.from_view(view, version=1, repo_root=tmp_path)
-    entity = pd.DataFrame(
+    entity = pa.table(
         {
-            "user_id": [1, 1, 1],
-            "event_timestamp": [T0 - US, T0 + 9_999_999 * US, T0 + 10_000_000 * US],
+            "user_id": pa.array([1, 1, 1], pa.int64()),
+            "event_timestamp": pa.array([T0 - US, T0 + 9_999_999 * US, T0 + 10_000_000 * US], TS),
         }
     )
-    counts = engine.get_historical_features(entity, [spec]).to_pandas()["f0"].tolist()
+    counts = engine.get_historical_features(entity, [spec]).to_arrow().column("f0").to_pylist()
     # Before any event: 0; the event at t counts; the event at exactly t - window does not.
     assert counts == [0, 1, 1]
 
@@ -170,9 +168,12 @@ def test_mixed_services_keep_the_canonical_column_order(
 ) -> None:
     user = Entity("user", join_keys=[Field("user_id", Int64)])
     _write(tmp_path / "events.parquet", [(1, 0, 3.0)], "float64")
-    pd.DataFrame(
-        {"user_id": [1], "ts": [T0], "country": ["FR"]}
-    ).to_parquet(tmp_path / "profile.parquet")
+    pq.write_table(
+        pa.table(
+            {"user_id": pa.array([1], pa.int64()), "ts": pa.array([T0], TS), "country": ["FR"]}
+        ),
+        tmp_path / "profile.parquet",
+    )
     profile = FeatureView(
         "profile",
         entities=[user],
@@ -189,10 +190,12 @@ def test_mixed_services_keep_the_canonical_column_order(
         ViewReadSpec.from_view(profile, version=1, repo_root=tmp_path),
         ViewReadSpec.from_view(aggs, version=1, repo_root=tmp_path),
     ]
-    entity = pd.DataFrame({"user_id": [1, 2], "event_timestamp": [T0, T0]})
-    frame = engine.get_historical_features(entity, specs).to_pandas()
-    assert list(frame.columns) == ["user_id", "event_timestamp", "country", "spend_1h"]
-    assert frame["spend_1h"].tolist()[0] == 3.0 and pd.isna(frame["spend_1h"].tolist()[1])
+    entity = pa.table(
+        {"user_id": pa.array([1, 2], pa.int64()), "event_timestamp": pa.array([T0, T0], TS)}
+    )
+    frame = engine.get_historical_features(entity, specs).to_arrow()
+    assert frame.column_names == ["user_id", "event_timestamp", "country", "spend_1h"]
+    assert frame.column("spend_1h").to_pylist() == [3.0, None]
 
 
 def test_sync_rows_are_the_aggregates_at_the_sync_instant(tmp_path: Path) -> None:
@@ -212,6 +215,6 @@ def test_point_in_time_available_is_refused_for_aggregation_views(
     view = _view("float64", [1_000_000] * 7)
     _write(tmp_path / "events.parquet", [(1, 0, 1.0)], "float64")
     spec = ViewReadSpec.from_view(view, version=1, repo_root=tmp_path)
-    entity = pd.DataFrame({"user_id": [1], "event_timestamp": [T0]})
+    entity = pa.table({"user_id": pa.array([1], pa.int64()), "event_timestamp": pa.array([T0], TS)})
     with pytest.raises(ValueError, match="not supported for aggregation views"):
         engine.get_historical_features(entity, [spec], point_in_time="available")

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given, settings
@@ -64,8 +63,13 @@ def offline_values(
             Path(root) / "events.parquet",
         )
         spec = ViewReadSpec.from_view(VIEW, version=1, repo_root=root)
-        entity = pd.DataFrame(
-            {"user_id": [k for k, _ in probes], "event_timestamp": [T0 + t * US for _, t in probes]}
+        entity = pa.table(
+            {
+                "user_id": pa.array([k for k, _ in probes], pa.int64()),
+                "event_timestamp": pa.array(
+                    [T0 + t * US for _, t in probes], pa.timestamp("us", "UTC")
+                ),
+            }
         )
         with DuckDBOfflineEngine(DuckDBOfflineConfig(), repo_root=root) as engine:
             job = engine.get_historical_features(entity, [spec])
