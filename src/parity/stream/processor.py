@@ -1,0 +1,459 @@
+"""The stream processor: events in, exact window values out, checkpointed, at least once.
+
+One loop, each turn:
+
+1. keep this process's share of partitions (leases; see :mod:`parity.stream.coordination`);
+   acquiring one loads its checkpoint and takes over its unacknowledged messages;
+2. poll a batch; decode each message (bad ones go to the dead letters and quarantine);
+   apply it to its partition's :class:`~parity.stream.state.WindowState` (redeliveries
+   are recognised by event id, late events dropped and counted);
+3. fire due expiry timers;
+4. write the changed entities' values at their ``as_of`` to the online store (the
+   created timestamp is the processing time, so a recomputed value at the same instant
+   replaces the previous one; replays are idempotent by the online store's rule);
+5. every ``checkpoint_interval_seconds``: evict, write the checkpoint (changed entities
+   and the events first applied since the last one, atomically), append those raw
+   events to the offline store, mark them appended, then acknowledge the messages.
+
+A crash at any point loses nothing: unacknowledged messages are delivered again and the
+checkpoint says which of them are already in the state. Raw events are appended after
+their checkpoint (which holds them and the offline table version) and then recorded as
+appended; recovering from a crash in between, the new owner looks for them in the files
+added since that version and appends them only if they are not there.
+
+Example:
+    >>> processor = StreamProcessor.for_view(store, "txn_stats@v1",  # doctest: +SKIP
+    ...                                      settings=StreamSettings(stream="txns"))
+    >>> processor.run(stop=threading.Event())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from parity.errors import DefinitionError
+from parity.offline.aggregations import events_spec
+from parity.online.base import ViewTable
+from parity.stream.base import Message, StreamTransport
+from parity.stream.config import StreamSettings
+from parity.stream.coordination import Checkpoint, RedisCoordinator
+from parity.stream.events import BadEvent, EventSchema
+from parity.stream.metrics import StreamMetrics
+from parity.stream.state import Applied, EntityWindow, Key, WindowState
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from parity.definitions import FeatureView
+    from parity.offline.base import OfflineEngine, ViewReadSpec
+    from parity.online.base import OnlineStore
+    from parity.store import FeatureStore
+
+
+@dataclass
+class _Partition:
+    """One owned partition: its state, checkpoint and what the next checkpoint covers."""
+
+    state: WindowState
+    checkpoint: Checkpoint
+    unacked: list[Message] = field(default_factory=list)
+    offline: list[tuple[Key, int, tuple[Any, ...]]] = field(default_factory=list)
+    rejected: list[tuple[Message, str]] = field(default_factory=list)
+    changed: set[Key] = field(default_factory=set)
+    removed: set[Key] = field(default_factory=set)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _key_bytes(key: Key) -> bytes:
+    return orjson.dumps(list(key))
+
+
+class StreamProcessor:
+    """Applies one aggregation view version's events to the online and offline stores.
+
+    Example:
+        >>> processor.step()  # doctest: +SKIP
+        412
+    """
+
+    def __init__(
+        self,
+        view: FeatureView,
+        /,
+        *,
+        version: int,
+        project: str,
+        spec: ViewReadSpec,
+        online: OnlineStore,
+        engine: OfflineEngine,
+        settings: StreamSettings,
+        quarantine_root: Path,
+        transport: StreamTransport | None = None,
+        member: str | None = None,
+    ) -> None:
+        if not view.aggregations:
+            raise DefinitionError(
+                f"Feature view {view.name!r} has no aggregations; a stream processor computes "
+                "aggregation views. Push plain rows with the push API instead."
+            )
+        self.view = view
+        self.settings = settings
+        self.table = ViewTable.from_view(view, project=project, version=version)
+        self.spec = spec
+        self.raw_spec = events_spec(spec)
+        self.online = online
+        self.engine = engine
+        self.quarantine_root = quarantine_root
+        self.schema = EventSchema.from_spec(spec, id_field=settings.id_field)
+        self.group = settings.group or f"{project}_{view.name}_v{version}"
+        self.member = member or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self.transport = transport if transport is not None else self._transport()
+        self.coordinator = RedisCoordinator(
+            settings.coordination_url,
+            prefix=f"parity:stream:{settings.stream}:{self.group}",
+            lease_ms=int(settings.lease_seconds * 1000),
+        )
+        self.metrics = StreamMetrics()
+        self._partitions: dict[int, _Partition] = {}
+        self._order = [spec.aggregations.index(a) for a in self._aggregations_in_table_order()]
+        self._created_us = 0
+        self._next_rebalance = 0.0
+        self._next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
+        self._lateness_us = int(settings.allowed_lateness_seconds * 1_000_000)
+        self._future_us = int(settings.future_tolerance_seconds * 1_000_000)
+
+    @classmethod
+    def for_view(
+        cls, store: FeatureStore, ref: str, /, *, settings: StreamSettings, **options: Any
+    ) -> StreamProcessor:
+        """A processor for a registered view version of ``store`` (``name`` or ``name@vN``)."""
+        from parity.offline.base import ViewReadSpec
+        from parity.registry import ObjectKind
+
+        record = store.get_version(ref, kind=ObjectKind.FEATURE_VIEW)
+        view = store.get_feature_view(f"{record.name}@v{record.version}")
+        return cls(
+            view,
+            version=record.version,
+            project=store.project,
+            spec=ViewReadSpec.from_view(view, version=record.version, repo_root=store.repo_path),
+            online=store.online_store,
+            engine=store.offline_engine,
+            settings=settings,
+            quarantine_root=store.offline_path / "quarantine",
+            **options,
+        )
+
+    def _aggregations_in_table_order(self) -> list[Any]:
+        by_name = {a.name: a for a in self.spec.aggregations}
+        return [by_name[name] for name in self.table.feature_names]
+
+    def _transport(self) -> StreamTransport:
+        if self.settings.transport == "nats":
+            from parity.stream.nats_jetstream import NatsJetStreamTransport
+
+            return NatsJetStreamTransport(
+                self.settings.url,
+                stream=self.settings.stream,
+                group=self.group,
+                ack_wait_seconds=self.settings.ack_wait_seconds,
+            )
+        from parity.stream.redis_streams import RedisStreamsTransport
+
+        return RedisStreamsTransport(
+            self.settings.url, stream=self.settings.stream, group=self.group, consumer=self.member
+        )
+
+    # --- the loop --------------------------------------------------------------------
+
+    def run(self, *, stop: threading.Event, max_seconds: float | None = None) -> None:
+        """Process until ``stop`` is set (or ``max_seconds`` pass), then checkpoint and leave."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                self.step()
+        finally:
+            self.shutdown()
+
+    def step(self) -> int:
+        """One turn of the loop; returns how many messages it received."""
+        if time.monotonic() >= self._next_rebalance:
+            self.rebalance()
+        owned = sorted(self._partitions)
+        if not owned:
+            time.sleep(self.settings.poll_timeout_ms / 1000)
+            return 0
+        messages = self.transport.poll(
+            owned, max_messages=self.settings.batch_size, timeout_ms=self.settings.poll_timeout_ms
+        )
+        now_us = _now_us()
+        for message in messages:
+            self._apply(message, now_us)
+        for part in self._partitions.values():
+            self.metrics.expiries += len(part.state.due(now_us))
+        self._publish_online(now_us)
+        if time.monotonic() >= self._next_checkpoint:
+            self.checkpoint()
+        return len(messages)
+
+    def _apply(self, message: Message, now_us: int) -> None:
+        part = self._partitions.get(message.partition)
+        if part is None:
+            return  # the lease was lost meanwhile: the new owner gets it again
+        part.unacked.append(message)
+        self.metrics.received += 1
+        try:
+            key, time_us, event_id, values = self.schema.decode(message.payload)
+        except BadEvent as exc:
+            self._reject(part, message, str(exc))
+            return
+        if time_us > now_us + self._future_us:
+            self._reject(part, message, "event time is in the future beyond the tolerance")
+            return
+        if event_id is None:
+            event_id = f"{message.partition}:{message.message_id}"
+        applied = part.state.apply(key, time_us, event_id, values)
+        if applied is Applied.NEW:
+            self.metrics.applied += 1
+            part.offline.append((key, time_us, values))
+        elif applied is Applied.DUPLICATE:
+            self.metrics.duplicates += 1
+        else:
+            self.metrics.late_dropped += 1
+            self._reject(part, message, "later than the allowed lateness", late=True)
+
+    def _reject(
+        self, part: _Partition, message: Message, reason: str, *, late: bool = False
+    ) -> None:
+        self.transport.dead_letter(message, reason)
+        part.rejected.append((message, reason))
+        if not late:
+            self.metrics.dead_lettered += 1
+
+    def _publish_online(self, now_us: int) -> None:
+        import pyarrow as pa
+
+        keys: list[Key] = []
+        rows: list[tuple[Any, ...]] = []
+        times: list[int] = []
+        for part in self._partitions.values():
+            changed, removed = part.state.take_dirty()
+            part.changed.update(changed)
+            part.changed.difference_update(removed)
+            part.removed.update(removed)
+            part.removed.difference_update(changed)
+            for key in changed:
+                keys.append(key)
+                rows.append(part.state.values(key))
+                times.append(part.state.entities[key].as_of)
+        if not keys:
+            return
+        self._created_us = max(now_us, self._created_us + 1)
+        columns: dict[str, pa.Array] = {}
+        for n, (name, dtype) in enumerate(self.table.join_keys):
+            columns[name] = pa.array([k[n] for k in keys], dtype.to_arrow())
+        for (name, dtype), position in zip(self.table.features, self._order, strict=True):
+            columns[name] = pa.array([r[position] for r in rows], dtype.to_arrow())
+        stamp = pa.timestamp("us", tz="UTC")
+        columns["event_timestamp"] = pa.array(times, pa.int64()).cast(stamp)
+        columns["created_timestamp"] = pa.array([self._created_us] * len(keys), pa.int64()).cast(
+            stamp
+        )
+        result = self.online.write(self.table, pa.table(columns))
+        self.metrics.online_rows_written += result.written
+
+    # --- checkpoints -----------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Checkpoint every owned partition, append its new raw events, acknowledge."""
+        self._next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_seconds
+        for partition, part in list(self._partitions.items()):
+            self._checkpoint(partition, part)
+
+    def _checkpoint(self, partition: int, part: _Partition) -> None:
+        self.metrics.evicted += part.state.evict()
+        self._publish_online(_now_us())
+        if not (part.unacked or part.changed or part.removed):
+            return
+        ckpt = part.checkpoint
+        ckpt.sequence += 1
+        ckpt.watermark = part.state.watermark
+        ckpt.offline_rows = self._offline_columns(part.offline) if part.offline else None
+        ckpt.offline_version = self._offline_version() if part.offline else None
+        upserts = {
+            _key_bytes(k): orjson.dumps(part.state.entities[k].to_list())
+            for k in part.changed
+            if k in part.state.entities
+        }
+        self.coordinator.save(
+            partition, ckpt, upserts=upserts, removed=[_key_bytes(k) for k in part.removed]
+        )
+        self._append_offline(partition, ckpt)
+        if part.rejected:
+            self._quarantine(part.rejected)
+        self.transport.ack(part.unacked)
+        self.metrics.checkpoints += 1
+        part.unacked, part.offline, part.rejected = [], [], []
+        part.changed, part.removed = set(), set()
+
+    def _offline_columns(
+        self, events: list[tuple[Key, int, tuple[Any, ...]]]
+    ) -> dict[str, list[Any]]:
+        columns: dict[str, list[Any]] = {}
+        for n, key in enumerate(self.raw_spec.join_keys):
+            columns[key.source_column] = [k[n] for k, _, _ in events]
+        columns[self.raw_spec.source.timestamp_field] = [t for _, t, _ in events]
+        for n, name in enumerate(self.schema.input_names):
+            columns[name] = [v[n] for _, _, v in events]
+        return columns
+
+    def _offline_version(self) -> int:
+        from deltalake import DeltaTable
+
+        path = self.raw_spec.source.path
+        return DeltaTable(path).version() if DeltaTable.is_deltatable(path) else -1
+
+    def _already_appended(self, ckpt: Checkpoint) -> bool:
+        """Whether a checkpoint's raw events reached the offline table before a crash.
+
+        Only this partition's owner appends this partition's entities, so rows of those
+        entities at those times in files added after ``offline_version`` are that append.
+        """
+        import duckdb
+        import pyarrow as pa
+        from deltalake import DeltaTable
+
+        path = self.raw_spec.source.path
+        if ckpt.offline_version is None or not DeltaTable.is_deltatable(path):
+            return False
+        before = (
+            set(DeltaTable(path, version=ckpt.offline_version).file_uris())
+            if ckpt.offline_version >= 0
+            else set()
+        )
+        added = [f for f in DeltaTable(path).file_uris() if f not in before]
+        if not added or ckpt.offline_rows is None:
+            return False
+        ts = self.raw_spec.source.timestamp_field
+        keys = [k.source_column for k in self.raw_spec.join_keys]
+        pending = pa.table({c: ckpt.offline_rows[c] for c in [*keys, ts]})
+        on = " AND ".join(f'f."{c}" = p."{c}"' for c in keys)
+        with duckdb.connect(":memory:") as conn:
+            conn.register("p", pending)
+            found = conn.execute(
+                f"SELECT count(*) FROM read_parquet($files) f SEMI JOIN p ON {on} "
+                f'AND epoch_us(f."{ts}") = p."{ts}"',
+                {"files": added},
+            ).fetchone()
+        return bool(found and found[0])
+
+    def _append_offline(
+        self, partition: int, ckpt: Checkpoint, *, recovering: bool = False
+    ) -> None:
+        import pyarrow as pa
+
+        from parity.offline.delta_writes import table_schema
+
+        if ckpt.offline_rows is None or ckpt.offline_done >= ckpt.sequence:
+            return
+        if recovering and self._already_appended(ckpt):
+            self.coordinator.mark_offline_done(partition, ckpt)
+            return
+        schema = table_schema(self.raw_spec)
+        stamp = pa.timestamp("us", tz="UTC")
+        data = dict(ckpt.offline_rows)
+        columns = {}
+        for name in schema.names:
+            if name == self.raw_spec.source.timestamp_field:
+                columns[name] = pa.array(data[name], pa.int64()).cast(stamp)
+            elif name == self.raw_spec.source.created_timestamp_field:
+                created = max(_now_us(), self._created_us)
+                columns[name] = pa.array(
+                    [created] * len(data[self.raw_spec.source.timestamp_field]), pa.int64()
+                ).cast(stamp)
+            else:
+                columns[name] = pa.array(data[name], schema.field(name).type)
+        report = self.engine.append(self.raw_spec, pa.table(columns))
+        self.metrics.offline_rows_appended += report.rows_written
+        self.coordinator.mark_offline_done(partition, ckpt)
+
+    def _quarantine(self, rejected: list[tuple[Message, str]]) -> None:
+        import pyarrow as pa
+
+        from parity.offline.delta_writes import quarantine
+
+        rows = pa.table(
+            {
+                "partition": [m.partition for m, _ in rejected],
+                "message_id": [m.message_id for m, _ in rejected],
+                "message": [m.payload.decode("utf-8", "replace") for m, _ in rejected],
+            }
+        )
+        reasons = pa.array([reason for _, reason in rejected], pa.string())
+        quarantine(self.raw_spec, rows, reasons, operation="stream", root=self.quarantine_root)
+
+    # --- partitions --------------------------------------------------------------------
+
+    def rebalance(self) -> None:
+        """Renew leases, give up partitions above the fair share, take free ones below it."""
+        self._next_rebalance = time.monotonic() + self.settings.lease_seconds / 3
+        members = self.coordinator.heartbeat(self.member)
+        total = self.settings.partitions
+        share = math.ceil(total / max(members, 1))
+        for partition in list(self._partitions):
+            if not self.coordinator.renew(partition, self.member):
+                del self._partitions[partition]  # expired and taken: its owner has it now
+        while len(self._partitions) > share:
+            partition = max(self._partitions)
+            self._checkpoint(partition, self._partitions.pop(partition))
+            self.coordinator.release(partition, self.member)
+        start = hash(self.member) % total
+        for offset in range(total):
+            if len(self._partitions) >= share:
+                break
+            partition = (start + offset) % total
+            if partition not in self._partitions and self.coordinator.try_lease(
+                partition, self.member
+            ):
+                self._acquire(partition)
+        self.metrics.partitions_owned = len(self._partitions)
+
+    def _acquire(self, partition: int) -> None:
+        ckpt = self.coordinator.load(partition)
+        state = WindowState(self.spec.aggregations, allowed_lateness_us=self._lateness_us)
+        state.restore(
+            (
+                (tuple(orjson.loads(k)), EntityWindow.from_list(orjson.loads(v)))
+                for k, v in ckpt.entities.items()
+            ),
+            ckpt.watermark,
+        )
+        ckpt.entities = {}
+        # A crash after the checkpoint, maybe before its raw events reached the offline store.
+        self._append_offline(partition, ckpt, recovering=True)
+        self.transport.acquire(partition)
+        self._partitions[partition] = _Partition(state, ckpt)
+
+    def shutdown(self) -> None:
+        """Checkpoint, release every partition and leave the group."""
+        try:
+            self.checkpoint()
+            for partition in list(self._partitions):
+                self.coordinator.release(partition, self.member)
+            self._partitions.clear()
+            self.coordinator.leave(self.member)
+        finally:
+            self.transport.close()
+            self.coordinator.close()
