@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from parity.monitor.binning import categorical_labels, numeric_labels, numeric_values
+from parity.monitor.binning import (
+    bin_index,
+    categorical_labels,
+    counts_of_values,
+    numeric_labels,
+    numeric_values,
+)
 from parity.monitor.profile import DEFAULT_SAMPLE_ROWS, FeatureProfile, ReferenceProfile
 
 if TYPE_CHECKING:
@@ -268,11 +274,15 @@ def _measure(
     reference_sample: np.ndarray | None,
     thresholds: DriftThresholds,
 ) -> _Measured:
-    counts = profile.bin_counts(column).astype(np.float64)
+    values = numeric_values(column) if profile.kind == "numeric" else None
     if weights is not None:
         counts = _weighted_counts(profile, column, weights)
-    if profile.kind == "numeric":
-        current = _sample(numeric_values(column), thresholds.sample_rows, thresholds.seed)
+    elif values is not None:
+        counts = counts_of_values(values, profile.edges, rows=len(column)).astype(np.float64)
+    else:
+        counts = profile.bin_counts(column).astype(np.float64)
+    if values is not None:
+        current = _sample(values, thresholds.sample_rows, thresholds.seed)
         reference = np.array([]) if reference_sample is None else reference_sample
         statistic, p_value = ks_test(reference, current)
     else:
@@ -291,7 +301,7 @@ def _weighted_counts(
     if profile.kind == "numeric":
         values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         missing = np.isnan(values)
-        index = np.searchsorted(np.asarray(profile.edges), values, side="left")
+        index = bin_index(values, profile.edges).astype(np.int64)
         index[missing] = bins - 1
     else:
         lookup = pa.array(list(profile.categories), pa.string())
