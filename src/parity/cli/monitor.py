@@ -224,12 +224,18 @@ def audit(
     sample: Annotated[
         int | None, typer.Option(help="Entity keys to sample (default from monitoring.yaml).")
     ] = None,
+    served: Annotated[
+        bool, typer.Option("--served", help="Sample served requests from the request log.")
+    ] = False,
     as_json: JsonOption = False,
     alert: AlertOption = False,
 ) -> None:
-    """Compare sampled online values with offline point-in-time values; apply the policy."""
+    """Compare sampled online (or, --served, served) values with offline point-in-time
+    values at the same instants; store the audit and apply the view's policy."""
     from parity.monitor.audit import ConsistencyStatus, audit_view, store_audit
     from parity.monitor.config import InconsistencyPolicy
+    from parity.monitor.served import request_log_root
+    from parity.monitor.served_audit import audit_served
     from parity.offline.base import ViewReadSpec
     from parity.online.base import ViewTable
 
@@ -238,15 +244,19 @@ def audit(
         record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
         definition = store.get_feature_view(record.ref)
         threshold, policy = config.consistency.for_view(record.name)
-        report = audit_view(
-            store.offline_engine,
-            store.online_store,
-            ViewReadSpec.from_view(definition, version=record.version, repo_root=store.repo_path),
-            ViewTable.from_view(definition, project=store.project, version=record.version),
-            sample=sample or config.consistency.sample,
-            max_mismatch_rate=threshold,
-            policy=policy,
-        )
+        spec = ViewReadSpec.from_view(definition, version=record.version, repo_root=store.repo_path)
+        table = ViewTable.from_view(definition, project=store.project, version=record.version)
+        size = sample or config.consistency.sample
+        if served:
+            report = audit_served(
+                store.offline_engine, spec, table, request_log_root(store.offline_path),
+                sample=size, max_mismatch_rate=threshold, policy=policy,
+            )  # fmt: skip
+        else:
+            report = audit_view(
+                store.offline_engine, store.online_store, spec, table,
+                sample=size, max_mismatch_rate=threshold, policy=policy,
+            )  # fmt: skip
         if report.status is ConsistencyStatus.INCONSISTENT:
             action = "alerted"
             if policy is InconsistencyPolicy.BLOCK:

@@ -69,6 +69,7 @@ from parity.monitor.records import monitoring_root
 from parity.monitor.report_html import render_drift_html
 from parity.monitor.routes import CommandRoute, LogRoute, Route, WebhookRoute
 from parity.monitor.served import served_drift, served_window
+from parity.monitor.served_audit import audit_served
 
 __all__ = [
     "Alert",
@@ -103,6 +104,7 @@ __all__ = [
     "Severity",
     "WebhookRoute",
     "WindowPerformance",
+    "audit_served",
     "audit_view",
     "check_batch",
     "check_freshness",
