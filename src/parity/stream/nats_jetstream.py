@@ -1,0 +1,154 @@
+"""NATS JetStream transport: one subject per partition, one durable consumer per partition.
+
+Partition ``p`` of stream ``txns`` is the subject ``txns.p`` of the JetStream stream
+``PARITY_txns``; each consumer group has a durable pull consumer ``{group}_{p}`` per
+partition (explicit acks, delivery from the start of the stream). A message not
+acknowledged within ``ack_wait_seconds`` is delivered again: that is how a partition's
+new owner gets what a killed owner had not checkpointed. Dead letters go to the subject
+``parity_dead.txns`` of the stream ``PARITY_DEAD_txns``, the reason in a header.
+
+``nats-py`` is asyncio; the transport runs its own event loop, so the processor stays a
+plain synchronous loop. ``nats`` is imported when a transport is built.
+
+Example:
+    >>> transport = NatsJetStreamTransport("nats://127.0.0.1:4222",  # doctest: +SKIP
+    ...     stream="txns", group="txn_stats_v1", ack_wait_seconds=30)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from parity.stream.base import Message, StreamTransport
+
+T = TypeVar("T")
+
+
+def stream_names(stream: str) -> tuple[str, str]:
+    """The JetStream stream names of events and dead letters for a stream prefix.
+
+    Example:
+        >>> stream_names("shop.txns")
+        ('PARITY_shop_txns', 'PARITY_DEAD_shop_txns')
+    """
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", stream)
+    return f"PARITY_{safe}", f"PARITY_DEAD_{safe}"
+
+
+class NatsJetStreamTransport(StreamTransport):
+    """Pull consumers on ``{stream}.{partition}`` subjects.
+
+    Example:
+        >>> transport.publish(0, [b'{"user_id": 1}'])  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str, *, stream: str, group: str, ack_wait_seconds: float) -> None:
+        import nats
+
+        self.stream = stream
+        self.group = group
+        self.ack_wait_seconds = ack_wait_seconds
+        self.events_stream, self.dead_stream = stream_names(stream)
+        self._loop = asyncio.new_event_loop()
+        self._nc = self._run(nats.connect(url))
+        self._js = self._nc.jetstream()
+        self._subscriptions: dict[int, Any] = {}
+        self._run(self._ensure_streams())
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(coroutine)
+
+    def _run_all(self, coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+        async def together() -> list[T]:
+            # gather inside the loop: its futures must belong to this transport's loop.
+            return list(await asyncio.gather(*coroutines))
+
+        return self._run(together())
+
+    async def _ensure_streams(self) -> None:
+        from nats.js.errors import NotFoundError
+
+        for name, subject in (
+            (self.events_stream, f"{self.stream}.*"),
+            (self.dead_stream, f"parity_dead.{self.stream}"),
+        ):
+            try:
+                await self._js.stream_info(name)
+            except NotFoundError:
+                await self._js.add_stream(name=name, subjects=[subject])
+
+    def acquire(self, partition: int, /) -> None:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        if partition in self._subscriptions:
+            return
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_seconds,
+            max_ack_pending=100_000,
+        )
+        self._subscriptions[partition] = self._run(
+            self._js.pull_subscribe(
+                f"{self.stream}.{partition}",
+                durable=f"{self.group}_{partition}",
+                stream=self.events_stream,
+                config=config,
+            )
+        )
+
+    def poll(
+        self, partitions: Sequence[int], /, *, max_messages: int, timeout_ms: int
+    ) -> list[Message]:
+        owned = [p for p in partitions if p in self._subscriptions]
+        if not owned:
+            return []
+        share = max(1, max_messages // len(owned))
+        batches = self._run_all([self._fetch(p, share, max(timeout_ms, 1) / 1000) for p in owned])
+        return [message for batch in batches for message in batch]
+
+    async def _fetch(self, partition: int, count: int, timeout: float) -> list[Message]:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        try:
+            received = await self._subscriptions[partition].fetch(count, timeout=timeout)
+        except (TimeoutError, NatsTimeout):
+            return []
+        return [Message(partition, str(m.metadata.sequence.stream), m.data, m) for m in received]
+
+    def ack(self, messages: Sequence[Message], /) -> None:
+        if messages:
+            self._run_all([m.handle.ack() for m in messages])
+
+    def dead_letter(self, message: Message, reason: str, /) -> None:
+        headers = {
+            "reason": reason[:1000],
+            "partition": str(message.partition),
+            "message_id": message.message_id,
+            "group": self.group,
+        }
+        self._run(self._js.publish(f"parity_dead.{self.stream}", message.payload, headers=headers))
+
+    def publish(self, partition: int, payloads: Sequence[bytes], /) -> None:
+        subject = f"{self.stream}.{partition}"
+        self._run_all([self._js.publish(subject, p) for p in payloads])
+
+    def close(self) -> None:
+        try:
+            self._run(self._nc.close())
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._run_all([_settle(task) for task in pending])
+        finally:
+            self._loop.close()
+
+
+async def _settle(task: asyncio.Task[Any]) -> None:
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        return
