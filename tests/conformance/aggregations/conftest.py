@@ -15,9 +15,9 @@ from parity.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
 
 
 @pytest.fixture(scope="module", params=["duckdb"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    OfflineEngine
-]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OfflineEngine]:
     root: Path = tmp_path_factory.mktemp("engine")
     if request.param == "duckdb":
         opened = DuckDBOfflineEngine(DuckDBOfflineConfig(path="offline"), repo_root=root)
