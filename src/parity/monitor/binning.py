@@ -86,7 +86,7 @@ def bin_index(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     """
     index = np.zeros(len(values), dtype=np.int8 if len(edges) < 127 else np.int64)
     for edge in edges:
-        index += values > edge
+        np.add(index, values > edge, out=index, casting="unsafe")
     return index
 
 

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 EPSILON = 1e-6
+# Bin counts: a sequence or a NumPy array, one entry per bin.
+Counts = Sequence[float] | np.ndarray
 
 
 class DriftStatus(enum.StrEnum):
@@ -157,7 +159,7 @@ class DriftReport:
         }
 
 
-def smoothed_shares(counts: Sequence[float], *, epsilon: float = EPSILON) -> np.ndarray:
+def smoothed_shares(counts: Counts, *, epsilon: float = EPSILON) -> np.ndarray:
     """Counts plus ``epsilon`` per bin, renormalised to sum to one.
 
     Example:
@@ -165,10 +167,11 @@ def smoothed_shares(counts: Sequence[float], *, epsilon: float = EPSILON) -> np.
         [0.5, 0.0, 0.5]
     """
     values = np.asarray(counts, dtype=np.float64) + epsilon
-    return values / values.sum()
+    shares: np.ndarray = values / values.sum()
+    return shares
 
 
-def psi(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+def psi(reference_counts: Counts, current_counts: Counts) -> float:
     """Population stability index of two count vectors over the same bins.
 
     Example:
@@ -180,7 +183,7 @@ def psi(reference_counts: Sequence[float], current_counts: Sequence[float]) -> f
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def js_distance(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float | None:
+def js_distance(reference_counts: Counts, current_counts: Counts) -> float | None:
     """Jensen-Shannon distance (base 2) of the two distributions; None if one is empty.
 
     Example:
@@ -216,7 +219,7 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float | None, f
 
 
 def chi2_test(
-    reference_counts: Sequence[float], current_counts: Sequence[float]
+    reference_counts: Counts, current_counts: Counts
 ) -> tuple[float | None, float | None]:
     """Chi-square test of homogeneity on a 2 x bins table (bins empty on both sides dropped).
 

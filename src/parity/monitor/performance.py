@@ -104,7 +104,7 @@ def log_predictions(root: Path, rows: pa.Table) -> int:
     """Append predictions (``row_index`` defaults to 0); returns the rows written."""
     table = _conform(rows, predictions_schema(), what="Predictions", defaults={"row_index": 0})
     append_records(root, PREDICTIONS_TABLE, table)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 @dataclass(frozen=True)
@@ -300,11 +300,10 @@ def performance(
         metrics = classification_metrics(
             label_values[labeled], scores[labeled], threshold=threshold
         )
-        drops = {
-            name: (None if metrics.get(name) is None else reference[name] - metrics[name])
-            for name in reference
-            if name in METRICS
-        }
+        drops: dict[str, float | None] = {}
+        for name in (n for n in reference if n in METRICS):
+            value = metrics.get(name)
+            drops[name] = None if value is None else reference[name] - value
         begin = datetime.fromtimestamp(int(bucket) * step / 1_000_000, tz=UTC)
         windows.append(
             WindowPerformance(
