@@ -46,6 +46,8 @@ from parity.offline.base import (
     RetrievalJob,
     ViewReadSpec,
 )
+from parity.offline.delta_writes import RowsInput, WriteReport
+from parity.offline.saved_dataset import SavedDataset
 from parity.online import OnlineStore, open_online_store
 from parity.online.base import ViewTable
 from parity.registry import (
@@ -451,6 +453,32 @@ class FeatureStore:
         return self.offline_engine.get_historical_features(
             entity_df, specs, point_in_time=point_in_time, timestamp_column=timestamp_column
         )
+
+    def get_saved_dataset(self, name: str) -> SavedDataset:
+        """A training set saved with ``job.save(name)``: its frame and its lineage."""
+        return self.offline_engine.get_saved_dataset(name)
+
+    def _view_spec(self, ref: str) -> ViewReadSpec:
+        record = self.get_version(ref, kind=ObjectKind.FEATURE_VIEW)
+        view = FeatureView.from_dict(record.spec)
+        return ViewReadSpec.from_view(view, version=record.version, repo_root=self.repo_path)
+
+    def append(self, view: str, rows: RowsInput) -> WriteReport:
+        """Append rows to a view's parity-managed Delta table (invalid rows are quarantined).
+
+        Late and out-of-order rows simply land: reads go by event time, and the next
+        incremental sync publishes them (an older value never replaces a newer one online).
+        """
+        return self.offline_engine.append(self._view_spec(view), rows)
+
+    def backfill(
+        self, view: str, rows: RowsInput, *, start: datetime, end: datetime
+    ) -> WriteReport:
+        """Atomically replace the event-time range ``[start, end)`` of a view's Delta table.
+
+        Every row is validated first; one bad row quarantines the rejects and changes nothing.
+        """
+        return self.offline_engine.backfill(self._view_spec(view), rows, start=start, end=end)
 
     # --- synchronization -----------------------------------------------------------------
 

@@ -428,3 +428,22 @@ def test_training_frame_and_serving_vector_share_the_canonical_order(
     assert served.to_vector() == [
         [frame.column("tier")[1].as_py(), frame.column("spend")[1].as_py()]
     ]
+
+
+def test_store_append_backfill_and_saved_datasets(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    repo.apply(spend_view(), p.FeatureService("svc", features=["spend"]))
+    report = repo.store.append("spend", rows((1, 10.0, "a", T0, T0), (2, -1.0, "bad", T0, T0)))
+    assert (report.rows_written, report.rows_quarantined) == (
+        2,
+        0,
+    )  # the contract is the sync's job
+    repo.store.backfill("spend@v1", rows((1, 12.0, "b", T0, T0 + H)), start=T0, end=T0 + D)
+    materialize(repo)
+    entity = pa.table(
+        {"user_id": pa.array([1], pa.int64()), "event_timestamp": pa.array([T0 + H], TS)}
+    )
+    saved = repo.store.get_historical_features(entity, features=["spend@v1:spend"]).save("train")
+    again = repo.store.get_saved_dataset("train")
+    assert again.lineage.row_count == saved.lineage.row_count == 1
+    assert values(repo, 1, ref="spend@v1") == [[12.0, "b"]]
