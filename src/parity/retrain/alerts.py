@@ -1,0 +1,73 @@
+"""Where retraining alerts go until the monitor's alert routes take them.
+
+:class:`AlertSink` is the seam: one method. :class:`LedgerAlertSink` stores alerts in the
+retraining ledger (``retrain_alerts``); a sink forwarding to the monitor's dispatcher is
+one more class.
+
+Example:
+    >>> sink = MemoryAlertSink()
+    >>> sink.alert("fraud_model", Severity.CRITICAL, "training failed", {"run_id": "r1"})
+    >>> sink.alerts[0][1].value
+    'critical'
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from parity.retrain.ledger import Ledger
+
+
+class Severity(enum.StrEnum):
+    """How urgent a retraining alert is."""
+
+    # Worth a look: a metric dip, drift without harm, a rejected candidate.
+    WARN = "warn"
+    # A person must act: a failed run, the loop breaker tripped, a model that cannot load.
+    CRITICAL = "critical"
+
+
+class AlertSink(Protocol):
+    """Receives alerts; must not raise for delivery problems it can record instead."""
+
+    def alert(
+        self, model: str, severity: Severity, message: str, evidence: Mapping[str, Any]
+    ) -> None:
+        """Deliver or store one alert."""
+
+
+class LedgerAlertSink:
+    """Stores alerts in the ``retrain_alerts`` table of the registry database.
+
+    Example:
+        >>> LedgerAlertSink(ledger).alert("m", Severity.WARN, "dip", {})  # doctest: +SKIP
+    """
+
+    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._ledger = ledger
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def alert(
+        self, model: str, severity: Severity, message: str, evidence: Mapping[str, Any]
+    ) -> None:
+        """Record the alert."""
+        self._ledger.record_alert(
+            model, severity=severity.value, message=message, evidence=evidence, now=self._clock()
+        )
+
+
+class MemoryAlertSink:
+    """Keeps alerts in a list (for embedding and tests)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[tuple[str, Severity, str, Mapping[str, Any]]] = []
+
+    def alert(
+        self, model: str, severity: Severity, message: str, evidence: Mapping[str, Any]
+    ) -> None:
+        """Append the alert."""
+        self.alerts.append((model, severity, message, dict(evidence)))

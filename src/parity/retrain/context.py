@@ -1,0 +1,166 @@
+"""What a retraining run works with: the store, the model, the registries, a clock.
+
+Also the two small readers every step shares: the label rows of a model and the
+train/holdout split of a saved training set.
+
+Example:
+    >>> ctx = RunContext(store, model, registry, ledger, alerts, run_id="r1")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from parity.retrain.errors import LabelsMissing, ModelNotFound
+from parity.retrain.model import Model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from parity.retrain.alerts import AlertSink
+    from parity.retrain.ledger import Ledger
+    from parity.retrain.registries.base import ModelRegistry
+    from parity.store import FeatureStore
+
+Clock = Callable[[], datetime]
+"""Returns "now" (UTC); tests inject a controlled one."""
+
+
+def system_clock() -> datetime:
+    """The wall clock in UTC.
+
+    Example:
+        >>> system_clock().tzinfo
+        datetime.timezone.utc
+    """
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunContext:
+    """One run's collaborators and the outputs of the steps done so far.
+
+    Example:
+        >>> ctx.outputs["build_training_set"]["dataset"]  # doctest: +SKIP
+        'fraud_model__r1'
+    """
+
+    store: FeatureStore
+    model: Model
+    registry: ModelRegistry
+    ledger: Ledger
+    alerts: AlertSink
+    run_id: str
+    clock: Clock = system_clock
+    trigger: str = "manual"
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        """Scratch folder of this run (candidate artifact, holdout scores)."""
+        path = self.store.repo_path / "data" / "models" / "_runs" / self.model.name / self.run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def read_labels(
+    store: FeatureStore, model: Model, *, until: datetime | None = None
+) -> pd.DataFrame:
+    """The model's label rows (keys, timestamp, request features, label), labelled only.
+
+    Raises :class:`LabelsMissing` when no labelled row exists (labels not arrived yet).
+
+    Example:
+        >>> read_labels(store, model).columns.tolist()  # doctest: +SKIP
+        ['user_id', 'merchant_id', 'event_timestamp', 'amount', 'is_fraud']
+    """
+    import pandas as pd
+
+    src = model.labels
+    path = Path(src.path)
+    path = path if path.is_absolute() else store.repo_path / path
+    columns = [*src.entity_keys, src.timestamp_column, *src.request_features, src.label_column]
+    if path.is_dir():
+        from deltalake import DeltaTable
+
+        frame = DeltaTable(str(path)).to_pandas(columns=columns)
+    elif path.is_file():
+        frame = pd.read_parquet(path, columns=columns)
+    else:
+        raise LabelsMissing(
+            f"Model {model.name!r}: label source {str(path)!r} does not exist yet. Labels are "
+            "written there when they arrive; the run can be resumed with the same run id."
+        )
+    frame = frame[frame[src.label_column].notna()]
+    if until is not None:
+        frame = frame[frame[src.timestamp_column] < pd.Timestamp(until)]
+    if frame.empty or frame[src.label_column].nunique() < 2:
+        raise LabelsMissing(
+            f"Model {model.name!r}: {str(path)!r} has {len(frame)} labelled rows with "
+            f"{frame[src.label_column].nunique()} distinct label values; training needs both "
+            "classes. Wait for labels to arrive, then resume the run."
+        )
+    return frame.sort_values(src.timestamp_column, kind="stable").reset_index(drop=True)
+
+
+def feature_matrix(frame: pd.DataFrame, feature_names: tuple[str, ...]) -> pd.DataFrame:
+    """The model's input columns in its canonical order; strings as objects, None as NaN.
+
+    Example:
+        >>> import pandas as pd
+        >>> feature_matrix(pd.DataFrame({"b": [1], "a": ["x"]}), ("a", "b")).columns.tolist()
+        ['a', 'b']
+    """
+    import pandas as pd
+
+    out = frame.loc[:, list(feature_names)].copy()
+    for column in out.columns:
+        if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
+            out[column] = out[column].astype(object).where(out[column].notna(), "")
+        else:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    return out
+
+
+def load_models(repo_path: Path) -> dict[str, Model]:
+    """Every :class:`Model` defined at module level in the repository's ``*.py`` files.
+
+    Example:
+        >>> sorted(load_models(Path("fraud")))  # doctest: +SKIP
+        ['fraud_model']
+    """
+    found: dict[str, Model] = {}
+    for file in sorted(repo_path.glob("*.py")):
+        name = f"_parity_models_{abs(hash(str(file)))}"
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.modules.pop(name, None)
+        for value in vars(module).values():
+            if isinstance(value, Model):
+                found[value.name] = value
+    return found
+
+
+def find_model(repo_path: Path, name: str) -> Model:
+    """The model called ``name`` in the repository, with a "did you mean" on a miss."""
+    from parity.errors import did_you_mean
+
+    models = load_models(repo_path)
+    if name not in models:
+        raise ModelNotFound(
+            f"No model {name!r} in {repo_path}. Define parity.retrain.Model({name!r}, ...) in a "
+            f"*.py file of the repository.{did_you_mean(name, models)} Known: {sorted(models)}."
+        )
+    return models[name]

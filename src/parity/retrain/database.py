@@ -1,0 +1,66 @@
+"""The retraining tables' engine: the same database as the registry, parity's own MetaData.
+
+Retraining records (runs, steps, decisions, alerts, locks) and the built-in model
+registry live in the registry database, beside the definitions they refer to, in tables
+of their own (prefixed ``retrain_``/``model_``) so the registry's schema is untouched.
+
+Example:
+    >>> from parity.registry.config import SqliteRegistryConfig
+    >>> engine = open_engine(SqliteRegistryConfig(path="data/registry.db"),
+    ...                      repo_root="my_repo")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+
+
+def open_engine(
+    config: SqliteRegistryConfig | PostgresRegistryConfig, *, repo_root: str | Path
+) -> Engine:
+    """An engine on the registry database named by ``config``.
+
+    SQLite runs in WAL mode with a short busy timeout: a held lock surfaces as an error
+    the caller records, instead of a long silent wait.
+    """
+    if isinstance(config, SqliteRegistryConfig):
+        path = Path(config.path)
+        path = path if path.is_absolute() else Path(repo_root) / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 10})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # Take the write lock up front so read-then-write steps are atomic.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    url = sa.make_url(config.url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if config.db_schema:
+        engine = engine.execution_options(schema_translate_map={None: config.db_schema})
+    return engine
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored here is UTC.
+
+    Example:
+        >>> utc(datetime(2026, 1, 1)).tzinfo
+        datetime.timezone.utc
+    """
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,226 @@
+"""Runs the pipeline under its guards, and turns monitor evidence into decisions.
+
+Guards, checked before a new run starts: the rate limit (one run per model per
+``policy.min_interval``), the loop breaker (after ``policy.max_unstable_retrains``
+triggered runs without a healthy evaluation in between, stop and alert a person), and the
+per-model lock in the registry database (no concurrent runs). Every failure is recorded
+and alerted; the champion alias only moves in the last step, so production keeps serving
+the champion whatever happens.
+
+Example:
+    >>> report = run_retrain(loop, model, trigger="performance")  # doctest: +SKIP
+    >>> report.state  # doctest: +SKIP
+    <RunState.PROMOTED: 'promoted'>
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from parity.errors import ParityError
+from parity.retrain.alerts import Severity
+from parity.retrain.context import RunContext
+from parity.retrain.errors import RetrainBlocked, RetrainError, StepFailed
+from parity.retrain.ledger import RunState, StepState
+from parity.retrain.model import Model
+from parity.retrain.steps import RETRAIN_STEPS, STOP
+from parity.retrain.triggers import Action, Decision, DriftEvidence, PerformanceEvidence, decide
+from parity.retrain.wiring import Loop
+
+STEP_NAMES = tuple(step.__name__ for step in RETRAIN_STEPS)
+RESET = "reset"
+"""Decision action a person records to re-arm the loop breaker."""
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """How a run ended, with each step's recorded output.
+
+    Example:
+        >>> RunReport("r1", "m", RunState.REJECTED, {}).state.value
+        'rejected'
+    """
+
+    run_id: str
+    model: str
+    state: RunState
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def check_rate_limit(loop: Loop, model: Model, *, run_id: str) -> None:
+    """Refuse a new run if another run of ``model`` started within ``min_interval``."""
+    now = loop.clock()
+    window = model.policy.min_interval
+    recent = [
+        r
+        for r in loop.ledger.runs(model.name)
+        if r.run_id != run_id and r.started_at is not None and r.started_at > now - window
+    ]
+    if recent:
+        last = recent[-1]
+        assert last.started_at is not None
+        raise RetrainBlocked(
+            f"Model {model.name!r}: run {last.run_id!r} started at {last.started_at.isoformat()}, "
+            f"within the rate limit of {window}. Next run allowed after "
+            f"{(last.started_at + window).isoformat()} (or run with --force)."
+        )
+
+
+def unstable_runs(loop: Loop, model: Model) -> int:
+    """Triggered runs since the last healthy evaluation (or reset) of ``model``."""
+    decisions = loop.ledger.decisions(model.name)
+    healthy = [d["at"] for d in decisions if d["action"] in (Action.NONE.value, RESET)]
+    since = max(healthy) if healthy else None
+    return sum(
+        1
+        for r in loop.ledger.runs(model.name)
+        if r.trigger != "manual"
+        and r.started_at is not None
+        and (since is None or r.started_at.replace(tzinfo=None) > since.replace(tzinfo=None))
+    )
+
+
+def check_loop_breaker(loop: Loop, model: Model) -> None:
+    """Refuse a new run after too many retrains that did not bring the metric back."""
+    count = unstable_runs(loop, model)
+    if count >= model.policy.max_unstable_retrains:
+        raise RetrainBlocked(
+            f"Model {model.name!r}: loop breaker tripped after {count} retrains without a "
+            "healthy evaluation in between. A person must look at the data and labels, then "
+            f"'parity retrain reset {model.name}' to re-arm automatic retraining."
+        )
+
+
+def evaluate_triggers(
+    loop: Loop,
+    model: Model,
+    *,
+    drift: DriftEvidence | None = None,
+    performance: PerformanceEvidence | None = None,
+) -> Decision:
+    """Decide whether to retrain ``model`` from the evidence; record it; alert on a warning."""
+    runs = loop.ledger.runs(model.name)
+    last = runs[-1].started_at if runs else None
+    now = loop.clock()
+    decision = decide(model.policy, now=now, last_run=last, drift=drift, performance=performance)
+    loop.ledger.record_decision(
+        model.name,
+        action=decision.action.value,
+        reasons=list(decision.reasons),
+        evidence=decision.evidence,
+        now=now,
+    )
+    if decision.action is Action.WARN:
+        loop.alerts.alert(model.name, Severity.WARN, "; ".join(decision.reasons), decision.evidence)
+    return decision
+
+
+def _alert(loop: Loop, model: Model, severity: Severity, message: str, **evidence: Any) -> None:
+    loop.alerts.alert(model.name, severity, message, evidence)
+
+
+def run_retrain(
+    loop: Loop,
+    model: Model,
+    *,
+    run_id: str | None = None,
+    trigger: str = "manual",
+    force: bool = False,
+    until: str | None = None,
+) -> RunReport:
+    """Run (or resume) the pipeline for ``model``; ``until`` stops after that step.
+
+    Re-running a finished ``run_id`` returns its report without doing anything again.
+    """
+    now = loop.clock()
+    run_id = run_id or f"{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    if until is not None and until not in STEP_NAMES:
+        raise RetrainError(f"Unknown step {until!r}. Steps, in order: {', '.join(STEP_NAMES)}.")
+    existing = loop.ledger.run(run_id)
+    if existing is not None and existing.state is not RunState.RUNNING:
+        return RunReport(run_id, model.name, existing.state, dict(existing.details))
+    if existing is None and not force:
+        try:
+            check_rate_limit(loop, model, run_id=run_id)
+            check_loop_breaker(loop, model)
+        except RetrainBlocked as exc:
+            breaker = "loop breaker" in str(exc)
+            _alert(
+                loop,
+                model,
+                Severity.CRITICAL if breaker else Severity.WARN,
+                str(exc),
+                run_id=run_id,
+                trigger=trigger,
+            )
+            raise
+    lock_ttl = timedelta(seconds=loop.config.lock_ttl_seconds)
+    try:
+        loop.ledger.acquire_lock(model.name, run_id=run_id, now=now, ttl=lock_ttl)
+    except ParityError as exc:
+        _alert(loop, model, Severity.WARN, str(exc), run_id=run_id)
+        raise
+    try:
+        return _run_steps(loop, model, run_id=run_id, trigger=trigger, until=until)
+    finally:
+        loop.ledger.release_lock(model.name, run_id=run_id)
+
+
+def _run_steps(
+    loop: Loop, model: Model, *, run_id: str, trigger: str, until: str | None
+) -> RunReport:
+    ledger = loop.ledger
+    ledger.start_run(model.name, run_id=run_id, trigger=trigger, now=loop.clock())
+    ctx = RunContext(
+        loop.store,
+        model,
+        loop.registry,
+        ledger,
+        loop.alerts,
+        run_id,
+        clock=loop.clock,
+        trigger=trigger,
+    )
+    for step in RETRAIN_STEPS:
+        name = step.__name__
+        recorded = ledger.step_output(run_id, name)
+        if recorded is None:
+            ledger.record_step(run_id, name, StepState.STARTED, now=loop.clock())
+            try:
+                recorded = step(ctx)
+            except Exception as exc:
+                message = f"Model {model.name!r}, run {run_id!r}: step {name} failed: {exc!r}"
+                ledger.record_step(
+                    run_id, name, StepState.FAILED, now=loop.clock(), output={"error": repr(exc)}
+                )
+                ledger.finish_run(
+                    run_id,
+                    RunState.FAILED,
+                    now=loop.clock(),
+                    details={**ctx.outputs, "error": message},
+                )
+                _alert(loop, model, Severity.CRITICAL, message, run_id=run_id, step=name)
+                raise StepFailed(
+                    f"{message}. The champion keeps serving; fix the cause and resume with "
+                    f"'parity retrain run {model.name} --run-id {run_id}'."
+                ) from exc
+            ledger.record_step(run_id, name, StepState.SUCCEEDED, now=loop.clock(), output=recorded)
+        ctx.outputs[name] = recorded
+        if STOP in recorded:
+            ledger.finish_run(run_id, RunState.REJECTED, now=loop.clock(), details=ctx.outputs)
+            _alert(
+                loop,
+                model,
+                Severity.WARN,
+                f"Model {model.name!r}, run {run_id!r}: {recorded[STOP]}",
+                run_id=run_id,
+                step=name,
+            )
+            return RunReport(run_id, model.name, RunState.REJECTED, ctx.outputs)
+        if name == until:
+            return RunReport(run_id, model.name, RunState.RUNNING, ctx.outputs)
+    ledger.finish_run(run_id, RunState.PROMOTED, now=loop.clock(), details=ctx.outputs)
+    return RunReport(run_id, model.name, RunState.PROMOTED, ctx.outputs)
