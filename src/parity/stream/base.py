@@ -31,7 +31,8 @@ def partition_of(key: tuple[Any, ...], partitions: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One delivered message: its partition, transport id, payload and ack handle.
+    """One delivered message: its partition, transport id, payload, ack handle, and when the
+    transport accepted it (UTC microseconds; Redis stream ids carry milliseconds).
 
     Example:
         >>> Message(0, "1700000000000-0", b"{}").message_id
@@ -42,6 +43,7 @@ class Message:
     message_id: str
     payload: bytes
     handle: Any = None
+    published_us: int | None = None
 
 
 class StreamTransport(ABC):

@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -20,7 +21,9 @@ class StreamMetrics:
     ``received``: messages polled; ``applied``: events that entered the state;
     ``duplicates``: redeliveries recognised by event id; ``late_dropped``: events older
     than the allowed lateness (dead-lettered, not applied); ``dead_lettered``: undecodable
-    or invalid messages; ``expiries``: window expiries that changed a value.
+    or invalid messages; ``expiries``: window expiries that changed a value. Latencies
+    run from the transport accepting a message to its value being written online (Redis
+    stream ids have millisecond resolution, so those read up to 1 ms high).
     """
 
     received: int = 0
@@ -34,7 +37,23 @@ class StreamMetrics:
     offline_rows_appended: int = 0
     checkpoints: int = 0
     partitions_owned: int = 0
+    # Publish -> visible online, microseconds, for the most recent applied messages.
+    latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=200_000), repr=False)
 
-    def to_dict(self) -> dict[str, int]:
+    def latency_percentile(self, q: float) -> int | None:
+        """The ``q`` quantile (0..1) of recent publish-to-online latencies, microseconds."""
+        if not self.latencies_us:
+            return None
+        ordered = sorted(self.latencies_us)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def to_dict(self) -> dict[str, int | None]:
         """A snapshot as a plain dict (the server engineer exposes these as gauges)."""
-        return dataclasses.asdict(self)
+        data: dict[str, int | None] = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "latencies_us"
+        }
+        data["latency_p50_us"] = self.latency_percentile(0.5)
+        data["latency_p99_us"] = self.latency_percentile(0.99)
+        return data

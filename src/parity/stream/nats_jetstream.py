@@ -117,7 +117,16 @@ class NatsJetStreamTransport(StreamTransport):
             received = await self._subscriptions[partition].fetch(count, timeout=timeout)
         except (TimeoutError, NatsTimeout):
             return []
-        return [Message(partition, str(m.metadata.sequence.stream), m.data, m) for m in received]
+        return [
+            Message(
+                partition,
+                str(m.metadata.sequence.stream),
+                m.data,
+                m,
+                int(m.metadata.timestamp.timestamp() * 1_000_000),
+            )
+            for m in received
+        ]
 
     def ack(self, messages: Sequence[Message], /) -> None:
         if messages:

@@ -204,6 +204,11 @@ class StreamProcessor:
         for part in self._partitions.values():
             self.metrics.expiries += len(part.state.due(now_us))
         self._publish_online(now_us)
+        visible_us = _now_us()
+        latencies = self.metrics.latencies_us
+        for message in messages:
+            if message.published_us is not None:
+                latencies.append(visible_us - message.published_us)
         if time.monotonic() >= self._next_checkpoint:
             self.checkpoint()
         return len(messages)

@@ -102,7 +102,9 @@ class RedisStreamsTransport(StreamTransport):
             for message_id, fields in entries:
                 if fields is None:
                     continue  # deleted from the stream after delivery
-                out.append(Message(partition, message_id.decode(), fields.get(b"e", b""), None))
+                text = message_id.decode()
+                published_us = int(text.split("-", 1)[0]) * 1000
+                out.append(Message(partition, text, fields.get(b"e", b""), None, published_us))
         return out
 
     def ack(self, messages: Sequence[Message], /) -> None:
