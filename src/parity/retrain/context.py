@@ -109,19 +109,25 @@ def read_labels(
     return frame.sort_values(src.timestamp_column, kind="stable").reset_index(drop=True)
 
 
-def feature_matrix(frame: pd.DataFrame, feature_names: tuple[str, ...]) -> pd.DataFrame:
-    """The model's input columns in its canonical order; strings as objects, None as NaN.
+def feature_matrix(
+    frame: pd.DataFrame, feature_names: tuple[str, ...], text_features: tuple[str, ...]
+) -> pd.DataFrame:
+    """The model's input columns in canonical order: text as str ('' for null), numbers as float.
+
+    The column kinds come from the definitions, not from the values, so a serving row whose
+    numeric feature is null reaches the model exactly as a null did in training (NaN).
 
     Example:
         >>> import pandas as pd
-        >>> feature_matrix(pd.DataFrame({"b": [1], "a": ["x"]}), ("a", "b")).columns.tolist()
-        ['a', 'b']
+        >>> frame = pd.DataFrame({"b": [None], "a": ["x"]})
+        >>> feature_matrix(frame, ("a", "b"), ("a",)).dtypes.astype(str).tolist()
+        ['object', 'float64']
     """
     import pandas as pd
 
     out = frame.loc[:, list(feature_names)].copy()
     for column in out.columns:
-        if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
+        if column in text_features:
             out[column] = out[column].astype(object).where(out[column].notna(), "")
         else:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")

@@ -84,6 +84,12 @@ def shift_labels(
     return rng.random(len(amount)) < 1 / (1 + np.exp(-logit))
 
 
+def _arrow(frame: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
 def _write_labels(store: FeatureStore, service: str, seed: int) -> tuple[datetime, datetime]:
     """Labels = the example transactions, concept-shifted after the midpoint; (mid, end)."""
     import pandas as pd
@@ -94,7 +100,7 @@ def _write_labels(store: FeatureStore, service: str, seed: int) -> tuple[datetim
     late = txns[ts >= mid].copy()
     late["amount"] = np.round(late["amount"] * 1.3, 2)  # drift: tickets grow
     feats = store.get_historical_features(
-        late[["user_id", "merchant_id", "event_timestamp"]], feature_service=service
+        _arrow(late[["user_id", "merchant_id", "event_timestamp"]]), feature_service=service
     ).to_pandas()
     late["is_fraud"] = shift_labels(feats, late["amount"].to_numpy(), np.random.default_rng(seed))
     labels = pd.concat([txns[ts < mid], late], ignore_index=True)
@@ -110,7 +116,11 @@ def _holdout_metrics(
     version = next(v for v in loop.registry.versions(model.name) if v.ref == version_ref)
     frame = store.offline_engine.get_saved_dataset(dataset).to_pandas()
     rows = frame[frame[model.labels.timestamp_column] >= pd.Timestamp(split_at)]
-    scores = score(loop.registry.load(version), feature_matrix(rows, version.lineage.feature_names))
+    lineage = version.lineage
+    scores = score(
+        loop.registry.load(version),
+        feature_matrix(rows, lineage.feature_names, lineage.text_features),
+    )
     y = rows[model.labels.label_column].to_numpy().astype(int)
     ones = np.ones((1, len(y)))
     return {m: float(metric_values(m, y, scores, ones)[0])
@@ -127,9 +137,13 @@ def _live_metrics(
     labels = pd.read_parquet(store.repo_path / LABELS_PATH)
     labels = labels[labels[model.labels.timestamp_column] >= pd.Timestamp(since)]
     frame = store.get_historical_features(
-        labels, feature_service=version.lineage.feature_service
+        _arrow(labels), feature_service=version.lineage.feature_service
     ).to_pandas()
-    scores = score(loop.registry.load(version), feature_matrix(frame, version.lineage.feature_names))
+    lineage = version.lineage
+    scores = score(
+        loop.registry.load(version),
+        feature_matrix(frame, lineage.feature_names, lineage.text_features),
+    )
     y = frame[model.labels.label_column].to_numpy().astype(int)
     ones = np.ones((1, len(y)))
     return {m: float(metric_values(m, y, scores, ones)[0])

@@ -44,6 +44,7 @@ steps = sa.Table(
     sa.Column("project", sa.String(200), primary_key=True),
     sa.Column("run_id", sa.String(200), primary_key=True),
     sa.Column("step", sa.String(60), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),  # execution order within the run
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
@@ -246,11 +247,17 @@ class Ledger:
             else:
                 values["finished_at"] = now
             if exists is None:
+                seq = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(steps)
+                    .where(steps.c.project == self.project, steps.c.run_id == run_id)
+                ).scalar_one()
                 conn.execute(
                     steps.insert().values(
                         project=self.project,
                         run_id=run_id,
                         step=step,
+                        seq=seq,
                         started_at=values.pop("started_at", now),
                         **values,
                     )
@@ -265,7 +272,7 @@ class Ledger:
                 conn.execute(
                     sa.select(steps)
                     .where(steps.c.project == self.project, steps.c.run_id == run_id)
-                    .order_by(steps.c.started_at)
+                    .order_by(steps.c.seq)
                 )
                 .mappings()
                 .all()

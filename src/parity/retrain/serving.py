@@ -176,7 +176,9 @@ class ModelServer:
         from parity.retrain.steps import score
 
         names = version.lineage.feature_names
-        frame = feature_matrix(pd.DataFrame(vectors, columns=list(names)), names)
+        frame = feature_matrix(
+            pd.DataFrame(vectors, columns=list(names)), names, version.lineage.text_features
+        )
         return [float(s) for s in score(estimator, frame)]
 
     def predict(self, name: str, entity_rows: Sequence[Mapping[str, Any]]) -> Prediction:

@@ -55,6 +55,10 @@ def _split(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]
     return frame[ts < at], frame[ts >= at], tuple(out["feature_names"])
 
 
+def _text(ctx: RunContext) -> tuple[str, ...]:
+    return tuple(ctx.outputs["build_training_set"]["text_features"])
+
+
 def build_training_set(ctx: RunContext) -> dict[str, Any]:
     """Point-in-time join of the labels with the model's pinned service; saved with lineage."""
     from parity.errors import ObjectNotFound
@@ -71,7 +75,11 @@ def build_training_set(ctx: RunContext) -> dict[str, Any]:
             timestamp_column=model.labels.timestamp_column,
         )
         saved = job.save(name)
-    served = list(store.serving_plan(feature_service=model.feature_service).output_names)
+    plan = store.serving_plan(feature_service=model.feature_service)
+    served = list(plan.output_names)
+    text = [n for n, t in zip(plan.output_names, plan.output_dtypes, strict=True)
+            if t.name == "string"]
+    text += [c for c in model.labels.request_features if labels[c].dtype.kind not in "biuf"]
     cut = labels[model.labels.timestamp_column].quantile(1 - model.split.holdout_fraction)
     pins = store.get_service_pins(model.feature_service)
     return {
@@ -79,6 +87,7 @@ def build_training_set(ctx: RunContext) -> dict[str, Any]:
         "rows": int(saved.lineage.row_count),
         "split_at": cut.isoformat(),
         "feature_names": [*served, *model.labels.request_features],
+        "text_features": text,
         "feature_service": store.get_version(model.feature_service).ref,
         "service_pins": [
             {
@@ -99,7 +108,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     if not path.is_file():
         label = ctx.model.labels.label_column
         estimator = ctx.model.trainer(
-            feature_matrix(train_rows, names), train_rows[label].to_numpy().astype(int)
+            feature_matrix(train_rows, names, _text(ctx)), train_rows[label].to_numpy().astype(int)
         )
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
@@ -110,7 +119,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
 def evaluate(ctx: RunContext) -> dict[str, Any]:
     """Score candidate and champion on the same time-split holdout rows."""
     _, holdout, names = _split(ctx)
-    features = feature_matrix(holdout, names)
+    features = feature_matrix(holdout, names, _text(ctx))
     y = holdout[ctx.model.labels.label_column].to_numpy().astype(int)
     candidate = pickle.loads((ctx.run_dir / "candidate.pkl").read_bytes())
     scores = {"y": y, "candidate": score(candidate, features)}
@@ -172,6 +181,7 @@ def register(ctx: RunContext) -> dict[str, Any]:
         code_fingerprint=ctx.model.code_fingerprint(),
         run_id=ctx.run_id,
         feature_names=tuple(built["feature_names"]),
+        text_features=_text(ctx),
     )
     estimator = pickle.loads((ctx.run_dir / "candidate.pkl").read_bytes())
     version = ctx.registry.register(ctx.model.name, estimator, lineage=lineage)

@@ -38,12 +38,14 @@ class ModelLineage:
     code_fingerprint: str
     run_id: str
     feature_names: tuple[str, ...]
+    text_features: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
         data = asdict(self)
         data["service_pins"] = [dict(p) for p in self.service_pins]
         data["feature_names"] = list(self.feature_names)
+        data["text_features"] = list(self.text_features)
         data["metrics"] = dict(self.metrics)
         return data
 
@@ -58,6 +60,7 @@ class ModelLineage:
             code_fingerprint=data["code_fingerprint"],
             run_id=data["run_id"],
             feature_names=tuple(data["feature_names"]),
+            text_features=tuple(data.get("text_features", ())),
         )
 
 

@@ -1,0 +1,76 @@
+"""Triggers: schedule (croniter), the two-tier drift gate, performance thresholds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from parity.errors import DefinitionError
+from parity.retrain.model import RetrainPolicy
+from parity.retrain.triggers import (
+    Action,
+    DriftEvidence,
+    FeatureDrift,
+    PerformanceEvidence,
+    decide,
+    schedule_due,
+)
+
+NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def _perf(value: float) -> PerformanceEvidence:
+    return PerformanceEvidence("roc_auc", value=value, validation_value=0.9)
+
+
+@pytest.mark.parametrize(
+    ("value", "action"),
+    [(0.9, Action.NONE), (0.885, Action.NONE), (0.875, Action.WARN), (0.84, Action.RETRAIN)],
+)
+def test_performance_warns_past_two_percent_and_retrains_past_five(value, action) -> None:
+    assert decide(RetrainPolicy(), now=NOW, last_run=None, performance=_perf(value)).action is action
+
+
+def test_feature_drift_alone_only_warns() -> None:
+    drift = DriftEvidence((FeatureDrift("amount_mean_7d", psi=0.4, error_correlation=0.05),))
+    decision = decide(RetrainPolicy(), now=NOW, last_run=None, drift=drift)
+    assert decision.action is Action.WARN
+    assert "warn only" in decision.reasons[0]
+
+
+def test_drift_correlated_with_error_triggers() -> None:
+    drift = DriftEvidence((FeatureDrift("amount_mean_7d", psi=0.12, error_correlation=-0.6),))
+    assert decide(RetrainPolicy(), now=NOW, last_run=None, drift=drift).action is Action.RETRAIN
+
+
+def test_critical_psi_on_a_key_feature_triggers_even_without_labels() -> None:
+    policy = RetrainPolicy(key_features=("risk_score",), critical_psi=0.25)
+    key = DriftEvidence((FeatureDrift("risk_score", psi=0.3),))
+    other = DriftEvidence((FeatureDrift("age", psi=0.9),))
+    assert decide(policy, now=NOW, last_run=None, drift=key).action is Action.RETRAIN
+    assert decide(policy, now=NOW, last_run=None, drift=other).action is Action.WARN
+
+
+def test_schedule_fires_once_per_cron_slot() -> None:
+    daily = "0 3 * * *"
+    assert schedule_due(daily, now=NOW, last_run=NOW - timedelta(days=1))
+    assert not schedule_due(daily, now=NOW, last_run=NOW - timedelta(hours=8))
+    assert schedule_due(daily, now=NOW, last_run=None)
+    assert not schedule_due(None, now=NOW, last_run=None)
+
+
+def test_decision_keeps_every_reason_and_its_evidence() -> None:
+    policy = RetrainPolicy(schedule="0 3 * * *")
+    drift = DriftEvidence((FeatureDrift("amount", psi=0.2),))
+    decision = decide(policy, now=NOW, last_run=NOW - timedelta(days=2), drift=drift,
+                      performance=_perf(0.875))
+    assert decision.action is Action.RETRAIN
+    assert len(decision.reasons) == 3
+    assert decision.evidence["performance"]["value"] == 0.875
+    assert decision.evidence["drift"]["features"][0]["feature"] == "amount"
+
+
+def test_invalid_cron_is_a_definition_error_naming_the_value() -> None:
+    with pytest.raises(DefinitionError, match="'every day'"):
+        RetrainPolicy(schedule="every day")
