@@ -179,8 +179,9 @@ class LiveServer:
 
 
 def serve(store: FeatureStore, **config: Any) -> LiveServer:
-    """A live server over ``store`` with a fast-flushing request log unless told otherwise."""
-    config.setdefault("request_log", {"flush_interval_seconds": 0.2})
+    """A live server over ``store``; the request log is off unless a test configures it
+    (each log starts a writer process, and most tests are about something else)."""
+    config.setdefault("request_log", {"enabled": False})
     return LiveServer(create_app(store, config=ServerConfig.model_validate(config)))
 
 

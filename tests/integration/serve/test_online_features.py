@@ -30,7 +30,7 @@ FRAUD_ORDER = [
 def server(store: FeatureStore) -> Any:
     from .conftest import serve
 
-    with serve(store) as live:
+    with serve(store, request_log={"flush_interval_seconds": 0.2}) as live:
         yield live
 
 
