@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from parity.definitions import Aggregation, AggregationFunction
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from parity.offline.duckdb import DuckDBOfflineEngine, DuckDBRetrievalJob
 
 PROBE_TIME = "__parity_at"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 def input_columns(spec: ViewReadSpec) -> tuple[FeatureColumn, ...]:
@@ -118,13 +120,19 @@ def aggregate_expression(agg: Aggregation, column_index: int, *, partition: str)
     return f"{sql} {frame}"
 
 
-def probe_aggregates_sql(spec: ViewReadSpec, events: str, probes: str) -> str:
+def probe_aggregates_sql(
+    spec: ViewReadSpec, events: str, probes: str, *, probe_range: tuple[int, int] | None = None
+) -> str:
     """Aggregates of ``spec`` at every distinct probe of relation ``probes``.
 
     ``events``: the raw events (source column names). ``probes``: the join keys (under
     their view names) and ``__parity_t`` (probe instant, microseconds). The result has the
-    join keys under their source column names, :data:`PROBE_TIME` and one column per
-    aggregation named after it. Window lengths are validated integers, written inline.
+    join keys under their source column names, ``__parity_t``, :data:`PROBE_TIME` and one
+    column per aggregation named after it. Window lengths are validated integers, inline.
+
+    ``probe_range``: the earliest and latest probe instants (microseconds); events outside
+    ``(earliest - longest window, latest]`` are skipped at the scan (inline integers: a
+    constant filter prunes row groups; a join with the bounds measured 2-3x slower).
     """
     keys = spec.join_keys
     inputs = input_columns(spec)
@@ -149,6 +157,11 @@ def probe_aggregates_sql(spec: ViewReadSpec, events: str, probes: str) -> str:
     nulls = ", ".join(f"NULL::{duckdb_type(c.dtype)}" for c in inputs)
     longest = max(a.window_us for a in spec.aggregations)
     on = " AND ".join(f"ev.{a} = pk.{a}" for a in k)
+    ts = quote(spec.source.timestamp_field)
+    scan = [f"{ts} IS NOT NULL"]
+    if probe_range is not None:
+        lo, hi = (int(v) for v in probe_range)
+        scan.append(f"{epoch_us(ts)} > {lo - int(longest)} AND {epoch_us(ts)} <= {hi}")
     outputs = [
         f"CAST({aggregate_expression(a, index[a.column], partition=partition)} AS "
         f"{duckdb_type(a.output_dtype)}) AS {quote(a.name)}"
@@ -159,15 +172,38 @@ def probe_aggregates_sql(spec: ViewReadSpec, events: str, probes: str) -> str:
         f"WITH p AS (SELECT DISTINCT {', '.join(probe_cols)}, __parity_t FROM {probes} "
         f"WHERE __parity_t IS NOT NULL AND {not_null}), "
         f"pk AS (SELECT DISTINCT {partition} FROM p), "
-        "b AS (SELECT min(__parity_t) AS lo, max(__parity_t) AS hi FROM p), "
-        f"ev AS (SELECT {', '.join(event_cols)} FROM {events} "
-        f"WHERE {quote(spec.source.timestamp_field)} IS NOT NULL), "
+        f"ev AS (SELECT {', '.join(event_cols)} FROM {events} WHERE {' AND '.join(scan)}), "
         f"u AS (SELECT {partition}, __parity_t, {inputs_sql}, false AS __parity_probe "
-        f"FROM (SELECT ev.* FROM ev SEMI JOIN pk ON {on}), b "
-        f"WHERE __parity_t > b.lo - {int(longest)} AND __parity_t <= b.hi "
+        f"FROM ev SEMI JOIN pk ON {on} "
         f"UNION ALL SELECT {partition}, __parity_t, {nulls}, true FROM p) "
-        f"SELECT {', '.join(out_keys)}, make_timestamp(__parity_t)::TIMESTAMPTZ AS {PROBE_TIME}, "
+        f"SELECT {', '.join(out_keys)}, __parity_t, "
+        f"make_timestamp(__parity_t)::TIMESTAMPTZ AS {PROBE_TIME}, "
         f"{', '.join(outputs)} FROM u QUALIFY __parity_probe"
+    )
+
+
+def probed_join_query(
+    entity_columns: Sequence[str], specs: Sequence[ViewReadSpec], probed: Sequence[str]
+) -> str:
+    """Entity rows LEFT JOINed to each view's probed values on keys and probe time.
+
+    Output: the entity columns, then each spec's features, in entity-row order.
+    """
+    from parity.offline.entity_frame import ROW_COLUMN
+
+    select = [f"e.{quote(c)}" for c in entity_columns if c != ROW_COLUMN]
+    joins = []
+    for index, (spec, relation) in enumerate(zip(specs, probed, strict=True)):
+        alias = f"a{index}"
+        on = [f"e.{quote(k.name)} = {alias}.{quote(k.source_column)}" for k in spec.join_keys]
+        on.append(f"e.__parity_t = {alias}.__parity_t")
+        joins.append(f"LEFT JOIN {relation} {alias} ON {' AND '.join(on)}")
+        select += [
+            f"{alias}.{quote(f.source_column)} AS {quote(f.output_name)}" for f in spec.features
+        ]
+    return (
+        f"SELECT {', '.join(select)} FROM __parity_probes e {' '.join(joins)} "
+        f"ORDER BY e.{quote(ROW_COLUMN)}"
     )
 
 
@@ -217,6 +253,10 @@ def aggregation_retrieval(
         f"CREATE TEMP VIEW __parity_probes AS SELECT *, "
         f"{epoch_us(quote(timestamp_column))} AS __parity_t FROM {ENTITY_RELATION}"
     )
+    [(lo, hi)] = cursor.execute(
+        "SELECT min(__parity_t), max(__parity_t) FROM __parity_probes"
+    ).fetchall()
+    probe_range = None if lo is None else (lo, hi)
     joined, sources = [], []
     for index, (spec, scan) in enumerate(zip(specs, scans, strict=True)):
         name = f"__parity_src_{index}"
@@ -224,16 +264,20 @@ def aggregation_retrieval(
         cursor.execute(f"CREATE TEMP VIEW {quote(spec.name)} AS SELECT * FROM {name}")
         if spec.aggregations:
             probed = f"__parity_agg_{index}"
-            sql = probe_aggregates_sql(spec, name, "__parity_probes")
+            sql = probe_aggregates_sql(spec, name, "__parity_probes", probe_range=probe_range)
             cursor.execute(f"CREATE TEMP VIEW {probed} AS {sql}")
             joined.append(probed_spec(spec))
             sources.append(SourceRelation(probed))
         else:
             joined.append(spec)
             sources.append(SourceRelation(name))
-    sql = point_in_time_query(
-        schema.names, joined, sources=sources, mode="event", timestamp_column=timestamp_column
-    )
+    if all(spec.aggregations for spec in specs):
+        # Every probe row sits at exactly an entity row's (keys, t): an equality join.
+        sql = probed_join_query(schema.names, specs, [str(s.sql) for s in sources])
+    else:
+        sql = point_in_time_query(
+            schema.names, joined, sources=sources, mode="event", timestamp_column=timestamp_column
+        )
     return DuckDBRetrievalJob(
         engine,
         cursor,
@@ -280,7 +324,10 @@ def aggregates_at(
             f"WHERE {where}",
             params,
         )
-        body = probe_aggregates_sql(spec, "__parity_events", "__parity_probes")
+        at_us = (at - _EPOCH) // _ONE_US
+        body = probe_aggregates_sql(
+            spec, "__parity_events", "__parity_probes", probe_range=(at_us, at_us)
+        )
         columns = [f"{quote(k.source_column)} AS {quote(k.name)}" for k in spec.join_keys]
         columns += [f"{quote(f.source_column)} AS {quote(f.output_name)}" for f in spec.features]
         columns.append(f"{PROBE_TIME} AS event_timestamp")
@@ -306,8 +353,6 @@ def sync_instant(
         >>> sync_instant(None, datetime(2026, 1, 2, tzinfo=UTC), None, None)[0].day
         2
     """
-    from datetime import UTC
-
     at = end if end is not None else written_before
     return (datetime.now(UTC) if at is None else at), (
         start if start is not None else written_after
