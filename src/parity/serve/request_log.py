@@ -4,10 +4,12 @@ The handler only appends a reference to the response to an in-memory queue (no c
 encoding); every 250 ms a thread encodes the queue (one orjson call per request) and pipes
 it to a writer process (:mod:`parity.serve.log_writer`) that builds Arrow tables and
 writes one Parquet file per flush into ``<offline path>/request_log/date=YYYY-MM-DD/``
-(written to a temporary name, then renamed, so readers never see a partial file). Memory is bounded:
-above half of ``max_pending_rows`` only a random sample of requests is kept (each kept
-row carries ``sample_weight`` = 1 / sampling rate), at the bound new rows are dropped;
-both are counted in ``/metrics``. Closing flushes everything still queued.
+(written to a temporary name, then renamed, so readers never see a partial file).
+
+Memory is bounded: above half of ``max_pending_rows`` only a random sample of requests is
+kept (each kept row carries ``sample_weight`` = 1 / sampling rate), at the bound new rows
+are dropped; both are counted in ``/metrics``. Closing hands over everything still queued
+and waits for the writer to write it.
 
 One row per served entity row; the schema is documented in ``docs/serving.md``.
 
