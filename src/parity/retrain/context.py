@@ -109,6 +109,32 @@ def read_labels(
     return frame.sort_values(src.timestamp_column, kind="stable").reset_index(drop=True)
 
 
+def arrow_frame(frame: pd.DataFrame) -> Any:
+    """``frame`` as an Arrow table, tz-aware timestamps kept as UTC microseconds.
+
+    Built column by column: ``Table.from_pandas`` goes through ``Series.values``, which
+    pandas 3.1 deprecates for tz-aware columns (a warning, an error under our tests).
+
+    Example:
+        >>> import pandas as pd
+        >>> t = arrow_frame(pd.DataFrame({"t": pd.to_datetime(["2026-01-01"], utc=True)}))
+        >>> str(t.schema.field("t").type)
+        'timestamp[us, tz=UTC]'
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    columns = {}
+    for name in frame.columns:
+        series = frame[name]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+            columns[str(name)] = pa.array(naive, type=pa.timestamp("us", tz="UTC"))
+        else:
+            columns[str(name)] = pa.array(series.to_numpy(), from_pandas=True)
+    return pa.table(columns)
+
+
 def feature_matrix(
     frame: pd.DataFrame, feature_names: tuple[str, ...], text_features: tuple[str, ...]
 ) -> pd.DataFrame:

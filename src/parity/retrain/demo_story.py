@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from parity.retrain.context import feature_matrix
+from parity.retrain.context import arrow_frame, feature_matrix
 from parity.retrain.gate import metric_values
 from parity.retrain.model import LabelSource, Model, RetrainPolicy
 from parity.retrain.registries.base import CHAMPION
@@ -81,13 +81,8 @@ def shift_labels(
     large = np.log(np.maximum(amount, 0.5) / np.maximum(mean, 1.0))
     risk = features["risk_score"].fillna(0.0).to_numpy(dtype=float)
     logit = -5.0 + 2.5 * everyday * (large > 0.2) + 2.0 * ring + 0.8 * large - 3.0 * risk
-    return rng.random(len(amount)) < 1 / (1 + np.exp(-logit))
-
-
-def _arrow(frame: pd.DataFrame) -> Any:
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    labels: np.ndarray[Any, Any] = rng.random(len(amount)) < 1 / (1 + np.exp(-logit))
+    return labels
 
 
 def _write_labels(store: FeatureStore, service: str, seed: int) -> tuple[datetime, datetime]:
@@ -100,7 +95,7 @@ def _write_labels(store: FeatureStore, service: str, seed: int) -> tuple[datetim
     late = txns[ts >= mid].copy()
     late["amount"] = np.round(late["amount"] * 1.3, 2)  # drift: tickets grow
     feats = store.get_historical_features(
-        _arrow(late[["user_id", "merchant_id", "event_timestamp"]]), feature_service=service
+        arrow_frame(late[["user_id", "merchant_id", "event_timestamp"]]), feature_service=service
     ).to_pandas()
     late["is_fraud"] = shift_labels(feats, late["amount"].to_numpy(), np.random.default_rng(seed))
     labels = pd.concat([txns[ts < mid], late], ignore_index=True)
@@ -123,8 +118,9 @@ def _holdout_metrics(
     )
     y = rows[model.labels.label_column].to_numpy().astype(int)
     ones = np.ones((1, len(y)))
-    return {m: float(metric_values(m, y, scores, ones)[0])
-            for m in ("roc_auc", "average_precision")}
+    return {
+        m: float(metric_values(m, y, scores, ones)[0]) for m in ("roc_auc", "average_precision")
+    }
 
 
 def _live_metrics(
@@ -137,7 +133,7 @@ def _live_metrics(
     labels = pd.read_parquet(store.repo_path / LABELS_PATH)
     labels = labels[labels[model.labels.timestamp_column] >= pd.Timestamp(since)]
     frame = store.get_historical_features(
-        _arrow(labels), feature_service=version.lineage.feature_service
+        arrow_frame(labels), feature_service=version.lineage.feature_service
     ).to_pandas()
     lineage = version.lineage
     scores = score(
@@ -146,8 +142,9 @@ def _live_metrics(
     )
     y = frame[model.labels.label_column].to_numpy().astype(int)
     ones = np.ones((1, len(y)))
-    return {m: float(metric_values(m, y, scores, ones)[0])
-            for m in ("roc_auc", "average_precision")}
+    return {
+        m: float(metric_values(m, y, scores, ones)[0]) for m in ("roc_auc", "average_precision")
+    }
 
 
 def run_retrain_story(
@@ -167,11 +164,17 @@ def run_retrain_story(
     mid, end = _write_labels(store, service, seed)
     tell(f"labels: {LABELS_PATH}, fraud pattern shifts at {mid:%Y-%m-%d %H:%M}")
     model = Model(
-        "fraud_model", feature_service=service,
-        labels=LabelSource(LABELS_PATH, entity_keys=("user_id", "merchant_id"),
-                           label_column="is_fraud", request_features=("amount",)),
-        policy=RetrainPolicy(bootstrap_resamples=500, floors={"roc_auc": 0.6},
-                             shadow_min_requests=20),
+        "fraud_model",
+        feature_service=service,
+        labels=LabelSource(
+            LABELS_PATH,
+            entity_keys=("user_id", "merchant_id"),
+            label_column="is_fraud",
+            request_features=("amount",),
+        ),
+        policy=RetrainPolicy(
+            bootstrap_resamples=500, floors={"roc_auc": 0.6}, shadow_min_requests=20
+        ),
     )
     now = [mid]
     loop = open_loop(store, clock=lambda: now[0])
@@ -180,8 +183,10 @@ def run_retrain_story(
         v1 = first.outputs["register"]["ref"]
         tell(f"trained and registered {v1} on the first half: {first.state.value}")
         server = ModelServer(store, loop.registry, alerts=loop.alerts, clock=lambda: now[0])
-        rows = [{"user_id": 1, "merchant_id": 1, "amount": 25.0},
-                {"user_id": 2, "merchant_id": 3, "amount": 900.0}]
+        rows = [
+            {"user_id": 1, "merchant_id": 1, "amount": 25.0},
+            {"user_id": 2, "merchant_id": 3, "amount": 900.0},
+        ]
         served = server.predict(model.name, rows)
         server.close()
         tell(f"served {served.model}@v{served.version}: scores {np.round(served.scores, 4)}")
@@ -193,17 +198,26 @@ def run_retrain_story(
         decision = evaluate_triggers(loop, model, performance=evidence)
         tell(f"decision: {decision.action.value}: {'; '.join(decision.reasons)}")
         second = run_retrain(loop, model, trigger="performance")
-        tell(f"retrain run {second.run_id}: {second.state.value}; gate "
-             f"{second.outputs.get('gate', {}).get('reasons')}")
+        tell(
+            f"retrain run {second.run_id}: {second.state.value}; gate "
+            f"{second.outputs.get('gate', {}).get('reasons')}"
+        )
         champion = loop.registry.alias(model.name, CHAMPION)
         assert champion is not None
         built = second.outputs["build_training_set"]
         before = _holdout_metrics(store, loop, model, v1, built["dataset"], built["split_at"])
-        after = _holdout_metrics(store, loop, model, champion.ref, built["dataset"],
-                                 built["split_at"])
+        after = _holdout_metrics(
+            store, loop, model, champion.ref, built["dataset"], built["split_at"]
+        )
         return StoryResult(
-            model.metric.value, before, after, champion.ref, decision, (first, second),
-            served.scores, len(loop.ledger.alerts(model.name)),
+            model.metric.value,
+            before,
+            after,
+            champion.ref,
+            decision,
+            (first, second),
+            served.scores,
+            len(loop.ledger.alerts(model.name)),
         )
     finally:
         loop.close()

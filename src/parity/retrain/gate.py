@@ -46,7 +46,8 @@ def metric_values(
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     if metric is Metric.ACCURACY:
         correct = (score >= 0.5) == y
-        return (weights * correct).sum(axis=1) / weights.sum(axis=1)
+        accuracy: NDArray[np.float64] = (weights * correct).sum(axis=1) / weights.sum(axis=1)
+        return accuracy
     order = np.argsort(-score, kind="stable")  # descending scores
     s, pos, w = score[order], y[order], weights[:, order]
     # Rows with equal scores form one threshold step.

@@ -180,15 +180,21 @@ def default_trainer(features: Any, labels: Any) -> Any:
 
     text = [c for c in features.columns if features[c].dtype == object]
     numbers = [c for c in features.columns if c not in text]
-    encode = ColumnTransformer([
-        ("text", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
-        ("numbers", make_pipeline(
-            SimpleImputer(strategy="median"),
-            # Amounts and counts are heavy-tailed; their logarithm is what the fraud signal is in.
-            FunctionTransformer(_log_scale),
-            StandardScaler(),
-        ), numbers),
-    ])
+    encode = ColumnTransformer(
+        [
+            ("text", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
+            (
+                "numbers",
+                make_pipeline(
+                    SimpleImputer(strategy="median"),
+                    # Amounts and counts are heavy-tailed: the signal is in their logarithm.
+                    FunctionTransformer(_log_scale),
+                    StandardScaler(),
+                ),
+                numbers,
+            ),
+        ]
+    )
     model = LogisticRegression(max_iter=1000)
     return Pipeline([("encode", encode), ("model", model)]).fit(features, labels)
 

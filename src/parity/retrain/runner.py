@@ -220,7 +220,7 @@ def _run_steps(
                 step=name,
             )
             return RunReport(run_id, model.name, RunState.REJECTED, ctx.outputs)
-        if name == until:
+        if name == until and name != STEP_NAMES[-1]:
             return RunReport(run_id, model.name, RunState.RUNNING, ctx.outputs)
     ledger.finish_run(run_id, RunState.PROMOTED, now=loop.clock(), details=ctx.outputs)
     return RunReport(run_id, model.name, RunState.PROMOTED, ctx.outputs)

@@ -271,8 +271,12 @@ class ModelServer:
             if not np.all(np.isfinite(scores)):
                 errors.append(f"challenger: non-finite score {scores}")
             served += 1
-        return {"requests": served, "errors": len(errors), "first_errors": errors[:3],
-                "mean_abs_difference": None}
+        return {
+            "requests": served,
+            "errors": len(errors),
+            "first_errors": errors[:3],
+            "mean_abs_difference": None,
+        }
 
 
 def predict(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from parity.retrain import gate as gate_stats
-from parity.retrain.context import RunContext, feature_matrix, read_labels
+from parity.retrain.context import RunContext, arrow_frame, feature_matrix, read_labels
 from parity.retrain.errors import ModelLoadError
 from parity.retrain.registries.base import CHALLENGER, CHAMPION, ModelLineage
 
@@ -61,6 +61,8 @@ def _text(ctx: RunContext) -> tuple[str, ...]:
 
 def build_training_set(ctx: RunContext) -> dict[str, Any]:
     """Point-in-time join of the labels with the model's pinned service; saved with lineage."""
+    import pandas as pd
+
     from parity.errors import ObjectNotFound
 
     model, store = ctx.model, ctx.store
@@ -70,22 +72,23 @@ def build_training_set(ctx: RunContext) -> dict[str, Any]:
         saved = store.offline_engine.get_saved_dataset(name)  # a resumed run reuses its dataset
     except ObjectNotFound:
         job = store.get_historical_features(
-            labels,
+            arrow_frame(labels),
             feature_service=model.feature_service,
             timestamp_column=model.labels.timestamp_column,
         )
         saved = job.save(name)
     plan = store.serving_plan(feature_service=model.feature_service)
     served = list(plan.output_names)
-    text = [n for n, t in zip(plan.output_names, plan.output_dtypes, strict=True)
-            if t.name == "string"]
+    text = [
+        n for n, t in zip(plan.output_names, plan.output_dtypes, strict=True) if t.name == "string"
+    ]
     text += [c for c in model.labels.request_features if labels[c].dtype.kind not in "biuf"]
     cut = labels[model.labels.timestamp_column].quantile(1 - model.split.holdout_fraction)
     pins = store.get_service_pins(model.feature_service)
     return {
         "dataset": name,
         "rows": int(saved.lineage.row_count),
-        "split_at": cut.isoformat(),
+        "split_at": pd.Timestamp(cut).isoformat(),  # type: ignore[arg-type]
         "feature_names": [*served, *model.labels.request_features],
         "text_features": text,
         "feature_service": store.get_version(model.feature_service).ref,
@@ -132,7 +135,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
                 f"{names}: they cannot be compared on one holdout. Retrain on the same service."
             )
         scores["champion"] = score(estimator, features)
-    np.savez(ctx.run_dir / "holdout_scores.npz", **scores)
+    np.savez(ctx.run_dir / "holdout_scores.npz", **scores)  # type: ignore[arg-type]
     ones = np.ones((1, len(y)))
     metrics = {
         who: {
@@ -196,7 +199,8 @@ def shadow(ctx: RunContext) -> dict[str, Any]:
     _, holdout, _ = _split(ctx)
     policy = ctx.model.policy
     keys = [*ctx.model.labels.entity_keys, *ctx.model.labels.request_features]
-    rows = holdout[keys].tail(max(policy.shadow_min_requests, 50)).to_dict("records")
+    recent = holdout[keys].tail(max(policy.shadow_min_requests, 50))
+    rows = [{str(k): v for k, v in row.items()} for row in recent.to_dict("records")]
     server = ModelServer(ctx.store, ctx.registry, clock=ctx.clock)
     try:
         report = server.shadow_check(ctx.model.name, rows)

@@ -47,9 +47,14 @@ class Clock:
 def _model(trainer: Any = None, **policy: Any) -> Model:
     extra = {} if trainer is None else {"trainer": trainer}
     return Model(
-        "fraud_model", feature_service="fraud_detection@v1",
-        labels=LabelSource("data/transactions.parquet", entity_keys=("user_id", "merchant_id"),
-                           label_column="is_fraud", request_features=("amount",)),
+        "fraud_model",
+        feature_service="fraud_detection@v1",
+        labels=LabelSource(
+            "data/transactions.parquet",
+            entity_keys=("user_id", "merchant_id"),
+            label_column="is_fraud",
+            request_features=("amount",),
+        ),
         policy=RetrainPolicy(bootstrap_resamples=200, shadow_min_requests=5, **policy),
         **extra,
     )
@@ -82,7 +87,10 @@ def test_closed_loop_detects_degradation_and_promotes_a_better_model(store: Feat
         lineage = v2.lineage
         assert lineage.feature_service == "fraud_detection@v1"
         assert {p["view"] for p in lineage.service_pins} == {
-            "user_transaction_stats", "user_profile", "merchant_risk"}
+            "user_transaction_stats",
+            "user_profile",
+            "merchant_risk",
+        }
         assert lineage.training_dataset == second.outputs["build_training_set"]["dataset"]
         assert lineage.code_fingerprint and lineage.metrics["roc_auc"] > 0.5
         assert lineage.feature_names[-1] == "amount"
@@ -161,8 +169,11 @@ def test_worse_candidate_is_rejected_and_champion_keeps_serving(
 
 
 def test_labels_that_never_arrive_fail_the_run_recoverably(store: FeatureStore, loop: Loop) -> None:
-    model = Model("late", feature_service="fraud_detection@v1",
-                  labels=LabelSource("data/not_yet.parquet", entity_keys=("user_id",)))
+    model = Model(
+        "late",
+        feature_service="fraud_detection@v1",
+        labels=LabelSource("data/not_yet.parquet", entity_keys=("user_id",)),
+    )
     with pytest.raises(StepFailed, match="does not exist yet") as info:
         run_retrain(loop, model, run_id="late1")
     assert type(info.value.__cause__).__name__ == "LabelsMissing"
@@ -176,8 +187,11 @@ def test_model_that_fails_to_load_falls_back_and_rollback_is_one_call(
     run_retrain(loop, _model())
     v1 = loop.registry.alias("fraud_model", CHAMPION)
     assert v1 is not None
-    loop.registry.register("fraud_model", "not a model", lineage=v1.lineage.__class__(
-        **{**v1.lineage.__dict__, "run_id": "manual-bad"}))
+    loop.registry.register(
+        "fraud_model",
+        "not a model",
+        lineage=v1.lineage.__class__(**{**v1.lineage.__dict__, "run_id": "manual-bad"}),
+    )
     loop.registry.promote("fraud_model", 2)
     server = ModelServer(store, loop.registry, alerts=loop.alerts)
     # v2's artifact is truncated on disk: the previous champion serves, a person is alerted.

@@ -16,8 +16,8 @@ from parity.retrain.registries.base import CHALLENGER, CHAMPION, PREVIOUS, Model
 if os.environ.get("CI") != "true":
     pytest.importorskip("mlflow", reason="mlflow is not installed: pip install 'parity[mlflow]'")
 
-from parity.retrain.config import MlflowModelRegistryConfig  # noqa: E402
-from parity.retrain.registries.mlflow import MlflowModelRegistry  # noqa: E402
+from parity.retrain.config import MlflowModelRegistryConfig
+from parity.retrain.registries.mlflow import MlflowModelRegistry
 
 pytestmark = [
     # MLflow's own modules emit these at import/first use; none are about parity's calls.
@@ -31,10 +31,19 @@ pytestmark = [
 def _lineage(run_id: str, auc: float) -> ModelLineage:
     return ModelLineage(
         feature_service="fraud_detection@v1",
-        service_pins=({"view": "merchant_risk", "version": 1, "feature": "risk_score",
-                       "output_name": "risk_score"},),
-        training_dataset=f"fraud_model__{run_id}", metrics={"roc_auc": auc},
-        code_fingerprint="abc123", run_id=run_id, feature_names=("risk_score",),
+        service_pins=(
+            {
+                "view": "merchant_risk",
+                "version": 1,
+                "feature": "risk_score",
+                "output_name": "risk_score",
+            },
+        ),
+        training_dataset=f"fraud_model__{run_id}",
+        metrics={"roc_auc": auc},
+        code_fingerprint="abc123",
+        run_id=run_id,
+        feature_names=("risk_score",),
     )
 
 

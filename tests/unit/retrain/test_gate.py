@@ -43,12 +43,19 @@ def test_paired_bootstrap_equals_scipy_on_the_same_resamples() -> None:
     def delta(indices: np.ndarray, axis: int = -1) -> np.ndarray:
         indices = np.atleast_2d(indices)
         counts = np.stack([np.bincount(row, minlength=len(y)) for row in indices]).astype(float)
-        return metric_values("roc_auc", y, strong, counts) - metric_values("roc_auc", y, weak, counts)
+        return metric_values("roc_auc", y, strong, counts) - metric_values(
+            "roc_auc", y, weak, counts
+        )
 
     ours = bootstrap_deltas("roc_auc", y, strong, weak, n_resamples=n_resamples, seed=seed)
     theirs = stats.bootstrap(
-        (np.arange(len(y)),), delta, n_resamples=n_resamples, method="percentile",
-        confidence_level=0.95, vectorized=True, rng=np.random.default_rng(seed),
+        (np.arange(len(y)),),
+        delta,
+        n_resamples=n_resamples,
+        method="percentile",
+        confidence_level=0.95,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
     )
     np.testing.assert_allclose(np.sort(ours), np.sort(theirs.bootstrap_distribution), rtol=1e-12)
     result = gate("roc_auc", y, strong, weak, n_resamples=n_resamples, seed=seed)

@@ -42,8 +42,12 @@ def loop(tmp_path: Path) -> Loop:
     return Loop(None, None, ledger, MemoryAlertSink(), Clock(), RetrainConfig())  # type: ignore[arg-type]
 
 
-MODEL = Model("m", feature_service="s@v1", labels=LabelSource("l.parquet", entity_keys=("k",)),
-              policy=RetrainPolicy(max_unstable_retrains=2))
+MODEL = Model(
+    "m",
+    feature_service="s@v1",
+    labels=LabelSource("l.parquet", entity_keys=("k",)),
+    policy=RetrainPolicy(max_unstable_retrains=2),
+)
 
 
 def _run(loop: Loop, run_id: str, trigger: str = "performance") -> None:
@@ -62,8 +66,12 @@ def test_at_most_one_run_per_model_per_day(loop: Loop) -> None:
 
 
 def test_rate_limit_is_configurable(loop: Loop) -> None:
-    hourly = Model("m", feature_service="s@v1", labels=MODEL.labels,
-                   policy=RetrainPolicy(min_interval=timedelta(hours=1)))
+    hourly = Model(
+        "m",
+        feature_service="s@v1",
+        labels=MODEL.labels,
+        policy=RetrainPolicy(min_interval=timedelta(hours=1)),
+    )
     _run(loop, "r1")
     loop.clock.now = T0 + timedelta(minutes=61)
     check_rate_limit(loop, hourly, run_id="r2")
@@ -77,8 +85,9 @@ def test_loop_breaker_trips_after_unstable_retrains_and_a_reset_rearms_it(loop: 
     with pytest.raises(RetrainBlocked, match="loop breaker"):
         check_loop_breaker(loop, MODEL)
     loop.clock.now = T0 + timedelta(days=5)
-    loop.ledger.record_decision(MODEL.name, action=RESET, reasons=["looked at it"], evidence={},
-                                now=loop.clock())
+    loop.ledger.record_decision(
+        MODEL.name, action=RESET, reasons=["looked at it"], evidence={}, now=loop.clock()
+    )
     check_loop_breaker(loop, MODEL)
 
 
@@ -128,12 +137,14 @@ def test_locked_database_is_a_transient_recorded_failure(tmp_path: Path, loop: L
     # Another process holds the database's write lock; our busy timeout is short.
     blocker = sqlite3.connect(tmp_path / "registry.db", isolation_level=None, timeout=0)
     blocker.execute("BEGIN IMMEDIATE")
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'registry.db'}",
-                              connect_args={"timeout": 0.05})
+    engine = sa.create_engine(
+        f"sqlite:///{tmp_path / 'registry.db'}", connect_args={"timeout": 0.05}
+    )
     try:
         with pytest.raises(RunLocked, match="database is locked"):
-            Ledger(engine, project="p").acquire_lock("m", run_id="r", now=T0,
-                                                     ttl=timedelta(hours=1))
+            Ledger(engine, project="p").acquire_lock(
+                "m", run_id="r", now=T0, ttl=timedelta(hours=1)
+            )
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

@@ -29,7 +29,9 @@ def _perf(value: float) -> PerformanceEvidence:
     [(0.9, Action.NONE), (0.885, Action.NONE), (0.875, Action.WARN), (0.84, Action.RETRAIN)],
 )
 def test_performance_warns_past_two_percent_and_retrains_past_five(value, action) -> None:
-    assert decide(RetrainPolicy(), now=NOW, last_run=None, performance=_perf(value)).action is action
+    assert (
+        decide(RetrainPolicy(), now=NOW, last_run=None, performance=_perf(value)).action is action
+    )
 
 
 def test_feature_drift_alone_only_warns() -> None:
@@ -63,8 +65,9 @@ def test_schedule_fires_once_per_cron_slot() -> None:
 def test_decision_keeps_every_reason_and_its_evidence() -> None:
     policy = RetrainPolicy(schedule="0 3 * * *")
     drift = DriftEvidence((FeatureDrift("amount", psi=0.2),))
-    decision = decide(policy, now=NOW, last_run=NOW - timedelta(days=2), drift=drift,
-                      performance=_perf(0.875))
+    decision = decide(
+        policy, now=NOW, last_run=NOW - timedelta(days=2), drift=drift, performance=_perf(0.875)
+    )
     assert decision.action is Action.RETRAIN
     assert len(decision.reasons) == 3
     assert decision.evidence["performance"]["value"] == 0.875

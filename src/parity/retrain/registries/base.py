@@ -121,5 +121,5 @@ class ModelRegistry(abc.ABC):
     def rollback(self, name: str) -> ModelVersion:
         """Atomically swap ``champion`` and ``previous``; return the new champion."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most registries hold nothing
         """Release resources; the default holds none."""

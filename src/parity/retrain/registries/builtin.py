@@ -61,7 +61,8 @@ class BuiltinModelRegistry(ModelRegistry):
     """Model versions in the registry database; artifacts under ``root``.
 
     Example:
-        >>> BuiltinModelRegistry(engine, project="p", root=Path("m")).versions("x")  # doctest: +SKIP
+        >>> registry = BuiltinModelRegistry(engine, project="p", root=Path("m"))  # doctest: +SKIP
+        >>> registry.versions("x")  # doctest: +SKIP
         []
     """
 

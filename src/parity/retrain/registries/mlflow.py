@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import pickle
@@ -73,7 +74,9 @@ class MlflowModelRegistry(ModelRegistry):
         experiment = client.get_experiment_by_name(config.experiment)
         if experiment is not None:
             return cls(client, project=project, experiment_id=experiment.experiment_id)
-        location = config.artifact_location or (root / "data" / "mlflow-artifacts").resolve().as_uri()
+        location = (
+            config.artifact_location or (root / "data" / "mlflow-artifacts").resolve().as_uri()
+        )
         experiment_id = client.create_experiment(config.experiment, artifact_location=location)
         return cls(client, project=project, experiment_id=experiment_id)
 
@@ -139,7 +142,8 @@ class MlflowModelRegistry(ModelRegistry):
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 local = download_artifacts(
-                    artifact_uri=f"{mv.source}/{_ARTIFACT}", dst_path=tmp,
+                    artifact_uri=f"{mv.source}/{_ARTIFACT}",
+                    dst_path=tmp,
                     tracking_uri=self._client._tracking_client.tracking_uri,
                 )
                 payload = Path(local).read_bytes()
@@ -173,10 +177,8 @@ class MlflowModelRegistry(ModelRegistry):
         from mlflow.exceptions import MlflowException
 
         if version is None:
-            try:
+            with contextlib.suppress(MlflowException):  # already absent: removing it is done
                 self._client.delete_registered_model_alias(self._full(name), alias)
-            except MlflowException:
-                pass  # already absent: removing it is done
             return
         if version not in {v.version for v in self.versions(name)}:
             raise ModelNotFound(f"No model version {name}@v{version} in MLflow.")

@@ -1,0 +1,102 @@
+"""The CLI steps an orchestrator calls, and the embedded scheduler, on the example repo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from parity.cli.main import app
+from parity.retrain.ledger import RunState
+from parity.retrain.scheduler import run_scheduler
+from parity.retrain.triggers import PerformanceEvidence
+from parity.retrain.wiring import open_loop
+from parity.scaffold import init_repo
+from parity.store import FeatureStore
+
+END = datetime(2026, 2, 1, tzinfo=UTC)
+MODELS = """
+from parity.retrain.model import LabelSource, Model, RetrainPolicy
+
+fraud_model = Model(
+    "fraud_model",
+    feature_service="fraud_detection@v1",
+    labels=LabelSource("data/transactions.parquet", entity_keys=("user_id", "merchant_id"),
+                       label_column="is_fraud", request_features=("amount",)),
+    policy=RetrainPolicy(bootstrap_resamples=100, shadow_min_requests=5),
+)
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Path]:
+    root = init_repo(tmp_path / "fraud", project="fraud", rows=8_000, end=END)
+    with FeatureStore(root) as store:
+        store.apply(message="test", actor="test")
+        for report in store.materialize(END - timedelta(days=60), END):
+            store.promote(report.ref, message="validated")
+    (root / "models.py").write_text(MODELS)
+    yield root
+
+
+def _cli(repo: Path, *args: str) -> str:
+    result = CliRunner().invoke(app, ["--repo", str(repo), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_orchestrator_runs_one_step_per_command_idempotently(repo: Path) -> None:
+    for step in ("build_training_set", "train", "evaluate", "gate", "register", "shadow"):
+        out = json.loads(
+            _cli(repo, "retrain", "step", step, "fraud_model", "--run-id", "r1", "--json")
+        )
+        assert out["state"] == "running" and step in out["steps"]
+    again = json.loads(
+        _cli(repo, "retrain", "step", "train", "fraud_model", "--run-id", "r1", "--json")
+    )
+    assert again["steps"]["train"] == out["steps"]["train"]  # recorded output, not re-run
+    final = json.loads(
+        _cli(repo, "retrain", "step", "promote", "fraud_model", "--run-id", "r1", "--json")
+    )
+    assert final["state"] == "promoted"
+    status = json.loads(_cli(repo, "retrain", "status", "fraud_model", "--json"))
+    assert status["aliases"]["champion"] == 1
+    scored = json.loads(
+        _cli(
+            repo,
+            "retrain",
+            "predict",
+            "fraud_model",
+            '[{"user_id": 1, "merchant_id": 1, "amount": 20.0}]',
+        )
+    )
+    assert scored["version"] == 1 and 0 <= scored["scores"][0] <= 1
+
+
+def test_scheduler_retrains_on_evidence_and_the_rate_limit_holds(repo: Path) -> None:
+    now = [END + timedelta(days=1)]
+    perf = PerformanceEvidence("roc_auc", value=0.5, validation_value=0.9)
+    with FeatureStore(repo) as store:
+        ticks = run_scheduler(
+            store,
+            iterations=3,
+            clock=lambda: now[0],
+            sleep=lambda s: None,
+            evidence=lambda model: (None, perf),
+        )
+        assert [t.outcomes["fraud_model"] for t in ticks] == [
+            "promoted",
+            "error: RetrainBlocked",
+            "error: RetrainBlocked",
+        ]
+        loop = open_loop(store)
+        try:
+            assert [r.state for r in loop.ledger.runs("fraud_model")] == [RunState.PROMOTED]
+            assert len(loop.ledger.decisions("fraud_model")) == 3
+            assert "rate limit" in loop.ledger.alerts("fraud_model")[-1]["message"]
+        finally:
+            loop.close()
