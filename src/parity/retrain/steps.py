@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import pickle
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,7 +42,8 @@ def score(estimator: Any, features: pd.DataFrame) -> np.ndarray[Any, Any]:
 
 
 def _dataset_name(ctx: RunContext) -> str:
-    return f"{ctx.model.name}__{ctx.run_id}".replace("-", "_")
+    # Orchestrator run ids carry ':', '+', '-'; dataset names are identifiers.
+    return re.sub(r"\W", "_", f"{ctx.model.name}__{ctx.run_id}")
 
 
 def _split(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
