@@ -92,3 +92,55 @@ def test_tampered_artifact_fails_to_load(registry: MlflowModelRegistry) -> None:
     path.write_bytes(b"garbage")
     with pytest.raises(ModelLoadError, match="SHA-256"):
         registry.load(version)
+
+
+def test_the_closed_loop_runs_on_mlflow(mlflow_root: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from parity.retrain.config import RetrainConfig
+    from parity.retrain.ledger import RunState
+    from parity.retrain.model import LabelSource, Model, RetrainPolicy
+    from parity.retrain.runner import run_retrain
+    from parity.retrain.serving import ModelServer
+    from parity.retrain.wiring import open_loop
+    from parity.scaffold import init_repo
+    from parity.store import FeatureStore
+
+    end = datetime(2026, 2, 1, tzinfo=UTC)
+    root = init_repo(tmp_path / "fraud", project="mlflow_loop", rows=8_000, end=end)
+    uri = f"sqlite:///{mlflow_root / 'data' / 'mlflow.db'}"
+    config = RetrainConfig.model_validate(
+        {"model_registry": {"type": "mlflow", "tracking_uri": uri}}
+    )
+    model = Model(
+        "fraud_model",
+        feature_service="fraud_detection@v1",
+        labels=LabelSource(
+            "data/transactions.parquet",
+            entity_keys=("user_id", "merchant_id"),
+            label_column="is_fraud",
+            request_features=("amount",),
+        ),
+        policy=RetrainPolicy(bootstrap_resamples=100, shadow_min_requests=5),
+    )
+    with FeatureStore(root) as store:
+        store.apply(message="test", actor="test")
+        for report in store.materialize(end - timedelta(days=60), end):
+            store.promote(report.ref, message="validated")
+        loop = open_loop(store, clock=lambda: end, config=config)
+        try:
+            report = run_retrain(loop, model)
+            assert report.state is RunState.PROMOTED
+            champion = loop.registry.alias("fraud_model", CHAMPION)
+            assert champion is not None
+            assert (
+                champion.lineage.training_dataset == report.outputs["build_training_set"]["dataset"]
+            )
+            server = ModelServer(store, loop.registry)
+            served = server.predict(
+                "fraud_model", [{"user_id": 1, "merchant_id": 1, "amount": 20.0}]
+            )
+            server.close()
+            assert served.version == champion.version
+        finally:
+            loop.close()
