@@ -74,6 +74,7 @@ class RequestLog:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._spawned_at = 0.0
         self._random = random.Random()
 
     @property
@@ -83,6 +84,12 @@ class RequestLog:
 
     def start(self) -> None:
         """Start the writer process and the thread that feeds it."""
+        self._spawn()
+        self._thread = threading.Thread(target=self._run, name="parity-request-log", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        self._spawned_at = time.monotonic()
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -96,8 +103,6 @@ class RequestLog:
             # Its own session: Ctrl-C reaches the server, which then closes the pipe.
             start_new_session=True,
         )
-        self._thread = threading.Thread(target=self._run, name="parity-request-log", daemon=True)
-        self._thread.start()
 
     def record(
         self, response: OnlineResponse, *, request_id: str, view_versions: tuple[str, ...]
@@ -173,6 +178,12 @@ class RequestLog:
             if rows:
                 logger.error("request log: the writer process is gone; %d rows lost", rows)
                 self._metrics.log_dropped.labels("write_error").inc(rows)
+            # A writer that died is replaced (at most once a second) unless we are closing.
+            if not self._stopping and time.monotonic() - self._spawned_at >= 1.0:
+                logger.error("request log: starting a new writer process")
+                if process is not None:
+                    _retire(process)
+                self._spawn()
         else:
             self._metrics.log_rows.inc(rows)
         self._sent += rows
@@ -187,12 +198,17 @@ class RequestLog:
         self._send()
         process, self._process = self._process, None
         if process is not None:
-            if process.stdin is not None:
-                with contextlib.suppress(OSError):
-                    process.stdin.close()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                logger.error("request log: the writer did not finish in 60 s; stopping it")
-                process.kill()
-                process.wait()
+            _retire(process, timeout=60)
+
+
+def _retire(process: subprocess.Popen[bytes], *, timeout: float = 1.0) -> None:
+    """Close the writer's pipe and wait for it to finish (killed after ``timeout``)."""
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        logger.error("request log: the writer did not finish in %s s; stopping it", timeout)
+        process.kill()
+        process.wait()

@@ -157,3 +157,26 @@ def test_metrics_count_requests_latency_staleness_and_pushes(
     )
     assert metrics[("parity_push_rows_written_total", (("push_source", "txn_push"),))] == 1
     assert metrics[("parity_push_rows_rejected_total", (("push_source", "txn_push"),))] == 1
+
+
+def test_a_dead_log_writer_is_replaced(make_repo: Any, live_server: Any) -> None:
+    import time
+
+    store = make_repo()
+    server = live_server(store, request_log={"flush_interval_seconds": 3600})
+    body = {"feature_service": "live", "entity_rows": [{"user_id": 1}]}
+    with server as live:
+        log = live.server.config.app.request_log
+        first = log._process
+        first.kill()  # the writer dies (OOM killer, operator...)
+        first.wait()
+        # The next hand-over (a tick every 250 ms) fails and a new writer starts.
+        until = time.monotonic() + 5
+        while log._process is first:
+            assert time.monotonic() < until, "no new writer process"
+            time.sleep(0.05)
+        reply = httpx.post(
+            f"{live.url}/get-online-features", json=body, headers={"x-request-id": "after"}
+        )
+        assert reply.status_code == 200
+    assert "after" in {r["request_id"] for r in log_rows(store)}
