@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 
 # SQLite's default limit on bound parameters is 32766; stay well below it.
 _MAX_IN = 4096
+# Reads map the file instead of copying each page through read(): a read of 100 random
+# entities x 3 views of 100k (benchmarks/sync_and_serving.py data) took 0.90 ms instead
+# of 1.06 ms at the median, interleaved on one file. Address space only; the OS page
+# cache holds the pages either way.
+_MMAP_BYTES = 1 << 30
 
 
 class SqliteOnlineConfig(BaseModel):
@@ -114,6 +119,7 @@ class SqliteOnlineStore(OnlineStore, ScansEntities):
             )
             _enable_wal(conn, timeout=self._timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
         except (OSError, sqlite3.Error) as exc:
             raise OnlineStoreUnavailable(
                 f"Cannot open the SQLite online store at {str(self.path)!r}: {exc}. Check "
