@@ -583,10 +583,11 @@ def report(
         f"{first.get('entity_rows', 0):,} entity-view rows), median run:\n"
     )
     print(
-        "| backend | parity s | parity entity rows/s | parity input rows/s | Feast s "
-        "| Feast entity rows/s | parity / Feast speed | parity runs s | Feast runs s |"
+        "| backend | parity s | parity entity rows/s | parity input rows/s | parity CPU s "
+        "| Feast s | Feast entity rows/s | Feast CPU s | parity / Feast speed "
+        "| parity runs s | Feast runs s |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for backend in args.backends:
         ours = [r for r in runs[f"parity {backend}"] if "error" not in r]
         theirs = [r for r in runs.get(f"feast {backend}", []) if "error" not in r]
@@ -594,9 +595,11 @@ def report(
         f = statistics.median(r["seconds"] for r in theirs) if theirs else float("nan")
         entity = ours[0]["entity_rows"] if ours else float("nan")
         inputs = ours[0]["input_rows"] if ours else float("nan")
+        p_cpu = statistics.median(r["cpu_seconds"] for r in ours) if ours else float("nan")
+        f_cpu = statistics.median(r["cpu_seconds"] for r in theirs) if theirs else float("nan")
         print(
-            f"| {backend} | {p:.2f} | {entity / p:,.0f} | {inputs / p:,.0f} | {f:.2f} "
-            f"| {entity / f:,.0f} | {f / p:.1f}x "
+            f"| {backend} | {p:.2f} | {entity / p:,.0f} | {inputs / p:,.0f} | {p_cpu:.2f} "
+            f"| {f:.2f} | {entity / f:,.0f} | {f_cpu:.2f} | {f / p:.1f}x "
             f"| {_seconds(ours)} | {_seconds(theirs)} |"
         )
     print("\nparity seconds per sync step (sum over the 3 views), median run:\n")
