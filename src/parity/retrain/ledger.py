@@ -142,7 +142,7 @@ class Ledger:
     # --- runs and steps ----------------------------------------------------------------
 
     def start_run(self, model: str, *, run_id: str, trigger: str, now: datetime) -> RunRecord:
-        """Create the run (or return it unchanged if ``run_id`` exists: re-runs resume it)."""
+        """Create the run; an existing one resumes (a failed one is set running again)."""
         with self.engine.begin() as conn:
             existing = self._run(conn, run_id)
             if existing is None:
@@ -157,8 +157,15 @@ class Ledger:
                         details={},
                     )
                 )
+            elif existing.state is RunState.FAILED:
+                # Resuming a failed run: its finished steps are reused, the failed one re-runs.
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.project == self.project, runs.c.run_id == run_id)
+                    .values(state=RunState.RUNNING, finished_at=None)
+                )
             else:
-                return existing  # a re-run resumes (or reports) the recorded run
+                return existing  # a running run resumes; a finished one is only reported
         record = self.run(run_id)
         assert record is not None
         return record

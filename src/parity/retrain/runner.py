@@ -133,14 +133,15 @@ def run_retrain(
 ) -> RunReport:
     """Run (or resume) the pipeline for ``model``; ``until`` stops after that step.
 
-    Re-running a finished ``run_id`` returns its report without doing anything again.
+    Re-running a promoted or rejected ``run_id`` returns its report without doing anything
+    again; re-running a failed one resumes it at the step that failed.
     """
     now = loop.clock()
     run_id = run_id or f"{now:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
     if until is not None and until not in STEP_NAMES:
         raise RetrainError(f"Unknown step {until!r}. Steps, in order: {', '.join(STEP_NAMES)}.")
     existing = loop.ledger.run(run_id)
-    if existing is not None and existing.state is not RunState.RUNNING:
+    if existing is not None and existing.state in (RunState.PROMOTED, RunState.REJECTED):
         return RunReport(run_id, model.name, existing.state, dict(existing.details))
     if existing is None and not force:
         try:

@@ -143,9 +143,12 @@ def test_failing_trainer_is_recorded_alerted_and_resumable(store: FeatureStore, 
     assert ModelServer(store, loop.registry).predict("fraud_model", _rows()).version == 1
     assert loop.ledger.step_output("r2", "build_training_set") is not None
     # Recover: the failed run is resumable by its id; its finished steps are reused.
-    loop.ledger.finish_run("r2", RunState.RUNNING, now=loop.clock(), details={})
+    built = loop.ledger.step_output("r2", "build_training_set")
     report = run_retrain(loop, _model(), run_id="r2", trigger="schedule")
-    assert report.state is RunState.REJECTED or report.state is RunState.PROMOTED
+    assert report.outputs["build_training_set"] == built  # reused, not rebuilt
+    # Same data as the champion: the retrained candidate is no better, so the gate says no.
+    assert report.state is RunState.REJECTED
+    assert [s["state"] for s in loop.ledger.steps("r2")][:2] == ["succeeded", "succeeded"]
 
 
 def test_worse_candidate_is_rejected_and_champion_keeps_serving(
