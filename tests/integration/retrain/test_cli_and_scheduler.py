@@ -100,3 +100,32 @@ def test_scheduler_retrains_on_evidence_and_the_rate_limit_holds(repo: Path) -> 
             assert "rate limit" in loop.ledger.alerts("fraud_model")[-1]["message"]
         finally:
             loop.close()
+
+
+def test_evaluate_records_the_decision_from_monitor_evidence(repo: Path, tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence.json"
+    evidence.write_text(
+        json.dumps(
+            {
+                "drift": {
+                    "features": [
+                        {"feature": "amount_mean_7d", "psi": 0.4, "error_correlation": 0.1}
+                    ]
+                },
+                "performance": {"metric": "roc_auc", "value": 0.87, "validation_value": 0.9},
+            }
+        )
+    )
+    out = json.loads(
+        _cli(repo, "retrain", "evaluate", "fraud_model", "--evidence", str(evidence), "--json")
+    )
+    assert out["action"] == "warn"
+    assert len(out["reasons"]) == 2
+    with FeatureStore(repo) as store:
+        loop = open_loop(store)
+        try:
+            decision = loop.ledger.decisions("fraud_model")[-1]
+            assert decision["evidence"]["drift"]["features"][0]["psi"] == 0.4
+            assert loop.ledger.alerts("fraud_model")[-1]["severity"] == "warn"
+        finally:
+            loop.close()
