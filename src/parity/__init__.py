@@ -22,6 +22,7 @@ from parity.definitions import (
     ParquetSource,
     PushSource,
 )
+from parity.client import Client
 from parity.errors import ParityError
 from parity.store import FeatureStore
 from parity.types import (
@@ -44,6 +45,7 @@ __all__ = [
     "Array",
     "Bool",
     "Bytes",
+    "Client",
     "DType",
     "DeltaSource",
     "Entity",

@@ -11,6 +11,7 @@ EXPECTED = {
     "Array",
     "Bool",
     "Bytes",
+    "Client",
     "DType",
     "DeltaSource",
     "Entity",
