@@ -37,6 +37,7 @@ from parity.errors import (
     FeatureViewNotFound,
     InvalidTransition,
     ObjectNotFound,
+    RegistryUnreachable,
     did_you_mean,
 )
 from parity.offline.base import (
@@ -69,6 +70,8 @@ from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.report import SyncOutcome, SyncReport
 from parity.sync.steps import Progress
 from parity.types import require_utc
+
+_MAX_CACHED_PLANS = 1024
 
 _NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
     ObjectKind.ENTITY: EntityNotFound,
@@ -374,12 +377,21 @@ class FeatureStore:
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
+        try:
+            snapshot = self.snapshot()
+        except RegistryUnreachable:
+            if cached is not None:
+                # Pins are immutable: an expired plan is still right, only maybe not newest.
+                return cached[1]
+            raise
         plan = resolve_serving_plan(
-            self.snapshot(),
+            snapshot,
             feature_service=feature_service,
             features=features,
             full_feature_names=full_feature_names,
         )
+        if len(self._serving_plans) >= _MAX_CACHED_PLANS:
+            self._serving_plans.clear()  # bounded: clients may send many feature lists
         self._serving_plans[key] = (now + self.config.registry_cache_seconds, plan)
         return plan
 
