@@ -55,6 +55,9 @@ class FeatureDrift:
     psi: float
     error_correlation: float | None = None
     drifted: bool = True
+    # The monitor's verdict on the drift-error link (significance tested), when it has one;
+    # it overrides the correlation threshold.
+    harmful: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,12 @@ def _drift(policy: RetrainPolicy, drift: DriftEvidence) -> tuple[Action, list[st
     harmful = [
         f
         for f in drifted
-        if f.error_correlation is not None
-        and abs(f.error_correlation) >= policy.drift_error_correlation
+        if f.harmful
+        or (
+            f.harmful is None
+            and f.error_correlation is not None
+            and abs(f.error_correlation) >= policy.drift_error_correlation
+        )
     ]
     critical = [
         f
@@ -143,8 +150,8 @@ def _drift(policy: RetrainPolicy, drift: DriftEvidence) -> tuple[Action, list[st
     ]
     if harmful or critical:
         reasons = [
-            f"drift: {f.feature} (psi {f.psi:.3f}) correlates with error "
-            f"({f.error_correlation:+.2f})"
+            f"drift: {f.feature} (psi {f.psi:.3f}) is linked to the error"
+            + ("" if f.error_correlation is None else f" ({f.error_correlation:+.2f})")
             for f in harmful
         ] + [f"drift: critical psi {f.psi:.3f} on key feature {f.feature}" for f in critical]
         return Action.RETRAIN, reasons

@@ -77,3 +77,29 @@ def test_decision_keeps_every_reason_and_its_evidence() -> None:
 def test_invalid_cron_is_a_definition_error_naming_the_value() -> None:
     with pytest.raises(DefinitionError, match="'every day'"):
         RetrainPolicy(schedule="every day")
+
+
+def test_monitor_link_verdict_decides_harm_over_the_correlation_threshold() -> None:
+    from types import SimpleNamespace as NS  # noqa: N814 - short stand-ins for monitor objects
+
+    from parity.retrain.evidence import drift_evidence, performance_evidence
+
+    report = NS(
+        dataset="2026-03-01/2026-03-02",
+        features=(
+            NS(feature="amount", psi=0.2, status="warn"),
+            NS(feature="age", psi=0.01, status="ok"),
+        ),
+    )
+    benign = drift_evidence(report, [NS(feature="amount", correlation=0.9, verdict="benign")])
+    harmful = drift_evidence(report, [NS(feature="amount", correlation=0.1, verdict="harmful")])
+    policy = RetrainPolicy()
+    assert decide(policy, now=NOW, last_run=None, drift=benign).action is Action.WARN
+    assert decide(policy, now=NOW, last_run=None, drift=harmful).action is Action.RETRAIN
+    assert [f.drifted for f in harmful.features] == [True, False]
+
+    window = NS(metrics={"roc_auc": None}, labeled=0, start="a", end="b")
+    assert (
+        performance_evidence(NS(validation={"roc_auc": 0.9}, windows=(window,)), metric="roc_auc")
+        is None
+    )  # labels not in yet
