@@ -209,7 +209,9 @@ def validate_rows(
             continue
         cast, bad = _cast_column(rows.column(field.name), field.dtype, field.name)
         problems.append((bad, field.name, f"is not a {field.dtype.name}"))
-        problems.extend((mask, field.name, text) for mask, text in _contract_failures(field, cast))
+        for mask, text in _contract_failures(field, cast):
+            # A value that failed the cast is null now; report the cast, not the nullability.
+            problems.append((pc.and_(mask, pc.invert(bad)), field.name, text))
         columns[field.name] = cast
     event = _timestamp(rows, EVENT_TIMESTAMP)
     problems.append((pc.is_null(event), None, "event_timestamp is null"))
