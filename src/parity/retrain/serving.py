@@ -195,7 +195,7 @@ class ModelServer:
             version.lineage.feature_names,
             self._clock().isoformat(),
         )
-        self.log.write(result)
+        self._shadow.submit(self.log.write, result)  # logging stays off the hot path
         challenger = self._alias(name, CHALLENGER)
         if challenger is not None and challenger.version != version.version:
             self.pending.append(
