@@ -2,7 +2,8 @@
 
 It creates the example fraud-detection repository, registers its definitions,
 materializes them to the online store (validated, with quarantine and watermarks),
-promotes the validated versions and reads a feature vector the way a model would.
+promotes the validated versions, reads a feature vector the way a model would, builds a
+point-in-time training set, and runs the closed retraining loop through a concept shift.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.rule import Rule
+from rich.table import Table
 
 from parity.cli.render import console, render_pins, render_plan, render_records
 from parity.cli.sync import progress_bars, render_sync_reports
+from parity.retrain.demo_story import run_retrain_story
 from parity.store import FeatureStore
 
 
@@ -58,7 +62,25 @@ def demo(
             response.feature_names, response.values[0], response.statuses[0], strict=True
         ):
             console.print(f"  {name:<20} {value!r:<24} {status.value}")
-        console.print(Rule("7. a second apply of the same repository changes nothing"))
+        console.print(Rule("7. training set: point-in-time correct, saved with lineage"))
+        labels = pd.read_parquet(root / "data" / "transactions.parquet")
+        job = store.get_historical_features(labels, feature_service="fraud_detection")
+        saved = job.save("demo_training_set")
+        console.print(
+            f"saved dataset {saved.lineage.name!r}: {saved.lineage.row_count:,} rows, views "
+            + ", ".join(f"{name}@v{version}" for name, version in saved.lineage.views)
+        )
+        console.print(
+            Rule("8. closed loop: drift and a concept shift, detect, retrain, gate, promote")
+        )
+        story = run_retrain_story(store, say=lambda text: console.print(f"  {text}"))
+        table = Table(title=f"Model quality on the shifted holdout ({story.metric} decides)")
+        for column in ("metric", "before (v1)", f"after ({story.champion})"):
+            table.add_column(column)
+        for metric, before in story.before.items():
+            table.add_row(metric, f"{before:.4f}", f"{story.after.get(metric, float('nan')):.4f}")
+        console.print(table)
+        console.print(Rule("9. a second apply of the same repository changes nothing"))
         render_plan(store.plan(), verbose=False)
     console.print(f"[green]Demo complete.[/] Explore it: parity --repo {root} history")
 
