@@ -42,7 +42,7 @@ def run(
     if transport not in ("redis", "nats"):
         raise DefinitionError(f"--transport {transport!r}: use 'redis' or 'nats'.")
     settings = StreamSettings(
-        transport=transport,  # type: ignore[arg-type]
+        transport=transport,
         url=url,
         coordination_url=coordination_url,
         stream=stream,

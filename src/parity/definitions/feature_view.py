@@ -140,7 +140,7 @@ class FeatureView:
                 f"{self.source!r}."
             )
         reserved = {self.source.timestamp_field, self.source.created_timestamp_field} - {None}
-        for f in (*self.schema, *(Field(a.column, a.dtype) for a in self.aggregations)):
+        for f in (*self.schema, *(Field(a.column, a.input_dtype) for a in self.aggregations)):
             if f.name in reserved:
                 raise DefinitionError(
                     f"{what}: feature {f.name!r} has the name of the source's timestamp "

@@ -133,6 +133,12 @@ class Aggregation:
         check_name(self.name, what=f"{what}.name")
 
     @property
+    def input_dtype(self) -> DType:
+        """The input column's dtype (parsed on construction)."""
+        assert isinstance(self.dtype, DType)
+        return self.dtype
+
+    @property
     def window_us(self) -> int:
         """The window length in microseconds."""
         return self.window // _ONE_US

@@ -91,7 +91,7 @@ def _compare(
         pa.timestamp("us", tz="UTC")
     )
     offline = engine.get_historical_features(pa.table(columns), [spec]).to_arrow().to_pylist()
-    mismatches, examples = 0, []
+    mismatches, examples = 0, list[str]()
     for (key, at, values), row in zip(probes, offline, strict=True):
         for name, value in zip(names, values, strict=True):
             if not values_match(value, row[name]):

@@ -144,3 +144,19 @@ def test_row_transform_reports_missing_inputs_and_outputs() -> None:
         transform.apply(pa.table({"x": [1.0]}))
     with pytest.raises(DefinitionError, match="did not return output 'b'"):
         transform.apply(pa.table({"a": [1.0]}))
+
+
+def test_row_transform_gives_the_same_values_on_a_training_frame_and_on_one_request() -> None:
+    ratio = RowTransform(
+        "amount_ratio",
+        inputs=["amount", "avg_amount_30d"],
+        outputs=[Field("amount_ratio", Float64)],
+        function=lambda df: {"amount_ratio": df["amount"] / df["avg_amount_30d"]},
+    )
+    frame = pa.table({"amount": [10.0, 3.0, 7.5, None], "avg_amount_30d": [4.0, 0.5, 2.5, 1.0]})
+    offline = ratio.apply(frame).column("amount_ratio").to_pylist()
+    online = [
+        ratio.apply(frame.slice(n, 1)).column("amount_ratio").to_pylist()[0]
+        for n in range(frame.num_rows)
+    ]
+    assert offline == online == [2.5, 6.0, 3.0, None]
