@@ -129,3 +129,9 @@ def test_evaluate_records_the_decision_from_monitor_evidence(repo: Path, tmp_pat
             assert loop.ledger.alerts("fraud_model")[-1]["severity"] == "warn"
         finally:
             loop.close()
+
+
+def test_parity_scheduler_once_makes_one_pass(repo: Path) -> None:
+    out = _cli(repo, "scheduler", "--once")
+    assert "fraud_model" in out  # no schedule, no evidence: the decision is 'none'
+    assert "'none'" in out
