@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from parity.client import Client
 from parity.definitions import (
     DeltaSource,
     Entity,
@@ -22,8 +23,9 @@ from parity.definitions import (
     ParquetSource,
     PushSource,
 )
-from parity.client import Client
+from parity.definitions.transformation import Aggregation, RowTransform
 from parity.errors import ParityError
+from parity.retrain import LabelSource, Model, RetrainPolicy, TimeSplit
 from parity.store import FeatureStore
 from parity.types import (
     Array,
@@ -42,6 +44,7 @@ from parity.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregation",
     "Array",
     "Bool",
     "Bytes",
@@ -59,10 +62,15 @@ __all__ = [
     "FreshnessPolicy",
     "Int32",
     "Int64",
+    "LabelSource",
+    "Model",
     "ParityError",
     "ParquetSource",
     "PushSource",
+    "RetrainPolicy",
+    "RowTransform",
     "String",
+    "TimeSplit",
     "Timestamp",
     "Vector",
     "__version__",

@@ -26,6 +26,7 @@ from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+from parity.retrain.config import RetrainConfig
 from parity.serve.config import ServerConfig
 from parity.sync.config import SyncConfig
 
@@ -56,6 +57,7 @@ class RepoConfig(BaseModel):
     # Promote a pending view version automatically once a sync has validated it.
     auto_promote: bool = False
     sync: SyncConfig = SyncConfig()
+    retrain: RetrainConfig = RetrainConfig()
     # How long a server may reuse resolved service pins before re-reading the registry.
     registry_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
     server: ServerConfig = ServerConfig()

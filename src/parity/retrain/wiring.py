@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parity.retrain.alerts import AlertSink, LedgerAlertSink
-from parity.retrain.config import BuiltinModelRegistryConfig, RetrainConfig, retrain_config
+from parity.retrain.config import BuiltinModelRegistryConfig, RetrainConfig
 from parity.retrain.context import Clock, system_clock
 from parity.retrain.database import open_engine
 from parity.retrain.ledger import Ledger
@@ -28,7 +28,7 @@ def open_model_registry(store: FeatureStore, config: RetrainConfig | None = None
     Example:
         >>> open_model_registry(store).versions("fraud_model")  # doctest: +SKIP
     """
-    config = config or retrain_config(store.repo_path)
+    config = config or store.config.retrain
     settings = config.model_registry
     if isinstance(settings, BuiltinModelRegistryConfig):
         from parity.retrain.registries.builtin import BuiltinModelRegistry
@@ -74,7 +74,7 @@ def open_loop(
     config: RetrainConfig | None = None,
 ) -> Loop:
     """Ledger, model registry and alert sink for ``store`` (alerts go to the ledger by default)."""
-    config = config or retrain_config(store.repo_path)
+    config = config or store.config.retrain
     ledger = Ledger(
         open_engine(store.config.registry, repo_root=store.repo_path), project=store.project
     )
