@@ -41,6 +41,7 @@ def served(fraud_store: FeatureStore) -> pa.Table:
         "fraud_train"
     )
     log = RequestLog(request_log_root(store.offline_path), RequestLogConfig(), ServerMetrics())
+    log.start()
     rows = transactions.select(["user_id", "merchant_id"]).slice(0, 400).to_pylist()
     frames = []
     for i in range(0, len(rows), 50):
