@@ -142,7 +142,9 @@ def test_metrics_count_requests_latency_staleness_and_pushes(
     )
     assert metrics[("parity_entities_served_total", (("service", "fraud_detection"),))] == 3
     ages = metrics[("parity_served_feature_age_seconds_sum", (("view", "user_profile@v1"),))]
-    assert 3 * 3500 < ages < 3 * 3700  # three values about an hour old
+    # Three values about an hour old when the module's data was made; the module may
+    # have been imported minutes before this test runs in a full suite.
+    assert 3 * 3500 < ages < 3 * 5400
     assert (
         metrics[
             ("parity_served_values_total", (("status", "not_found"), ("view", "merchant_risk@v1")))
