@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from parity.errors import DefinitionError, NaiveTimestampError, did_you_mean
@@ -202,7 +202,7 @@ def require_utc(value: datetime, *, what: str) -> datetime:
             f"{what}: naive datetime {value.isoformat()} has no time zone. parity never "
             "guesses: pass an aware value, e.g. datetime(..., tzinfo=timezone.utc)."
         )
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def require_positive_duration(value: timedelta, *, what: str) -> timedelta:
