@@ -44,6 +44,7 @@ from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
 from parity.serve.config import Scope, ServerConfig
 from parity.serve.http_errors import BadRequest, RequestTooLarge, error_body, status_for
 from parity.serve.metrics import HotMetrics, ServerMetrics
+from parity.serve.predict import Predictor, parse_predict_request
 from parity.serve.push import apply_push, parse_push_request, resolve_push_plan, rows_to_table
 from parity.serve.reading import VectorReader, probe_online_store
 from parity.serve.request_log import RequestLog
@@ -89,6 +90,7 @@ class FeatureServer:
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
         self._push_plans: dict[str, tuple[float, Any]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
+        self.predictor = Predictor(store)
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
@@ -105,6 +107,9 @@ class FeatureServer:
                     methods=["POST"],
                 ),
                 Route("/push", self._wrap("/push", Scope.PUSH, self.push), methods=["POST"]),
+                Route(
+                    "/predict", self._wrap("/predict", Scope.READ, self.predict), methods=["POST"]
+                ),
                 Route("/health", self._wrap("/health", None, self.health), methods=["GET"]),
                 Route("/ready", self._wrap("/ready", None, self.ready), methods=["GET"]),
                 Route(
@@ -188,6 +193,7 @@ class FeatureServer:
         self.hot.flush()
         if self.reader is not None:
             self.reader.close()
+        self.predictor.close()
         if self._owns_store:
             self.store.close()
         gc.unfreeze()
@@ -425,6 +431,14 @@ class FeatureServer:
         plan = resolve_push_plan(self.store.snapshot(), name, repo_root=self.store.repo_path)
         self._push_plans[name] = (now + self.store.config.registry_cache_seconds, plan)
         return plan
+
+    async def predict(self, request: Request, principal: Principal) -> Response:
+        """Features of the model's pinned service, scored by the production model."""
+        body = await self._body(request)
+        model, rows = parse_predict_request(loads_object(body, endpoint="/predict"))
+        request.state.service = model
+        result = await asyncio.to_thread(self.predictor.predict, model, rows)
+        return Response(dumps(result), media_type=JSON)
 
     async def health(self, request: Request, principal: Principal) -> Response:
         """Liveness: the process answers."""
