@@ -495,7 +495,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         "error": {
             "type": "NotFound",
             "message": f"No endpoint {request.url.path}. Endpoints: /get-online-features, "
-            "/push, /health, /ready, /metrics, /registry/views, /registry/services.",
+            "/push, /predict, /health, /ready, /metrics, /registry/views, /registry/services.",
         }
     }
     return Response(dumps(body), 404, media_type=JSON)
