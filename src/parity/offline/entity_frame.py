@@ -88,11 +88,17 @@ def number_rows(table: pa.Table) -> pa.Table:
     return table.append_column(ROW_COLUMN, pa.array(range(table.num_rows), pa.int64()))
 
 
-def _key_type_fits(arrow_type: pa.DataType, dtype: DType) -> bool:
+def same_family(arrow_type: pa.DataType, dtype: DType) -> bool:
+    """True if ``arrow_type`` is the string, bytes, bool or tz-aware timestamp family of ``dtype``.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> from parity.types import String
+        >>> same_family(pa.large_string(), String)
+        True
+    """
     import pyarrow as pa
 
-    if dtype.is_integer:
-        return bool(pa.types.is_integer(arrow_type))
     if dtype.kind == "string":
         return bool(
             pa.types.is_string(arrow_type)
@@ -110,6 +116,14 @@ def _key_type_fits(arrow_type: pa.DataType, dtype: DType) -> bool:
     if dtype.kind == "timestamp":
         return bool(pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None)
     return False
+
+
+def _key_type_fits(arrow_type: pa.DataType, dtype: DType) -> bool:
+    import pyarrow as pa
+
+    if dtype.is_integer:
+        return bool(pa.types.is_integer(arrow_type))
+    return same_family(arrow_type, dtype)
 
 
 def check_timestamp_column(schema: pa.Schema, column: str, *, where: str, fix: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from parity.errors import SchemaMismatch, did_you_mean
 from parity.offline.base import ViewReadSpec
-from parity.offline.entity_frame import check_timestamp_column
+from parity.offline.entity_frame import check_timestamp_column, same_family
 from parity.types import DType
 
 if TYPE_CHECKING:
@@ -213,20 +213,8 @@ def castable(arrow_type: pa.DataType, dtype: DType) -> bool:
             (pa.types.is_floating(arrow_type) and arrow_type.bit_width <= target.bit_width)
             or (pa.types.is_integer(arrow_type) and arrow_type.bit_width < target.bit_width)
         )
-    if dtype.kind == "string":
-        return bool(
-            pa.types.is_string(arrow_type)
-            or pa.types.is_large_string(arrow_type)
-            or pa.types.is_string_view(arrow_type)
-        )
-    if dtype.kind == "bytes":
-        return bool(
-            pa.types.is_binary(arrow_type)
-            or pa.types.is_large_binary(arrow_type)
-            or pa.types.is_binary_view(arrow_type)
-        )
-    if dtype.kind == "timestamp":
-        return bool(pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None)
+    if dtype.kind in ("string", "bytes", "timestamp", "bool"):
+        return same_family(arrow_type, dtype)
     if dtype.kind in ("list", "vector"):
         return bool(pa.types.is_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)) or (
             pa.types.is_large_list(arrow_type)
