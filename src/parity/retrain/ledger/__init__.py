@@ -1,0 +1,44 @@
+"""The retraining ledger: runs and steps, decisions and alerts, locks, registry transitions.
+
+One :class:`Ledger` per project reads and writes the ``retrain_*`` tables of the registry
+database; each concept lives in its own module (:mod:`.runs`, :mod:`.journal`,
+:mod:`.locks`, :mod:`.transitions`) and the ledger is their union.
+
+Example:
+    >>> ledger = Ledger(engine, project="fraud")  # doctest: +SKIP
+    >>> ledger.start_run("fraud_model", run_id="r1", trigger="schedule", now=now)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from parity.retrain.ledger.journal import Journal
+from parity.retrain.ledger.locks import ModelLocks
+from parity.retrain.ledger.runs import RunLog, RunRecord, RunState, StepState
+from parity.retrain.ledger.tables import metadata
+from parity.retrain.ledger.transitions import Transition, TransitionLog, TransitionState
+
+__all__ = [
+    "Ledger",
+    "RunRecord",
+    "RunState",
+    "StepState",
+    "Transition",
+    "TransitionState",
+]
+
+
+class Ledger(RunLog, Journal, ModelLocks, TransitionLog):
+    """Reads and writes the retraining tables of one project (created if missing).
+
+    Example:
+        >>> Ledger(engine, project="fraud").runs("fraud_model")  # doctest: +SKIP
+        []
+    """
+
+    def __init__(self, engine: Engine, *, project: str) -> None:
+        self.engine = engine
+        self.project = project
+        with engine.begin() as conn:
+            metadata.create_all(conn, checkfirst=True)
