@@ -22,8 +22,13 @@ if TYPE_CHECKING:
     from parity.store import FeatureStore
 
 
-def open_model_registry(store: FeatureStore, config: RetrainConfig | None = None) -> ModelRegistry:
+def open_model_registry(
+    store: FeatureStore, config: RetrainConfig | None = None, *, ledger: Ledger | None = None
+) -> ModelRegistry:
     """The model registry the repository's configuration names (built in by default).
+
+    A registry that journals its transitions (MLflow) writes them to ``ledger`` (one is
+    opened on the registry database when not given).
 
     Example:
         >>> open_model_registry(store).versions("fraud_model")  # doctest: +SKIP
@@ -41,7 +46,12 @@ def open_model_registry(store: FeatureStore, config: RetrainConfig | None = None
         )
     from parity.retrain.registries.mlflow import MlflowModelRegistry
 
-    return MlflowModelRegistry.open(settings, repo_root=store.repo_path, project=store.project)
+    if ledger is None:
+        engine = open_engine(store.config.registry, repo_root=store.repo_path)
+        ledger = Ledger(engine, project=store.project)
+    return MlflowModelRegistry.open(
+        settings, repo_root=store.repo_path, project=store.project, transitions=ledger
+    )
 
 
 @dataclass
@@ -80,7 +90,7 @@ def open_loop(
     )
     return Loop(
         store,
-        open_model_registry(store, config),
+        open_model_registry(store, config, ledger=ledger),
         ledger,
         alerts or LedgerAlertSink(ledger, clock=clock),
         clock,

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from parity.retrain.errors import ModelLoadError
+from parity.registry.config import SqliteRegistryConfig
+from parity.retrain.database import open_engine
+from parity.retrain.errors import ModelLoadError, ModelNotFound
+from parity.retrain.ledger import Ledger, TransitionState
 from parity.retrain.registries.base import CHALLENGER, CHAMPION, PREVIOUS, ModelLineage
 
 if os.environ.get("CI") != "true":
@@ -53,11 +57,54 @@ def mlflow_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mlflow")
 
 
+CONFIG = MlflowModelRegistryConfig(tracking_uri="sqlite:///data/mlflow.db")
+
+
 @pytest.fixture
-def registry(mlflow_root: Path, request: pytest.FixtureRequest) -> MlflowModelRegistry:
-    config = MlflowModelRegistryConfig(tracking_uri="sqlite:///data/mlflow.db")
-    project = request.node.name.removeprefix("test_")[:40]  # a project per test
-    return MlflowModelRegistry.open(config, repo_root=mlflow_root, project=project)
+def ledger(mlflow_root: Path, request: pytest.FixtureRequest) -> Ledger:
+    """The project's journal in a registry database beside MLflow's (a project per test)."""
+    engine = open_engine(SqliteRegistryConfig(path="data/registry.db"), repo_root=mlflow_root)
+    return Ledger(engine, project=request.node.name.removeprefix("test_")[:40])
+
+
+@pytest.fixture
+def registry(mlflow_root: Path, ledger: Ledger) -> MlflowModelRegistry:
+    return MlflowModelRegistry.open(
+        CONFIG, repo_root=mlflow_root, project=ledger.project, transitions=ledger
+    )
+
+
+class Crash(Exception):
+    """The process 'dies' here."""
+
+
+class CrashingRegistry(MlflowModelRegistry):
+    """Test-only: the real registry, stopped after ``writes`` alias writes."""
+
+    def __init__(self, *args: Any, writes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes_left = writes
+
+    def _write_alias(self, name: str, alias: str, version: int | None) -> None:
+        if self.writes_left == 0:
+            raise Crash(f"crashed before writing {alias}")
+        self.writes_left -= 1
+        super()._write_alias(name, alias, version)
+
+
+def _crashing(registry: MlflowModelRegistry, ledger: Ledger, writes: int) -> CrashingRegistry:
+    return CrashingRegistry(
+        registry._client,
+        project=ledger.project,
+        experiment_id=registry._experiment_id,
+        transitions=ledger,
+        writes=writes,
+    )
+
+
+def _aliases(registry: MlflowModelRegistry, name: str) -> dict[str, int | None]:
+    found = {a: registry.alias(name, a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
+    return {a: None if v is None else v.version for a, v in found.items()}
 
 
 def test_versions_record_lineage_and_load_back(registry: MlflowModelRegistry) -> None:
@@ -84,6 +131,65 @@ def test_promotion_and_rollback_move_aliases(registry: MlflowModelRegistry) -> N
     assert registry.rollback("m").version == 1
     assert registry.alias("m", CHAMPION).version == 1  # type: ignore[union-attr]
     assert registry.alias("m", PREVIOUS).version == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("writes", [0, 1, 2])
+def test_promotion_interrupted_between_alias_writes_is_completed_by_a_rerun(
+    registry: MlflowModelRegistry, ledger: Ledger, writes: int
+) -> None:
+    registry.register("m", "one", lineage=_lineage("r1", 0.8))
+    registry.register("m", "two", lineage=_lineage("r2", 0.9))
+    registry.promote("m", 1)
+    registry.set_alias("m", CHALLENGER, 2)
+    with pytest.raises(Crash):
+        _crashing(registry, ledger, writes).promote("m", 2)
+    # Mid-crash, the one alias read that resolves the champion sees the old or the new one.
+    assert _aliases(registry, "m")[CHAMPION] in (1, 2)
+    [pending] = ledger.transitions("m", pending=True)
+    assert pending.target == {PREVIOUS: 1, CHAMPION: 2, CHALLENGER: None}
+    # The re-run completes the recorded intent (it does not recompute from half-written
+    # aliases, which after the first write would make 'previous' the new champion's twin).
+    assert registry.promote("m", 2).version == 2
+    assert _aliases(registry, "m") == {CHAMPION: 2, PREVIOUS: 1, CHALLENGER: None}
+    assert ledger.transitions("m", pending=True) == []
+    assert [t.state for t in ledger.transitions("m")][-1] is TransitionState.DONE
+
+
+def test_rollback_interrupted_after_one_write_is_completed_not_swapped_twice(
+    registry: MlflowModelRegistry, ledger: Ledger
+) -> None:
+    registry.register("m", "one", lineage=_lineage("r1", 0.8))
+    registry.register("m", "two", lineage=_lineage("r2", 0.9))
+    registry.promote("m", 1)
+    registry.promote("m", 2)
+    with pytest.raises(Crash):
+        _crashing(registry, ledger, 1).rollback("m")
+    assert _aliases(registry, "m")[CHAMPION] == 1  # champion written, previous not yet
+    assert registry.rollback("m").version == 1
+    assert _aliases(registry, "m") == {CHAMPION: 1, PREVIOUS: 2, CHALLENGER: None}
+
+
+def test_any_next_transition_first_completes_a_pending_one(
+    registry: MlflowModelRegistry, ledger: Ledger
+) -> None:
+    for i in (1, 2, 3):
+        registry.register("m", f"v{i}", lineage=_lineage(f"r{i}", 0.8))
+    registry.promote("m", 1)
+    with pytest.raises(Crash):
+        _crashing(registry, ledger, 1).promote("m", 2)
+    assert registry.promote("m", 3).version == 3
+    # v2's promotion was completed first, so v2 is what v3 replaced.
+    assert _aliases(registry, "m") == {CHAMPION: 3, PREVIOUS: 2, CHALLENGER: None}
+    assert [t.target[CHAMPION] for t in ledger.transitions("m")] == [1, 2, 3]
+
+
+def test_promoting_an_unknown_version_records_no_intent(
+    registry: MlflowModelRegistry, ledger: Ledger
+) -> None:
+    registry.register("m", "one", lineage=_lineage("r1", 0.8))
+    with pytest.raises(ModelNotFound, match="Known versions: v1"):
+        registry.promote("m", 7)
+    assert ledger.transitions("m") == []
 
 
 def test_tampered_artifact_fails_to_load(registry: MlflowModelRegistry) -> None:

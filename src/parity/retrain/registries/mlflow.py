@@ -3,14 +3,22 @@
 Each parity model ``name`` is the registered model ``<project>.<name>``; each version is
 an MLflow run holding the pickled estimator as an artifact, with the lineage as tags and
 the metrics logged. Roles are MLflow aliases (``champion``, ``challenger``, ``previous``),
-not the deprecated stages. Every alias write is one atomic call; a promotion writes
-``previous`` first and ``champion`` last, so readers see either the old or the new
-champion, never none. ``mlflow`` is imported here only (``pip install 'parity[mlflow]'``).
+not the deprecated stages. ``mlflow`` is imported here only (``pip install 'parity[mlflow]'``).
+
+Promotion and rollback are several alias writes (one MLflow call each), so they are
+journaled: the aliases a transition must end with are recorded in parity's ledger (the
+registry database) first, then written one by one, then the transition is marked done. A
+crash in between leaves a pending transition; the next promote or rollback re-applies it
+to the end before anything else (each write is idempotent), so a re-run completes a
+half-done transition instead of computing a new one from half-written aliases. The write
+order keeps serving consistent meanwhile: a promotion writes ``previous`` before
+``champion``, so the one alias read that resolves the champion sees the old or the new
+champion, never none and never a third version.
 
 Example:
     >>> registry = MlflowModelRegistry.open(MlflowModelRegistryConfig(
-    ...     tracking_uri="sqlite:///data/mlflow.db"), repo_root=".", project="fraud")
-    ... # doctest: +SKIP
+    ...     tracking_uri="sqlite:///data/mlflow.db"), repo_root=".", project="fraud",
+    ...     transitions=ledger)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 from parity.retrain.config import MlflowModelRegistryConfig
 from parity.retrain.errors import ModelLoadError, ModelNotFound
+from parity.retrain.ledger.transitions import Transition, TransitionLog
 from parity.retrain.registries.base import (
     CHALLENGER,
     CHAMPION,
@@ -52,18 +61,30 @@ def _resolve_uri(uri: str, repo_root: Path) -> str:
 class MlflowModelRegistry(ModelRegistry):
     """Model versions in MLflow's registry.
 
+    ``transitions`` is where promotions and rollbacks are journaled (the project's
+    :class:`~parity.retrain.ledger.Ledger`).
+
     Example:
-        >>> MlflowModelRegistry(client, project="fraud", experiment_id="1")  # doctest: +SKIP
+        >>> MlflowModelRegistry(client, project="fraud", experiment_id="1",
+        ...                     transitions=ledger)  # doctest: +SKIP
     """
 
-    def __init__(self, client: Any, *, project: str, experiment_id: str) -> None:
+    def __init__(
+        self, client: Any, *, project: str, experiment_id: str, transitions: TransitionLog
+    ) -> None:
         self._client = client
         self._project = project
         self._experiment_id = experiment_id
+        self._transitions = transitions
 
     @classmethod
     def open(
-        cls, config: MlflowModelRegistryConfig, *, repo_root: str | Path, project: str
+        cls,
+        config: MlflowModelRegistryConfig,
+        *,
+        repo_root: str | Path,
+        project: str,
+        transitions: TransitionLog,
     ) -> MlflowModelRegistry:
         """Connect to the tracking server/database and make sure the experiment exists."""
         from mlflow.tracking import MlflowClient
@@ -73,12 +94,17 @@ class MlflowModelRegistry(ModelRegistry):
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         experiment = client.get_experiment_by_name(config.experiment)
         if experiment is not None:
-            return cls(client, project=project, experiment_id=experiment.experiment_id)
+            return cls(
+                client,
+                project=project,
+                experiment_id=experiment.experiment_id,
+                transitions=transitions,
+            )
         location = (
             config.artifact_location or (root / "data" / "mlflow-artifacts").resolve().as_uri()
         )
         experiment_id = client.create_experiment(config.experiment, artifact_location=location)
-        return cls(client, project=project, experiment_id=experiment_id)
+        return cls(client, project=project, experiment_id=experiment_id, transitions=transitions)
 
     def _full(self, name: str) -> str:
         return f"{self._project}.{name}"
@@ -172,37 +198,95 @@ class MlflowModelRegistry(ModelRegistry):
             return None
         return self._record(name, mv)
 
-    def set_alias(self, name: str, alias: str, version: int | None) -> None:
-        """Point ``alias`` at ``version`` (None removes it)."""
+    def _alias_version(self, name: str, alias: str) -> int | None:
+        found = self.alias(name, alias)
+        return None if found is None else found.version
+
+    def _write_alias(self, name: str, alias: str, version: int | None) -> None:
+        """One alias write (one MLflow call): idempotent, the unit a crash can stop after."""
         from mlflow.exceptions import MlflowException
 
         if version is None:
             with contextlib.suppress(MlflowException):  # already absent: removing it is done
                 self._client.delete_registered_model_alias(self._full(name), alias)
             return
-        if version not in {v.version for v in self.versions(name)}:
-            raise ModelNotFound(f"No model version {name}@v{version} in MLflow.")
         self._client.set_registered_model_alias(self._full(name), alias, str(version))
 
+    def _require(self, name: str, version: int) -> None:
+        known = [v.version for v in self.versions(name)]
+        if version not in known:
+            raise ModelNotFound(
+                f"No model version {name}@v{version} in MLflow (project {self._project!r}). "
+                f"Known versions: {', '.join(f'v{v}' for v in known) or 'none'}."
+            )
+
+    def set_alias(self, name: str, alias: str, version: int | None) -> None:
+        """Point ``alias`` at ``version`` (None removes it)."""
+        if version is not None:
+            self._require(name, version)
+        self._write_alias(name, alias, version)
+
+    def _apply(self, transition: Transition) -> None:
+        for alias, version in transition.target.items():  # in the recorded order
+            self._write_alias(transition.model, alias, version)
+        self._transitions.finish_transition(transition.id)
+
+    def complete_pending(self, name: str) -> list[Transition]:
+        """Re-apply every transition of ``name`` a crash left half done; return them.
+
+        Example:
+            >>> registry.complete_pending("fraud_model")  # doctest: +SKIP
+            []
+        """
+        pending = self._transitions.transitions(name, pending=True)
+        for transition in pending:
+            self._apply(transition)
+        return pending
+
+    def _champion(self, name: str) -> ModelVersion:
+        champion = self.alias(name, CHAMPION)
+        if champion is None:  # only if someone deleted the alias by hand
+            raise ModelNotFound(f"Model {name!r} has no champion alias in MLflow.")
+        return champion
+
     def promote(self, name: str, version: int) -> ModelVersion:
-        """previous := champion, then champion := version (one atomic write each)."""
-        current = self.alias(name, CHAMPION)
-        if current is not None and current.version != version:
-            self.set_alias(name, PREVIOUS, current.version)
-        self.set_alias(name, CHAMPION, version)
-        challenger = self.alias(name, CHALLENGER)
-        if challenger is not None and challenger.version == version:
-            self.set_alias(name, CHALLENGER, None)
-        promoted = self.alias(name, CHAMPION)
-        assert promoted is not None
-        return promoted
+        """Journal, then previous := champion, champion := version, challenger removed.
+
+        A half-done promotion to the same version is completed, not started again.
+        """
+        completed = self.complete_pending(name)
+        if any(t.kind == "promote" and t.target.get(CHAMPION) == version for t in completed):
+            return self._champion(name)
+        self._require(name, version)
+        current = self._alias_version(name, CHAMPION)
+        target: dict[str, int | None] = {
+            PREVIOUS: current
+            if current not in (None, version)
+            else self._alias_version(name, PREVIOUS),
+            CHAMPION: version,
+        }
+        if self._alias_version(name, CHALLENGER) == version:
+            target[CHALLENGER] = None
+        self._apply(self._transitions.begin_transition(name, kind="promote", target=target))
+        return self._champion(name)
 
     def rollback(self, name: str) -> ModelVersion:
-        """champion := previous, previous := the old champion."""
-        previous = self.alias(name, PREVIOUS)
+        """Journal, then champion := previous, previous := the old champion.
+
+        A half-done rollback is completed, not swapped a second time.
+        """
+        if any(t.kind == "rollback" for t in self.complete_pending(name)):
+            return self._champion(name)
+        previous = self._alias_version(name, PREVIOUS)
         if previous is None:
-            raise ModelNotFound(f"Model {name!r} has no previous champion to roll back to.")
-        current = self.alias(name, CHAMPION)
-        self.set_alias(name, CHAMPION, previous.version)
-        self.set_alias(name, PREVIOUS, None if current is None else current.version)
-        return previous
+            raise ModelNotFound(
+                f"Model {name!r} has no previous champion to roll back to. Promote a version "
+                f"explicitly: 'parity retrain promote {name} --version N'."
+            )
+        target = {CHAMPION: previous, PREVIOUS: self._alias_version(name, CHAMPION)}
+        self._apply(self._transitions.begin_transition(name, kind="rollback", target=target))
+        return self._champion(name)
+
+    def close(self) -> None:
+        """Release the journal's database connections."""
+        self._transitions.engine.dispose()
