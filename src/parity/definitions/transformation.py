@@ -10,9 +10,9 @@ stream processor incrementally from exact per-entity state; tests prove they agr
 ``last`` is the value of the newest event in the window; events with the same event time
 tie-break on the greatest value, so the result never depends on arrival order.
 
-A :class:`RowTransform` is a vectorised function over columns of a request or a feature
-row (``amount / avg_amount_30d``), declared with its inputs and typed outputs and applied
-identically to training frames and to online vectors.
+:class:`RowTransform` (a vectorised function over the columns of a request or a feature
+row, ``amount / avg_amount_30d``) lives in :mod:`parity.definitions.row_transform` and is
+re-exported here.
 
 Example:
     >>> from datetime import timedelta
@@ -24,21 +24,17 @@ Example:
 from __future__ import annotations
 
 import enum
-import hashlib
-import inspect
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from parity.definitions.canonical import check_name, check_text
+from parity.definitions.canonical import check_name
 from parity.definitions.field import Field
+from parity.definitions.row_transform import RowTransform as RowTransform
+from parity.definitions.row_transform import TransformSpec as TransformSpec
 from parity.errors import DefinitionError, did_you_mean
 from parity.types import DType, Float64, Int64, parse_dtype, require_positive_duration
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
 
 _ONE_US = timedelta(microseconds=1)
 
@@ -249,111 +245,3 @@ def check_aggregations(
                 f"its aggregation produces {dtype.name}."
             )
     return items, fields
-
-
-def _function_source(function: Callable[..., Any]) -> str:
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return getattr(function, "__qualname__", repr(function))
-
-
-@dataclass(frozen=True, eq=False)
-class RowTransform:
-    """A vectorised function of a row's columns, applied the same offline and online.
-
-    ``function`` receives a pandas DataFrame holding the ``inputs`` columns (a whole
-    training frame, or the few rows of one online request) and returns a DataFrame, or a
-    dict of columns, with every output. It must work on whole columns: it is never called
-    per row. Outputs are cast to their declared dtypes.
-
-    Example:
-        >>> ratio = RowTransform(
-        ...     "amount_ratio", inputs=["amount", "spend_mean_30d"],
-        ...     outputs=[Field("amount_ratio", Float64)],
-        ...     function=lambda df: {"amount_ratio": df["amount"] / df["spend_mean_30d"]})
-        >>> import pyarrow as pa
-        >>> ratio.apply(pa.table({"amount": [10.0], "spend_mean_30d": [4.0]})).column(
-        ...     "amount_ratio").to_pylist()
-        [2.5]
-    """
-
-    name: str
-    _: KW_ONLY
-    inputs: Sequence[str]
-    outputs: Sequence[Field]
-    function: Callable[[pd.DataFrame], Any]
-    description: str = ""
-    _source: str = field(init=False, repr=False, default="")
-
-    def __post_init__(self) -> None:
-        check_name(self.name, what="RowTransform name")
-        what = f"RowTransform {self.name!r}"
-        if isinstance(self.inputs, str) or not isinstance(self.inputs, Sequence) or not self.inputs:
-            raise DefinitionError(f"{what}.inputs: expected a non-empty list of column names.")
-        for name in self.inputs:
-            check_name(name, what=f"{what}.inputs")
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        if not isinstance(self.outputs, Sequence) or not self.outputs:
-            raise DefinitionError(f"{what}.outputs: expected a non-empty list of Field.")
-        for out in self.outputs:
-            if not isinstance(out, Field):
-                raise DefinitionError(f"{what}.outputs: {out!r} is not a Field.")
-            if out.name in self.inputs:
-                raise DefinitionError(
-                    f"{what}.outputs: {out.name!r} is also an input; give the output its own name."
-                )
-        object.__setattr__(self, "outputs", tuple(self.outputs))
-        if not callable(self.function):
-            raise DefinitionError(f"{what}.function: expected a callable, got {self.function!r}.")
-        check_text(self.description, what=f"{what}.description")
-        object.__setattr__(self, "_source", _function_source(self.function))
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        """The output column names, in declaration order."""
-        return tuple(f.name for f in self.outputs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Canonical form: inputs, typed outputs and a hash of the function's source."""
-        return {
-            "kind": "row_transform",
-            "name": self.name,
-            "inputs": list(self.inputs),
-            "outputs": [f.to_dict() for f in self.outputs],
-            "function_sha256": hashlib.sha256(self._source.encode("utf-8")).hexdigest(),
-            "description": self.description,
-        }
-
-    def apply(self, table: pa.Table) -> pa.Table:
-        """``table`` with the outputs appended (replacing columns of the same name)."""
-        import pyarrow as pa
-
-        missing = [c for c in self.inputs if c not in table.column_names]
-        if missing:
-            raise DefinitionError(
-                f"RowTransform {self.name!r} needs column(s) {missing}; the frame has "
-                f"{table.column_names}. Add them to the request or the feature list."
-            )
-        frame = table.select(list(self.inputs)).to_pandas()
-        result = self.function(frame)
-        for out in self.outputs:
-            try:
-                values = result[out.name]
-            except (KeyError, TypeError, IndexError) as exc:
-                raise DefinitionError(
-                    f"RowTransform {self.name!r} did not return output {out.name!r}; return a "
-                    "DataFrame or dict with every declared output."
-                ) from exc
-            column = pa.array(values, from_pandas=True)
-            if len(column) != table.num_rows:
-                raise DefinitionError(
-                    f"RowTransform {self.name!r} returned {len(column)} values for "
-                    f"{out.name!r}, expected {table.num_rows} (one per row)."
-                )
-            column = column.cast(out.dtype.to_arrow())
-            if out.name in table.column_names:
-                table = table.set_column(table.column_names.index(out.name), out.name, column)
-            else:
-                table = table.append_column(out.name, column)
-        return table

@@ -267,17 +267,88 @@ def classify_entity(
     return _worst(diffs), diffs
 
 
+def _without_descriptions(items: Any) -> Any:
+    if not isinstance(items, list):
+        return items
+    out = []
+    for item in items:
+        if isinstance(item, Mapping):
+            item = {k: v for k, v in item.items() if k not in _METADATA_KEYS}
+            if isinstance(item.get("outputs"), list):
+                item["outputs"] = _without_descriptions(item["outputs"])
+        out.append(item)
+    return out
+
+
+def _transform_differences(old: Any, new: Any) -> list[Difference]:
+    """Row transforms: a changed description is metadata; anything else changes values."""
+    if old == new:
+        return []
+    if _without_descriptions(old) == _without_descriptions(new):
+        return [Difference("transforms", ChangeClass.METADATA, old, new, "metadata")]
+    before = {t["name"]: t for t in old or []}
+    after = {t["name"]: t for t in new or []}
+    diffs = [
+        Difference(
+            f"transforms.{name}.function_sha256",
+            ChangeClass.BREAKING,
+            before[name]["function_sha256"],
+            after[name]["function_sha256"],
+            "function code changed: its outputs change, consumers get a new service version",
+        )
+        for name in sorted(before.keys() & after.keys())
+        if before[name]["function_sha256"] != after[name]["function_sha256"]
+    ]
+    if not diffs or _without_sha(old) != _without_sha(new):
+        diffs.append(
+            Difference(
+                "transforms",
+                ChangeClass.BREAKING,
+                old,
+                new,
+                "row transforms changed (inputs, outputs or list): consumers get a new "
+                "service version",
+            )
+        )
+    return diffs
+
+
+def _without_sha(items: Any) -> Any:
+    return [
+        {k: v for k, v in t.items() if k != "function_sha256"}
+        for t in _without_descriptions(items) or []
+    ]
+
+
 def classify_service(
     old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> tuple[ChangeClass, list[Difference]]:
     """Classify a service change: any change to its feature list is a new service version.
+
+    Row transforms: a changed function (its code fingerprint), input or output is
+    breaking (the values change); a changed description is metadata. Request fields: a
+    changed name, dtype or nullability is breaking, a description metadata.
 
     Example:
         >>> classify_service({"features": [1]}, {"features": [1, 2]})[0]
         <ChangeClass.BREAKING: 'breaking'>
     """
     diffs = _metadata_differences(old, new)
-    for key in sorted((old.keys() | new.keys()) - {"kind", "name", *_METADATA_KEYS}):
+    diffs += _transform_differences(old.get("transforms"), new.get("transforms"))
+    old_request, new_request = old.get("request_schema"), new.get("request_schema")
+    if old_request != new_request:
+        same = _without_descriptions(old_request) == _without_descriptions(new_request)
+        diffs.append(
+            Difference(
+                "request_schema",
+                ChangeClass.METADATA if same else ChangeClass.BREAKING,
+                old_request,
+                new_request,
+                "metadata" if same else "request fields changed: callers send other values",
+            )
+        )
+    handled = {"kind", "name", "transforms", "request_schema", *_METADATA_KEYS}
+    for key in sorted((old.keys() | new.keys()) - handled):
         if old.get(key) != new.get(key):
             diffs.append(
                 Difference(

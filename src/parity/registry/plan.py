@@ -17,6 +17,7 @@ from typing import Any
 
 from parity.definitions import RepoContents
 from parity.definitions.canonical import fingerprint
+from parity.definitions.feature_service import check_transform_inputs
 from parity.errors import FeatureServiceNotFound, did_you_mean
 from parity.registry.base import (
     ObjectKind,
@@ -296,6 +297,7 @@ def plan_apply(snapshot: RegistrySnapshot, repo: RepoContents) -> Plan:
             pins = resolve_pins(
                 name, spec["features"], catalog, full_feature_names=spec["full_feature_names"]
             )
+            check_transform_inputs(spec, [(p.view, p.feature, p.output_name) for p in pins])
         else:
             assert latest is not None
             pins = tuple(snapshot.pins.get((name, latest.version), ()))
