@@ -23,6 +23,7 @@ from typing import Any
 from parity.errors import ParityError
 from parity.retrain.alerts import Severity
 from parity.retrain.context import RunContext
+from parity.retrain.database import utc
 from parity.retrain.errors import RetrainBlocked, RetrainError, StepFailed
 from parity.retrain.ledger import RunState, StepState
 from parity.retrain.model import Model
@@ -72,14 +73,15 @@ def check_rate_limit(loop: Loop, model: Model, *, run_id: str) -> None:
 def unstable_runs(loop: Loop, model: Model) -> int:
     """Triggered runs since the last healthy evaluation (or reset) of ``model``."""
     decisions = loop.ledger.decisions(model.name)
-    healthy = [d["at"] for d in decisions if d["action"] in (Action.NONE.value, RESET)]
+    # utc(): SQLite gives naive UTC, PostgreSQL aware times in the session's time zone.
+    healthy = [utc(d["at"]) for d in decisions if d["action"] in (Action.NONE.value, RESET)]
     since = max(healthy) if healthy else None
     return sum(
         1
         for r in loop.ledger.runs(model.name)
         if r.trigger != "manual"
         and r.started_at is not None
-        and (since is None or r.started_at.replace(tzinfo=None) > since.replace(tzinfo=None))
+        and (since is None or r.started_at > since)
     )
 
 

@@ -32,38 +32,46 @@ class ModelLocks:
 
     def acquire_lock(self, model: str, *, run_id: str, now: datetime, ttl: timedelta) -> None:
         """Take the model's lock for ``run_id`` (re-entrant); raise :class:`RunLocked` if held."""
-        key = (locks.c.project == self.project) & (locks.c.model == model)
         try:
-            with self.engine.begin() as conn:
-                row = conn.execute(sa.select(locks).where(key).with_for_update()).mappings().first()
-                if row is None:
-                    conn.execute(
-                        locks.insert().values(
-                            project=self.project,
-                            model=model,
-                            run_id=run_id,
-                            acquired_at=now,
-                            expires_at=now + ttl,
-                        )
-                    )
-                    return
-                if row["run_id"] != run_id and utc(row["expires_at"]) > now:
-                    raise RunLocked(
-                        f"Model {model!r} is locked by run {row['run_id']!r} until "
-                        f"{utc(row['expires_at']).isoformat()}. Wait for it to finish, or "
-                        f"'parity retrain unlock {model}' if that run is dead."
-                    )
-                conn.execute(
-                    locks.update()
-                    .where(key)
-                    .values(run_id=run_id, acquired_at=now, expires_at=now + ttl)
-                )
+            try:
+                self._try_lock(model, run_id=run_id, now=now, ttl=ttl)
+            except sa.exc.IntegrityError:
+                # PostgreSQL: another process inserted the row between our read and our
+                # insert (there was no row to lock). Read again: now the row decides.
+                self._try_lock(model, run_id=run_id, now=now, ttl=ttl)
         except sa.exc.OperationalError as exc:
             # SQLite's busy timeout: another process holds the database's write lock.
             raise RunLocked(
                 f"The registry database is locked; model {model!r} could not be locked for run "
                 f"{run_id!r} ({exc.orig}). Retry shortly."
             ) from exc
+
+    def _try_lock(self, model: str, *, run_id: str, now: datetime, ttl: timedelta) -> None:
+        key = (locks.c.project == self.project) & (locks.c.model == model)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(locks).where(key).with_for_update()).mappings().first()
+            if row is None:
+                conn.execute(
+                    locks.insert().values(
+                        project=self.project,
+                        model=model,
+                        run_id=run_id,
+                        acquired_at=now,
+                        expires_at=now + ttl,
+                    )
+                )
+                return
+            if row["run_id"] != run_id and utc(row["expires_at"]) > now:
+                raise RunLocked(
+                    f"Model {model!r} is locked by run {row['run_id']!r} until "
+                    f"{utc(row['expires_at']).isoformat()}. Wait for it to finish, or "
+                    f"'parity retrain unlock {model}' if that run is dead."
+                )
+            conn.execute(
+                locks.update()
+                .where(key)
+                .values(run_id=run_id, acquired_at=now, expires_at=now + ttl)
+            )
 
     def release_lock(self, model: str, *, run_id: str | None = None) -> bool:
         """Release the lock (only if ``run_id`` holds it, when given); True if released."""

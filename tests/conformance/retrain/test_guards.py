@@ -1,4 +1,7 @@
-"""Guards with a controlled clock: rate limit, loop breaker, per-model lock. No sleeps."""
+"""Guards with a controlled clock: rate limit, loop breaker, per-model lock. No sleeps.
+
+Run on SQLite and on PostgreSQL (the ``engine`` fixture of this folder's conftest).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from parity.registry.config import SqliteRegistryConfig
 from parity.retrain.alerts import MemoryAlertSink, Severity
@@ -35,8 +39,7 @@ class Clock:
 
 
 @pytest.fixture
-def loop(tmp_path: Path) -> Loop:
-    engine = open_engine(SqliteRegistryConfig(path="registry.db"), repo_root=tmp_path)
+def loop(engine: Engine) -> Loop:
     ledger = Ledger(engine, project="p")
     # Guards need only the ledger, the clock and the alert sink.
     return Loop(None, None, ledger, MemoryAlertSink(), Clock(), RetrainConfig())  # type: ignore[arg-type]
@@ -129,10 +132,14 @@ def test_locked_model_refuses_run_retrain_and_alerts(loop: Loop) -> None:
     assert "locked" in loop.alerts.alerts[-1][2]  # type: ignore[attr-defined]
 
 
-def test_locked_database_is_a_transient_recorded_failure(tmp_path: Path, loop: Loop) -> None:
+def test_locked_sqlite_database_is_a_transient_recorded_failure(tmp_path: Path) -> None:
     import sqlite3
 
     import sqlalchemy as sa
+
+    # SQLite only: its write lock is database-wide (PostgreSQL locks rows).
+    config = SqliteRegistryConfig(path=str(tmp_path / "registry.db"))
+    Ledger(open_engine(config, repo_root=tmp_path), project="p").engine.dispose()
 
     # Another process holds the database's write lock; our busy timeout is short.
     blocker = sqlite3.connect(tmp_path / "registry.db", isolation_level=None, timeout=0)

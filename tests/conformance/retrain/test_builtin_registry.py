@@ -1,0 +1,79 @@
+"""The built-in model registry on SQLite and PostgreSQL: versions with lineage, idempotent
+registration by run id, aliases, one-transaction promote and rollback, checked artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from parity.retrain.errors import ModelLoadError, ModelNotFound
+from parity.retrain.registries.base import CHALLENGER, CHAMPION, PREVIOUS, ModelLineage
+from parity.retrain.registries.builtin import BuiltinModelRegistry
+
+
+def _lineage(run_id: str) -> ModelLineage:
+    return ModelLineage(
+        feature_service="fraud_detection@v1",
+        service_pins=({"view": "merchant_risk", "version": 1, "feature": "risk_score"},),
+        training_dataset=f"fraud_model__{run_id}",
+        metrics={"roc_auc": 0.8},
+        code_fingerprint="abc123",
+        run_id=run_id,
+        feature_names=("risk_score", "country"),
+        text_features=("country",),
+    )
+
+
+@pytest.fixture
+def registry(engine: Engine, tmp_path: Path) -> BuiltinModelRegistry:
+    return BuiltinModelRegistry(engine, project="p", root=tmp_path / "models")
+
+
+def _aliases(registry: BuiltinModelRegistry) -> dict[str, int | None]:
+    found = {a: registry.alias("m", a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
+    return {a: None if v is None else v.version for a, v in found.items()}
+
+
+def test_registration_is_idempotent_by_run_id_and_keeps_lineage(
+    registry: BuiltinModelRegistry,
+) -> None:
+    v1 = registry.register("m", {"w": 1}, lineage=_lineage("r1"))
+    assert registry.register("m", {"w": 999}, lineage=_lineage("r1")).version == v1.version == 1
+    v2 = registry.register("m", {"w": 2}, lineage=_lineage("r2"))
+    assert [v.version for v in registry.versions("m")] == [1, 2]
+    assert v2.lineage == _lineage("r2")
+    assert registry.load(v1) == {"w": 1} and registry.load(v2) == {"w": 2}
+    assert v2.created_at is not None and v2.created_at.utcoffset() is not None
+
+
+def test_promote_and_rollback_move_every_alias_together(registry: BuiltinModelRegistry) -> None:
+    for run in ("r1", "r2"):
+        registry.register("m", run, lineage=_lineage(run))
+    registry.promote("m", 1)
+    registry.set_alias("m", CHALLENGER, 2)
+    assert _aliases(registry) == {CHAMPION: 1, PREVIOUS: None, CHALLENGER: 2}
+    registry.promote("m", 2)
+    assert _aliases(registry) == {CHAMPION: 2, PREVIOUS: 1, CHALLENGER: None}
+    registry.promote("m", 2)  # re-running a promotion changes nothing
+    assert _aliases(registry) == {CHAMPION: 2, PREVIOUS: 1, CHALLENGER: None}
+    assert registry.rollback("m").version == 1
+    assert _aliases(registry) == {CHAMPION: 1, PREVIOUS: 2, CHALLENGER: None}
+
+
+def test_a_failed_promotion_leaves_the_aliases_untouched(registry: BuiltinModelRegistry) -> None:
+    registry.register("m", "one", lineage=_lineage("r1"))
+    registry.promote("m", 1)
+    with pytest.raises(ModelNotFound, match="Known versions: v1"):
+        registry.promote("m", 5)  # fails after 'previous' was written: rolled back with it
+    assert _aliases(registry) == {CHAMPION: 1, PREVIOUS: None, CHALLENGER: None}
+    with pytest.raises(ModelNotFound, match="no previous champion"):
+        registry.rollback("m")
+
+
+def test_a_changed_artifact_fails_to_load(registry: BuiltinModelRegistry) -> None:
+    version = registry.register("m", "one", lineage=_lineage("r1"))
+    Path(version.artifact_uri.removeprefix("file://")).write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="SHA-256"):
+        registry.load(version)
