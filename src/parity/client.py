@@ -28,9 +28,17 @@ from parity.errors import (
     ObjectNotFound,
     OnlineStoreUnavailable,
     ParityError,
+    RegistryUnreachable,
     SchemaMismatch,
+    Transient,
 )
-from parity.serve.http_errors import BadRequest, Forbidden, RequestTooLarge, Unauthenticated
+from parity.serve.http_errors import (
+    BadRequest,
+    Forbidden,
+    PushIdConflict,
+    RequestTooLarge,
+    Unauthenticated,
+)
 from parity.serve.vectors import FeatureStatus, OnlineResponse
 
 _ERRORS: dict[str, type[ParityError]] = {
@@ -44,6 +52,8 @@ _ERRORS: dict[str, type[ParityError]] = {
         FeatureViewNotFound,
         ObjectNotFound,
         OnlineStoreUnavailable,
+        PushIdConflict,
+        RegistryUnreachable,
         SchemaMismatch,
     )
 }
@@ -166,8 +176,30 @@ class Client:
         rows: Sequence[Mapping[str, Any]],
         *,
         to: str = "online_and_offline",
+        push_id: str | None = None,
+        retries: int = 3,
+        backoff_seconds: float = 0.2,
     ) -> dict[str, Any]:
-        """Push rows (timestamps as aware datetimes or ISO strings); returns the report."""
+        """Push rows (timestamps as aware datetimes or ISO strings); returns the report.
+
+        Every call is one push with one ``push_id`` (a new UUID unless given). A transient
+        failure (the server unreachable or a 503) is retried with the same id up to
+        ``retries`` times, waiting ``backoff_seconds``, then twice as long each time: the
+        server applies the push exactly once whichever attempt got through.
+
+        Example:
+            >>> client.push("txn_push", [{"user_id": 7, "last_amount": 12.5,
+            ...             "event_timestamp": now}])["push_id"]  # doctest: +SKIP
+            '5f0c...'
+        """
+        import time
+        import uuid
+
+        if retries < 0 or backoff_seconds < 0:
+            raise ValueError(
+                f"Client.push: retries={retries} and backoff_seconds={backoff_seconds} must "
+                "not be negative (retries=0 sends the push once)."
+            )
         body = {
             "push_source_name": push_source_name,
             "rows": [
@@ -175,9 +207,17 @@ class Client:
                 for r in rows
             ],
             "to": to,
+            "push_id": push_id or uuid.uuid4().hex,
         }
-        result: dict[str, Any] = self._call("POST", "/push", body)
-        return result
+        for attempt in range(retries + 1):
+            try:
+                result: dict[str, Any] = self._call("POST", "/push", body)
+                return result
+            except ParityError as exc:
+                if not isinstance(exc, Transient) or attempt == retries:
+                    raise
+                time.sleep(backoff_seconds * 2**attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def ready(self) -> dict[str, Any]:
         """The server's readiness report (raises if the server is not ready)."""

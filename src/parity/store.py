@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parity.config import RepoConfig, load_config
 from parity.definitions import (
@@ -65,11 +65,15 @@ from parity.registry import (
     plan_apply,
 )
 from parity.serve.resolve import ServingPlan, resolve_serving_plan
+from parity.serve.transforms import TransformFunctions
 from parity.serve.vectors import OnlineResponse, read_online
 from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.report import SyncOutcome, SyncReport
 from parity.sync.steps import Progress
 from parity.types import require_utc
+
+if TYPE_CHECKING:
+    from parity.serve.push import PushResult
 
 _MAX_CACHED_PLANS = 1024
 
@@ -112,6 +116,8 @@ class FeatureStore:
         self.repo_path = Path(repo_path).resolve()
         self.config = config if config is not None else load_config(self.repo_path)
         self._serving_plans: dict[tuple[Any, ...], tuple[float, ServingPlan]] = {}
+        # Row transform functions come from the repository's code, read on first need.
+        self.transform_functions = TransformFunctions.from_repo(self.repo_path)
 
     @cached_property
     def registry(self) -> Registry:
@@ -154,6 +160,7 @@ class FeatureStore:
                 auto_promote=self.config.auto_promote,
                 chunk_rows=cfg.chunk_rows,
             ),
+            monitoring=self.config.monitoring,
         )
 
     @cached_property
@@ -389,6 +396,7 @@ class FeatureStore:
             feature_service=feature_service,
             features=features,
             full_feature_names=full_feature_names,
+            functions=self.transform_functions,
         )
         if len(self._serving_plans) >= _MAX_CACHED_PLANS:
             self._serving_plans.clear()  # bounded: clients may send many feature lists
@@ -405,6 +413,9 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """Latest valid values for ``entity_rows``, in the service's canonical order.
+
+        Request fields of the service's row transforms travel in the entity rows
+        (``{"user_id": 7, "amount": 12.5}``); the transform outputs end the vector.
 
         Example::
 
@@ -436,7 +447,9 @@ class FeatureStore:
 
         Each entity row gets, per view, the newest row with event time <= its timestamp
         (ties: newest created time) within the ttl, else nulls; ``point_in_time="available"``
-        also hides rows written after that instant. See docs/offline.md.
+        also hides rows written after that instant. See docs/offline.md. A service's row
+        transforms then run on the joined frame (request fields are entity frame columns);
+        their outputs follow the view features. See docs/transformations.md.
 
         Example::
 
@@ -462,9 +475,11 @@ class FeatureStore:
                     output_names={n: o for n, o in outputs.items() if n != o},
                 )
             )
-        return self.offline_engine.get_historical_features(
+        job = self.offline_engine.get_historical_features(
             entity_df, specs, point_in_time=point_in_time, timestamp_column=timestamp_column
         )
+        # A service's row transforms run on each joined batch: the same code as online.
+        return job if plan.transforms is None else job.with_output_step(plan.transforms)
 
     def get_saved_dataset(self, name: str) -> SavedDataset:
         """A training set saved with ``job.save(name)``: its frame and its lineage."""
@@ -491,6 +506,29 @@ class FeatureStore:
         Every row is validated first; one bad row quarantines the rejects and changes nothing.
         """
         return self.offline_engine.backfill(self._view_spec(view), rows, start=start, end=end)
+
+    def push(
+        self,
+        push_source_name: str,
+        rows: Sequence[Mapping[str, Any]],
+        /,
+        *,
+        to: str = "online_and_offline",
+        push_id: str | None = None,
+    ) -> PushResult:
+        """Validated rows into every live view version a push source feeds, and its Delta table.
+
+        The same checks and guarantees as ``POST /push``: retry with the same ``push_id``
+        after a failure and the push is applied exactly once (docs/serving.md).
+
+        Example:
+            >>> rows = [{"user_id": 1, "last_amount": 2.5, "event_timestamp": now}]
+            >>> store.push("txn_push", rows, push_id="order-17").rows_written  # doctest: +SKIP
+            1
+        """
+        from parity.serve.push import push_rows
+
+        return push_rows(self, push_source_name, rows, to=to, push_id=push_id)
 
     # --- synchronization -----------------------------------------------------------------
 

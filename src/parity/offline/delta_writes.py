@@ -14,6 +14,11 @@ as it was; otherwise the range is replaced in one Delta commit (readers see the 
 new rows, never a mix). Quarantined rows land in ``<offline path>/quarantine/<view>/``, a
 Delta table with the row as JSON and a ``reason`` column.
 
+Idempotent writes (pushes) use Delta application transactions: :func:`append_once` commits
+the rows and ``{app_id: version}`` records in one Delta commit, so after any crash either
+both are in the table or neither is; :func:`committed_versions` reads the records back and
+``quarantine(..., transactions=...)`` skips a quarantine already recorded.
+
 Example:
     >>> report = append_rows(spec, rows, quarantine_root=Path("q"))  # doctest: +SKIP
     >>> report.rows_written, report.rows_quarantined  # doctest: +SKIP
@@ -22,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,9 +138,18 @@ def _row_reasons(
 
 
 def quarantine(
-    spec: ViewReadSpec, rows: pa.Table, reasons: pa.Array, *, operation: str, root: Path
+    spec: ViewReadSpec,
+    rows: pa.Table,
+    reasons: pa.Array,
+    *,
+    operation: str,
+    root: Path,
+    transactions: Mapping[str, int] | None = None,
 ) -> Path:
     """Append rejected rows (as JSON) with their reason to the view's quarantine table.
+
+    With ``transactions`` the rows are written at most once: nothing is written when the
+    first application id is already recorded in the quarantine table (a retried push).
 
     Example:
         >>> quarantine(spec, bad, reasons, operation="append", root=Path("q"))  # doctest: +SKIP
@@ -160,8 +175,84 @@ def quarantine(
     )
     path = root / spec.name
     path.mkdir(parents=True, exist_ok=True)
-    write_deltalake(str(path), record, mode="append")
+    if transactions:
+        append_once(str(path), record, transactions=transactions)
+    else:
+        write_deltalake(str(path), record, mode="append")
     return path
+
+
+def committed_versions(path: str, app_ids: Sequence[str]) -> dict[str, int | None]:
+    """The version each application id recorded in the Delta table at ``path`` (or None).
+
+    Example:
+        >>> committed_versions("data/txn_events", ["parity.push/p1"])  # doctest: +SKIP
+        {'parity.push/p1': 1795512030840123}
+    """
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(path):
+        return dict.fromkeys(app_ids)
+    table = DeltaTable(path)
+    return {app_id: table.transaction_version(app_id) for app_id in app_ids}
+
+
+def append_once(
+    path: str,
+    rows: pa.Table,
+    *,
+    transactions: Mapping[str, int],
+    metadata: Mapping[str, str] | None = None,
+) -> int | None:
+    """Append ``rows`` and record ``transactions`` in one Delta commit, at most once.
+
+    The first application id decides: if the table already records it, nothing is written
+    and None is returned; otherwise the new table version. A concurrent writer that commits
+    the same id first makes this commit fail in Delta's conflict check; that too returns
+    None. ``metadata`` goes into the commit's info (``DeltaTable.history()``).
+
+    Example:
+        >>> append_once("data/t", rows, transactions={"parity.push/p1": 1})  # doctest: +SKIP
+        4
+        >>> append_once("data/t", rows, transactions={"parity.push/p1": 1})  # doctest: +SKIP
+        None
+    """
+    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    first = next(iter(transactions))
+    Path(path).mkdir(parents=True, exist_ok=True)
+    if committed_versions(path, [first])[first] is not None:
+        return None
+    properties = CommitProperties(
+        custom_metadata=dict(metadata or {}),
+        app_transactions=[Transaction(app_id, v) for app_id, v in transactions.items()],
+    )
+    try:
+        write_deltalake(path, rows, mode="append", commit_properties=properties)
+    except CommitFailedError:
+        if committed_versions(path, [first])[first] is not None:
+            return None  # a concurrent writer committed the same transaction first
+        raise
+    return DeltaTable(path).version()
+
+
+def commit_with_metadata(path: str, key: str, value: str, *, within: int = 200) -> int | None:
+    """The version of the newest of the last ``within`` commits whose info has ``key=value``.
+
+    Example:
+        >>> commit_with_metadata("data/t", "parity.push_id", "p1")  # doctest: +SKIP
+        4
+    """
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(path):
+        return None
+    for commit in DeltaTable(path).history(within):
+        if commit.get(key) == value:
+            version = commit.get("version")
+            return None if version is None else int(version)
+    return None
 
 
 def _prepare(

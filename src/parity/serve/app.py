@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from parity.config import load_config
 from parity.errors import OnlineStoreUnavailable, ParityError
+from parity.monitor.serving import ServingMonitor
 from parity.online.base import ViewTable
 from parity.serve import catalog
 from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
@@ -45,7 +46,13 @@ from parity.serve.config import Scope, ServerConfig
 from parity.serve.http_errors import BadRequest, RequestTooLarge, error_body, status_for
 from parity.serve.metrics import HotMetrics, ServerMetrics
 from parity.serve.predict import Predictor, parse_predict_request
-from parity.serve.push import apply_push, parse_push_request, resolve_push_plan, rows_to_table
+from parity.serve.push import (
+    PushRequest,
+    PushResult,
+    apply_push,
+    parse_push_request,
+    resolve_push_plan,
+)
 from parity.serve.reading import VectorReader, probe_online_store
 from parity.serve.request_log import RequestLog
 from parity.serve.resolve import ServingPlan
@@ -91,6 +98,7 @@ class FeatureServer:
         self._push_plans: dict[str, tuple[float, Any]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
         self.predictor = Predictor(store)
+        self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
@@ -174,6 +182,7 @@ class FeatureServer:
                 "!" * 78,
             )
         self.reader = VectorReader(self.store.online_store, threads=self.config.read_threads)
+        self.monitor.start()
         # Everything loaded so far (modules, definitions) lives as long as the process:
         # keep it out of the collector's full passes, which would otherwise stall requests.
         gc.collect()
@@ -194,6 +203,7 @@ class FeatureServer:
         if self.reader is not None:
             self.reader.close()
         self.predictor.close()
+        self.monitor.close()
         if self._owns_store:
             self.store.close()
         gc.unfreeze()
@@ -283,6 +293,7 @@ class FeatureServer:
             full_feature_names=parsed.full_feature_names,
         )
         checker, views = self._checker(plan)
+        self.monitor.check(views)  # 503 for a view version the block policy stopped
         checker.check(parsed.entity_rows)
         deadline_ms = parsed.deadline_ms or self.config.default_deadline_ms
         now = parsed.now or datetime.now(UTC)
@@ -300,7 +311,7 @@ class FeatureServer:
         else:
             content = encode_parity(response, request_id=request_id, plan=plan)
         if self.request_log is not None:
-            self.request_log.record(response, request_id=request_id, view_versions=views)
+            self.request_log.record(response, request_id=request_id, plan=plan)
         self._observe(plan, views, response)
         return content, request_id, plan.service or ""
 
@@ -410,18 +421,18 @@ class FeatureServer:
         # Labelled only once known: unknown names must not grow the metrics' label sets.
         request.state.service = plan.source.name
         now = datetime.now(UTC)
-        table = rows_to_table(plan, parsed.rows, now=now)
-        result = await asyncio.to_thread(self._apply_push, plan, table, now, parsed.to)
+        result = await asyncio.to_thread(self._apply_push, plan, parsed, now)
         self.metrics.rows_pushed.labels(plan.source.name).inc(result.rows_written)
         self.metrics.rows_rejected.labels(plan.source.name).inc(result.rows_rejected)
         status = 422 if result.rows_written == 0 else 200
         return Response(dumps(result.to_dict()), status, media_type=JSON)
 
-    def _apply_push(self, plan: Any, table: Any, now: datetime, to: Any) -> Any:
+    def _apply_push(self, plan: Any, request: PushRequest, now: datetime) -> PushResult:
         # One push per source at a time in this process: Delta appends of the same table
-        # never race each other here (other processes rely on Delta's commit protocol).
+        # and retries of one push id never race each other here (other processes rely on
+        # Delta's commit protocol, which refuses a second commit of the same push id).
         with self._push_locks.setdefault(plan.source.name, threading.Lock()):
-            return apply_push(self.store, plan, table, now=now, to=to)
+            return apply_push(self.store, plan, request, now=now)
 
     def _push_plan(self, name: str) -> Any:
         cached = self._push_plans.get(name)
@@ -437,8 +448,15 @@ class FeatureServer:
         body = await self._body(request)
         model, rows = parse_predict_request(loads_object(body, endpoint="/predict"))
         request.state.service = model
-        result = await asyncio.to_thread(self.predictor.predict, model, rows)
-        return Response(dumps(result), media_type=JSON)
+        scored = await asyncio.to_thread(self.predictor.predict, model, rows)
+        if self.request_log is not None and scored.served is not None and scored.plan is not None:
+            self.request_log.record(
+                scored.served,
+                request_id=scored.request_id,
+                plan=scored.plan,
+                prediction=scored.prediction,
+            )
+        return Response(dumps(scored.body), media_type=JSON)
 
     async def health(self, request: Request, principal: Principal) -> Response:
         """Liveness: the process answers."""
@@ -463,6 +481,7 @@ class FeatureServer:
                 if name == "online_store":
                     self.metrics.online_store_errors.labels("/ready").inc()
         body = {"ready": ok, "checks": checks, "pid": os.getpid()}
+        body["monitor"] = self.monitor.ready_details()
         return Response(dumps(body), 200 if ok else 503, media_type=JSON)
 
     async def render_metrics(self, request: Request, principal: Principal) -> Response:
@@ -471,6 +490,7 @@ class FeatureServer:
             self.metrics.log_pending.set(self.request_log.pending)
         self.hot.flush()
         content, media_type = self.metrics.render()
+        content += self.monitor.render().encode()
         return Response(content, media_type=media_type)
 
     async def registry_views(self, request: Request, principal: Principal) -> Response:

@@ -25,6 +25,7 @@ from parity.errors import (
     SchemaMismatch,
     Terminal,
 )
+from parity.monitor.blocking import ServingBlocked
 
 
 class BadRequest(ParityError, Terminal, ValueError):
@@ -43,11 +44,16 @@ class Forbidden(ParityError, Terminal):
     """The API key is valid but lacks the scope the endpoint needs."""
 
 
+class PushIdConflict(ParityError, Terminal, ValueError):
+    """A push id was reused for a different push (other rows, source or mode)."""
+
+
 # Most specific first: the first class an error is an instance of decides.
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RequestTooLarge, 413),
+    (PushIdConflict, 409),
     (BadRequest, 400),
     (ObjectNotFound, 404),
     (NaiveTimestampError, 422),
@@ -55,6 +61,7 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (AmbiguousReference, 400),
     (DefinitionError, 400),
     (OnlineStoreUnavailable, 503),
+    (ServingBlocked, 503),
     (RegistryUnreachable, 503),
     (ConfigError, 500),
 )

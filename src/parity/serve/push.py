@@ -5,25 +5,31 @@ A push names a :class:`~parity.definitions.PushSource`. Its targets are every li
 source; the rows are also appended once to the push source's batch source (a Delta
 table), so training later sees exactly what serving saw.
 
-Nothing is half-applied: every row is first checked against every target version with the
-sync controller's checks (:func:`parity.sync.validate.validate_rows`); a row is accepted
-only if every version accepts it, and rejected rows are quarantined with their reasons.
-Only then is anything written: the online store is probed, the offline append runs, then
-the online writes (idempotent: the newest row wins, so a retry after a failure converges).
+Nothing is half-applied, and a push can be retried safely: every row is first checked
+against every target version with the sync controller's checks
+(:func:`parity.sync.validate.validate_rows`); a row is accepted only if every version
+accepts it, and rejected rows are quarantined with their reasons. Only then is anything
+written: the offline append (one Delta commit that also records the push id, see
+:mod:`parity.serve.push_ledger`), then the online writes. A push is identified by its
+``push_id``; a retry with the same id reuses the time of receipt of the first attempt (so
+its rows are bit-identical), skips what already committed, re-runs the online writes
+(idempotent: the newest row wins) and, once a push completed, returns its answer without
+writing anything. The same id with other rows is refused (409).
 
 Rows use the batch source's column names (its ``timestamp_field``, ``field_mapping``) or
 parity's canonical ones (``event_timestamp``); timestamps are ISO 8601 strings with an
-offset. A missing ``created_timestamp`` is the time of the push.
+offset. A missing ``created_timestamp`` is the time the push was first received.
 
 Example:
     >>> plan = resolve_push_plan(snapshot, "txn_push", repo_root=root)  # doctest: +SKIP
-    >>> apply_push(store, plan, rows, now=now).rows_written  # doctest: +SKIP
+    >>> apply_push(store, plan, request, now=now).rows_written  # doctest: +SKIP
     2
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +43,17 @@ from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, VersionState
 from parity.serve.http_errors import BadRequest, RequestTooLarge
-from parity.serve.reading import probe_online_store
+from parity.serve.push_ledger import (
+    APP_PREFIX,
+    COMMIT_KEY,
+    PushIdentity,
+    PushLedger,
+    check_push_id,
+    committed_identity,
+    fingerprint,
+    new_push_id,
+    offline_transactions,
+)
 from parity.serve.wire import check_fields, parse_timestamp
 from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP, validate_rows
 
@@ -51,7 +67,15 @@ _MODES: tuple[str, ...] = ("online", "offline", "online_and_offline")
 _ROW = "__parity_push_row"
 _LIVE = (VersionState.PENDING, VersionState.SERVING)
 _KEYS = frozenset(
-    {"push_source_name", "rows", "df", "to", "allow_registry_cache", "transform_on_write"}
+    {
+        "push_source_name",
+        "rows",
+        "df",
+        "to",
+        "push_id",
+        "allow_registry_cache",
+        "transform_on_write",
+    }
 )
 
 
@@ -88,16 +112,30 @@ class PushPlan:
 
 @dataclass(frozen=True)
 class PushRequest:
-    """A parsed ``/push`` body."""
+    """A parsed ``/push`` body; ``push_id`` None means "generate one".
+
+    Example:
+        >>> PushRequest("txn_push", [{"user_id": 1}], "online", push_id="p1").push_id
+        'p1'
+    """
 
     push_source_name: str
     rows: list[dict[str, Any]]
     to: PushMode
+    push_id: str | None = None
 
 
 @dataclass(frozen=True)
 class PushResult:
-    """What a push did; ``rejected`` holds ``{"row", "view", "reason"}`` per failed check."""
+    """What a push did; ``rejected`` holds ``{"row", "view", "reason"}`` per failed check.
+
+    ``replayed`` is True when this push id had been seen before: either the answer of the
+    completed first attempt, returned as it was, or a retry that finished an interrupted one.
+
+    Example:
+        >>> PushResult("txn_push", 2, 2, 0, push_id="p1").to_dict()["push_id"]
+        'p1'
+    """
 
     push_source: str
     rows_received: int
@@ -106,10 +144,13 @@ class PushResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     online: dict[str, dict[str, int]] = field(default_factory=dict)
     offline: dict[str, Any] | None = None
+    push_id: str = ""
+    replayed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON answer."""
         return {
+            "push_id": self.push_id,
             "push_source_name": self.push_source,
             "rows_received": self.rows_received,
             "rows_written": self.rows_written,
@@ -117,11 +158,32 @@ class PushResult:
             "rejected": self.rejected,
             "online": self.online,
             "offline": self.offline,
+            "replayed": self.replayed,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, replayed: bool) -> PushResult:
+        """The result a :meth:`to_dict` answer describes (a recorded answer, replayed)."""
+        return cls(
+            push_source=data["push_source_name"],
+            rows_received=data["rows_received"],
+            rows_written=data["rows_written"],
+            rows_rejected=data["rows_rejected"],
+            rejected=data["rejected"],
+            online=data["online"],
+            offline=data["offline"],
+            push_id=data["push_id"],
+            replayed=replayed,
+        )
 
 
 def parse_push_request(data: Mapping[str, Any], *, max_rows: int) -> PushRequest:
-    """Check a ``/push`` body: parity's ``rows`` (row-wise) or Feast's ``df`` (column-wise)."""
+    """Check a ``/push`` body: parity's ``rows`` (row-wise) or Feast's ``df`` (column-wise).
+
+    Example:
+        >>> parse_push_request({"push_source_name": "s", "rows": [{"a": 1}]}, max_rows=9).to
+        'online_and_offline'
+    """
     check_fields(data, _KEYS, "/push")
     name = data.get("push_source_name")
     if not isinstance(name, str) or not name:
@@ -156,7 +218,42 @@ def parse_push_request(data: Mapping[str, Any], *, max_rows: int) -> PushRequest
             f"/push: {len(rows)} rows in one request; the limit is {max_rows} "
             "(server.max_push_rows). Split the push."
         )
-    return PushRequest(name, rows, to)
+    push_id = data.get("push_id")
+    return PushRequest(name, rows, to, None if push_id is None else check_push_id(push_id))
+
+
+def push_rows(
+    store: FeatureStore,
+    push_source_name: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    to: str = "online_and_offline",
+    push_id: str | None = None,
+) -> PushResult:
+    """An in-process push (``FeatureStore.push``): the checks and idempotency of ``/push``.
+
+    Datetime values are sent as ISO 8601 text, as the HTTP client does, so a push and its
+    retry over either path have the same fingerprint.
+
+    Example:
+        >>> push_rows(store, "txn_push", rows, push_id="order-17").replayed  # doctest: +SKIP
+        False
+    """
+    from datetime import UTC
+
+    body: dict[str, Any] = {
+        "push_source_name": push_source_name,
+        "rows": [
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+            for row in rows
+        ],
+        "to": to,
+    }
+    if push_id is not None:
+        body["push_id"] = push_id
+    request = parse_push_request(body, max_rows=max(len(body["rows"]), 1))
+    plan = resolve_push_plan(store.snapshot(), push_source_name, repo_root=store.repo_path)
+    return apply_push(store, plan, request, now=datetime.now(UTC))
 
 
 def resolve_push_plan(
@@ -254,27 +351,68 @@ def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: dat
 
 
 def apply_push(
+    store: FeatureStore, plan: PushPlan, request: PushRequest, *, now: datetime
+) -> PushResult:
+    """Apply one push, at most once per push id (see the module doc).
+
+    ``now`` is the time of receipt if this push id is new; a retry reuses the first one.
+
+    Example:
+        >>> request = PushRequest("txn_push", rows, "online")  # doctest: +SKIP
+        >>> apply_push(store, plan, request, now=now).push_id  # doctest: +SKIP
+        '5f0c...'
+    """
+    push_id = request.push_id or new_push_id()
+    source = plan.source.name
+    offline = request.to in ("offline", "online_and_offline")
+    online = request.to in ("online", "online_and_offline")
+    if offline and plan.offline.source.format != "delta":
+        raise SchemaMismatch(
+            f"Push source {source!r} keeps its rows in Parquet at "
+            f"{plan.source.batch_source.path!r}; parity appends only to Delta tables. Declare "
+            'its batch_source as DeltaSource(...), or push with "to": "online".'
+        )
+    print_ = fingerprint(source, request.to, request.rows)
+    ledger = PushLedger(store.online_store, project=store.project) if online else None
+    # The ledger read is the online probe: 503 before anything is written if the store is down.
+    entry = None if ledger is None else ledger.lookup(source, push_id)
+    if entry is not None:
+        entry.identity.require_same(print_, push_source=source)
+        if entry.result is not None:
+            return PushResult.from_dict(entry.result, replayed=True)
+    committed = committed_identity(plan.offline.source.path, push_id) if offline else None
+    if committed is not None:
+        committed.require_same(print_, push_source=source)
+    identity = committed or (None if entry is None else entry.identity)
+    replayed = identity is not None
+    if identity is None:
+        identity = PushIdentity(push_id, print_, now)
+    if ledger is not None and entry is None:
+        ledger.start(source, identity)
+    table = rows_to_table(plan, request.rows, now=identity.received_at)
+    result = _write_push(store, plan, table, identity, offline=offline, online=online)
+    result = dataclasses.replace(result, replayed=replayed)
+    if ledger is not None:
+        ledger.finish(source, identity, dataclasses.replace(result, replayed=False).to_dict())
+    return result
+
+
+def _write_push(
     store: FeatureStore,
     plan: PushPlan,
     table: pa.Table,
+    identity: PushIdentity,
     *,
-    now: datetime,
-    to: PushMode = "online_and_offline",
+    offline: bool,
+    online: bool,
 ) -> PushResult:
-    """Validate against every target, quarantine rejects, then write (see module doc)."""
+    """Validate against every target, quarantine rejects (once), then write."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from parity.offline.delta_writes import quarantine
 
-    offline = to in ("offline", "online_and_offline")
-    online = to in ("online", "online_and_offline")
-    if offline and plan.offline.source.format != "delta":
-        raise SchemaMismatch(
-            f"Push source {plan.source.name!r} keeps its rows in Parquet at "
-            f"{plan.source.batch_source.path!r}; parity appends only to Delta tables. Declare "
-            'its batch_source as DeltaSource(...), or push with "to": "online".'
-        )
+    now = identity.received_at
     count = table.num_rows
     bad = [False] * count
     rejected: list[dict[str, Any]] = []
@@ -294,9 +432,6 @@ def apply_push(
         per_target.append((target, indices, reasons))
     keep = pc.invert(pa.array(bad))
     accepted = table.filter(keep)
-    if online:
-        # Fail before anything is written if the online store is down (503).
-        probe_online_store(store.online_store, plan.targets[0].table)
     original = table.drop_columns([_ROW])
     for target, indices, reasons in per_target:
         if indices:
@@ -309,6 +444,8 @@ def apply_push(
                 pa.array(reasons, pa.string()),
                 operation="push",
                 root=_quarantine_root(store),
+                # Both versions of a view share one quarantine table: one record each.
+                transactions={f"{APP_PREFIX}{identity.push_id}/v{target.version}": 1},
             )
     written = accepted.num_rows
     result_offline = None
@@ -316,7 +453,7 @@ def apply_push(
     if written:
         typed = {t.ref: validate_rows(t.view, accepted, now=now).valid for t in plan.targets}
         if offline:
-            result_offline = _append_offline(store, plan, typed)
+            result_offline = _append_offline(plan, typed, identity)
         if online:
             for target in plan.targets:
                 outcome = store.online_store.write(target.table, typed[target.ref])
@@ -330,6 +467,7 @@ def apply_push(
         rejected=rejected,
         online=result_online,
         offline=result_offline,
+        push_id=identity.push_id,
     )
 
 
@@ -338,18 +476,30 @@ def _quarantine_root(store: FeatureStore) -> Any:
 
 
 def _append_offline(
-    store: FeatureStore, plan: PushPlan, typed: Mapping[str, pa.Table]
+    plan: PushPlan, typed: Mapping[str, pa.Table], identity: PushIdentity
 ) -> dict[str, Any]:
-    from parity.offline.delta_writes import table_schema
+    """One Delta commit holding the rows and the push's record, or none if it committed."""
+    from parity.offline.delta_writes import append_once, commit_with_metadata, table_schema
 
     spec = plan.offline
     rows = typed[f"{spec.name}@v{spec.version}"]
     back = {canonical: source for source, canonical in plan.renames.items()}
     rows = rows.rename_columns([back.get(c, c) for c in rows.column_names])
-    rows = rows.select(table_schema(spec).names)
-    report = store.offline_engine.append(spec, rows)
+    schema = table_schema(spec)
+    rows = rows.select(schema.names).cast(schema)
+    path = spec.source.path
+    version = append_once(
+        path,
+        rows,
+        transactions=offline_transactions(identity),
+        metadata={COMMIT_KEY: identity.push_id},
+    )
+    committed_before = version is None
+    if committed_before:
+        version = commit_with_metadata(path, COMMIT_KEY, identity.push_id)
     return {
-        "table_path": report.table_path,
-        "table_version": report.table_version,
-        "rows_written": report.rows_written,
+        "table_path": path,
+        "table_version": version,
+        "rows_written": rows.num_rows,
+        "committed_before": committed_before,
     }
