@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parity.errors import ConfigError, did_you_mean
+from parity.monitor.config import MONITOR_FILE, MonitorConfig
 from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
@@ -61,6 +62,9 @@ class RepoConfig(BaseModel):
     # How long a server may reuse resolved service pins before re-reading the registry.
     registry_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
     server: ServerConfig = ServerConfig()
+    # Freshness, consistency policy, quality bounds, drift thresholds, alert routes and
+    # rules (docs/monitoring.md). A ``monitoring.yaml`` beside parity.yaml is still read.
+    monitoring: MonitorConfig = MonitorConfig()
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -168,6 +172,27 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
+def _merge_monitoring_file(data: dict[str, Any], root: Path, config_path: Path) -> dict[str, Any]:
+    """The settings of a ``monitoring.yaml`` beside parity.yaml as its ``monitoring:`` section
+    (the file came first); both at once is ambiguous and refused."""
+    file = root / MONITOR_FILE
+    if not file.is_file():
+        return data
+    if "monitoring" in data:
+        raise ConfigError(
+            f"Monitoring settings are in both {config_path} (monitoring:) and {file}. Keep one: "
+            f"move the content of {MONITOR_FILE} under 'monitoring:' in parity.yaml and delete "
+            "the file."
+        )
+    try:
+        section = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(section, dict):
+        raise ConfigError(f"{file}: expected a mapping, got {type(section).__name__}.")
+    return {**data, "monitoring": section}
+
+
 def load_config(repo_path: str | Path, *, environ: Mapping[str, str] | None = None) -> RepoConfig:
     """Read ``parity.yaml`` of a repository and apply environment overrides.
 
@@ -189,6 +214,7 @@ def load_config(repo_path: str | Path, *, environ: Mapping[str, str] | None = No
         raise ConfigError(
             f"{path}: expected a mapping at the top level, got {type(data).__name__}."
         )
+    data = _merge_monitoring_file(data, Path(repo_path), path)
     data = _apply_env(data, os.environ if environ is None else environ)
     try:
         return RepoConfig.model_validate(data)

@@ -1,11 +1,11 @@
-"""Monitoring commands: ``status``, ``audit``, ``report drift``, ``labels ingest``, ``alerts``.
+"""Monitoring commands: ``status``, ``audit``, ``unblock``, ``report drift``, ``report
+performance``, ``labels ingest``, ``alerts``.
 
 Each parses, calls :mod:`parity.monitor`, renders (a rich table, or ``--json``)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from parity.cli.render import console, print_json
-from parity.monitor.alerts import AlertDispatcher, Observation, evaluate
+from parity.monitor.alerts import Observation
 from parity.monitor.audit import AuditReport
 from parity.monitor.config import MonitorConfig, load_monitor_config
 from parity.monitor.drift import DriftReport, DriftStatus
@@ -21,8 +21,6 @@ from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_fre
 from parity.monitor.records import monitoring_root
 from parity.registry import ObjectKind
 from parity.store import FeatureStore
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AlertOption = Annotated[
@@ -84,16 +82,12 @@ def dispatch_alerts(
     store: FeatureStore, config: MonitorConfig, observations: list[Observation]
 ) -> list[dict[str, Any]]:
     """Evaluate the configured rules on ``observations`` and deliver what they raise."""
-    settings = config.alerts
-    dispatcher = AlertDispatcher(
-        monitoring_root(store.offline_path),
-        [route.build(store.repo_path) for route in settings.routes],
-        dedupe_window=timedelta(minutes=settings.dedupe_minutes),
-        rate_limit=settings.rate_limit,
-        rate_period=timedelta(minutes=settings.rate_period_minutes),
-    )
-    now = datetime.now(UTC)
-    sent = dispatcher.dispatch(evaluate(settings.alert_rules(), observations, now=now), now=now)
+    from parity.monitor.policy import dispatch_observations
+
+    sent = dispatch_observations(
+        observations, settings=config.alerts, root=monitoring_root(store.offline_path),
+        repo_root=store.repo_path,
+    )  # fmt: skip
     return [a.to_dict() for a in sent]
 
 
@@ -233,7 +227,7 @@ def audit(
     """Compare sampled online (or, --served, served) values with offline point-in-time
     values at the same instants; store the audit and apply the view's policy."""
     from parity.monitor.audit import ConsistencyStatus, audit_view, store_audit
-    from parity.monitor.config import InconsistencyPolicy
+    from parity.monitor.policy import apply_inconsistency_policy
     from parity.monitor.served import request_log_root
     from parity.monitor.served_audit import audit_served
     from parity.offline.base import ViewReadSpec
@@ -257,19 +251,14 @@ def audit(
                 store.offline_engine, store.online_store, spec, table,
                 sample=size, max_mismatch_rate=threshold, policy=policy,
             )  # fmt: skip
-        if report.status is ConsistencyStatus.INCONSISTENT:
-            action = "alerted"
-            if policy is InconsistencyPolicy.BLOCK:
-                action = "blocked from serving until an audit finds it consistent"
-            elif policy is InconsistencyPolicy.RESYNC:
-                resync = store.sync_controller.materialize(
-                    record.name, record.version, start=_EPOCH, end=datetime.now(UTC)
-                )
-                action = f"resynced (run {resync.run_id}: {resync.outcome.value})"
-            report = replace(report, action=action)
-        store_audit(monitoring_root(store.offline_path), report)
-        alerts: list[dict[str, Any]] = []
-        if alert:
+        root = monitoring_root(store.offline_path)
+        report, raised = apply_inconsistency_policy(
+            report, controller=store.sync_controller, settings=config, root=root,
+            repo_root=store.repo_path,
+        )  # fmt: skip
+        store_audit(root, report)
+        alerts = [a.to_dict() for a in raised]
+        if alert and not raised:
             alerts = dispatch_alerts(store, config, report.observations())
     if as_json:
         print_json({**report.to_dict(), "alerts": alerts})
@@ -352,6 +341,148 @@ def alerts(
     console.print(table)
 
 
+def _validation_metrics(
+    store: FeatureStore, model: str, given: list[str] | None
+) -> dict[str, float]:
+    """``--validation f1=0.8`` values, else the champion's recorded metrics, else none."""
+    if given:
+        metrics = {}
+        for item in given:
+            name, _, value = item.partition("=")
+            try:
+                metrics[name.strip()] = float(value)
+            except ValueError:
+                raise typer.BadParameter(
+                    f"--validation {item!r}: expected METRIC=NUMBER, e.g. --validation f1=0.81."
+                ) from None
+        return metrics
+    from parity.errors import ParityError
+    from parity.retrain.wiring import open_model_registry
+
+    try:
+        registry = open_model_registry(store)
+        try:
+            champion = registry.alias(model, "champion")
+        finally:
+            registry.close()
+    except ParityError:
+        return {}
+    return {} if champion is None else dict(champion.lineage.metrics)
+
+
+def performance_report(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model whose predictions to score.")],
+    window: Annotated[str, typer.Option(help="Window length: 30m, 6h, 1d, 7d.")] = "1d",
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", "-d", help="Training dataset: adds the drift-error links."),
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="Only requests of this service.")] = None,
+    validation: Annotated[
+        list[str] | None,
+        typer.Option(help="Validation metric METRIC=VALUE (repeatable; default: champion's)."),
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="Score threshold for a positive.")] = 0.5,
+    start: Annotated[str | None, typer.Option(help="Window start (ISO 8601, inclusive).")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end (ISO 8601, exclusive).")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report here.")] = None,
+    as_json: JsonOption = False,
+    alert: AlertOption = False,
+) -> None:
+    """Model performance per window (precision, recall, F1, AUC, label coverage, drop
+    against validation) and, with --dataset, which features' drift tracks the error."""
+    from parity.monitor.performance_report import performance_overview, render_performance_html
+
+    length = _window(window)
+    with FeatureStore(ctx.obj) as store:
+        config = load_monitor_config(store.repo_path)
+        overview = performance_overview(
+            store.offline_path, model=model, window=length,
+            validation=_validation_metrics(store, model, validation), threshold=threshold,
+            start=_instant(start, "--start"), end=_instant(end, "--end"), dataset=dataset,
+            service=service, thresholds=config.drift.thresholds(),
+        )  # fmt: skip
+        alerts: list[dict[str, Any]] = []
+        if alert:
+            alerts = dispatch_alerts(store, config, overview.report.observations())
+    if html is not None:
+        html.write_text(render_performance_html(overview))
+    if as_json:
+        print_json({**overview.to_dict(), "alerts": alerts})
+        return
+    render_performance(overview)
+    render_alerts(alerts)
+    if html is not None:
+        console.print(f"HTML report: {html}")
+
+
+def _window(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.replace(".", "", 1).isdigit() or float(number) <= 0:
+        raise typer.BadParameter(
+            f"--window {text!r}: expected a positive number and a unit (s, m, h, d), e.g. 1d."
+        )
+    return timedelta(seconds=float(number) * units[unit])
+
+
+def render_performance(overview: Any) -> None:
+    """The per-window table and the links table."""
+    report = overview.report
+    table = Table(title=f"Performance of {report.model} ({len(report.windows)} windows)")
+    for column in ("window start", "predictions", "labeled", "coverage", "precision", "recall",
+                   "F1", "AUC", "F1 drop"):  # fmt: skip
+        table.add_column(column)
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for w in report.windows:
+        table.add_row(
+            w.start.strftime("%Y-%m-%d %H:%M"), f"{w.predictions:,}", f"{w.labeled:,}",
+            _ratio(w.label_coverage), num(w.metrics.get("precision")),
+            num(w.metrics.get("recall")), num(w.metrics.get("f1")), num(w.metrics.get("auc")),
+            num(w.drops.get("f1")),
+        )  # fmt: skip
+    console.print(table)
+    if overview.links:
+        links = Table(title=f"Drift-error links against {overview.dataset}")
+        for column in ("feature", "verdict", "windows", "correlation", "p"):
+            links.add_column(column)
+        for link in overview.links:
+            links.add_row(link.feature, link.verdict.value, str(link.windows),
+                          num(link.correlation), num(link.p_value))  # fmt: skip
+        console.print(links)
+
+
+def unblock(
+    ctx: typer.Context,
+    view: Annotated[str, typer.Argument(help="Blocked view version: NAME or NAME@vN.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="Why it may serve again.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Let a view version the block policy stopped serve again (feature servers notice
+    within monitoring.serving.block_refresh_seconds)."""
+    from parity.monitor.blocking import blocked_versions, store_unblock
+
+    with FeatureStore(ctx.obj) as store:
+        record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
+        root = monitoring_root(store.offline_path)
+        blocked = blocked_versions(root)
+        was_blocked = record.ref in blocked
+        if was_blocked:
+            store_unblock(root, record.name, record.version, message=message)
+    if as_json:
+        print_json({"ref": record.ref, "was_blocked": was_blocked, "unblocked": was_blocked})
+        return
+    if was_blocked:
+        console.print(f"[green]{record.ref} unblocked[/]: servers serve it again.")
+    else:
+        others = ", ".join(sorted(blocked)) or "none"
+        console.print(f"{record.ref} is not blocked; nothing to do. Blocked: {others}.")
+
+
 report_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)
 labels_app = typer.Typer(help="Late labels for model performance.", no_args_is_help=True)
 
@@ -361,7 +492,9 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     app.command()(audit)
     app.command()(alerts)
+    app.command()(unblock)
     report_app.command("drift")(drift)
+    report_app.command("performance")(performance_report)
     app.add_typer(report_app, name="report")
     labels_app.command("ingest")(labels_ingest)
     app.add_typer(labels_app, name="labels")

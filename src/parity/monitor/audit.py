@@ -337,17 +337,15 @@ def latest_audit(root: Path, view: str, version: int) -> dict[str, Any] | None:
 
 
 def serving_blocked(root: Path, view: str, version: int) -> bool:
-    """True when the newest audit found the version inconsistent under the ``block`` policy.
+    """True when the newest audit found the version inconsistent under the ``block`` policy
+    and no operator unblocked it since (see :mod:`parity.monitor.blocking`).
 
-    A server calls this (cached) before serving a view version.
+    Reads the stored tables: a server follows them with ``ServerMonitor`` instead.
 
     Example:
         >>> serving_blocked(Path("/nonexistent"), "user_stats", 1)
         False
     """
-    audit = latest_audit(root, view, version)
-    return (
-        audit is not None
-        and audit["status"] == ConsistencyStatus.INCONSISTENT
-        and audit["policy"] == InconsistencyPolicy.BLOCK
-    )
+    from parity.monitor.blocking import blocked_versions
+
+    return f"{view}@v{version}" in blocked_versions(root)

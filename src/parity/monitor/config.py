@@ -1,8 +1,10 @@
-"""Monitoring settings: ``monitoring.yaml`` beside ``parity.yaml`` (optional).
+"""Monitoring settings: the ``monitoring:`` section of ``parity.yaml``.
 
-Until ``parity.yaml`` grows a ``monitoring:`` section, the settings live in their own
-file with the same strictness (unknown keys are errors). Every key has a default, so a
-repository without the file is monitored with the defaults below.
+The same settings may instead live in a ``monitoring.yaml`` beside ``parity.yaml`` (the
+older place; both at once is an error). Unknown keys are errors; every key has a default,
+so a repository that says nothing is monitored with the defaults below. Environment
+variables override like every other section:
+``PARITY__MONITORING__CONSISTENCY__ON_INCONSISTENT=block``.
 
 ```yaml
 drift: {psi_warn: 0.1, psi_critical: 0.2, ks_alpha: 0.05, chi2_alpha: 0.01, min_rows: 200}
@@ -21,6 +23,7 @@ alerts:
     - {type: command, argv: [notify, --team, fraud]}
   rules:
     - {name: stale_values, metric: stale_entity_ratio, warn: 0.01, critical: 0.1}
+serving: {refresh_seconds: 30, block_refresh_seconds: 5}   # the feature server's view
 ```
 
 Example:
@@ -31,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -38,7 +42,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parity.errors import ConfigError
-from parity.monitor.alerts import AlertRule
+from parity.monitor.alerts import AlertDispatcher, AlertRule
 from parity.monitor.drift import DriftThresholds
 from parity.monitor.routes import CommandRoute, LogRoute, Route, WebhookRoute
 
@@ -50,9 +54,10 @@ class InconsistencyPolicy(enum.StrEnum):
 
     # Record it and raise an alert; keep serving.
     ALERT = "alert"
-    # Record it as blocked: the server should stop serving it (see serving_blocked()).
+    # Record it as blocked and alert: feature servers answer 503 for it until a later
+    # audit passes or an operator unblocks it ('parity unblock').
     BLOCK = "block"
-    # Re-publish the version from the offline store right away, then alert.
+    # Re-publish the whole version from the offline store (a validated sync run), then alert.
     RESYNC = "resync"
 
 
@@ -123,11 +128,17 @@ class RouteSettings(_Strict):
         """The route object."""
         if self.type == "webhook":
             if not self.url:
-                raise ConfigError("monitoring.yaml: a webhook route needs 'url'.")
+                raise ConfigError(
+                    "monitoring.alerts.routes: a webhook route needs 'url', e.g. "
+                    "{type: webhook, url: 'https://hooks.slack.com/services/...'}."
+                )
             return WebhookRoute(self.url)
         if self.type == "command":
             if not self.argv:
-                raise ConfigError("monitoring.yaml: a command route needs 'argv' (a list).")
+                raise ConfigError(
+                    "monitoring.alerts.routes: a command route needs 'argv' (a list), e.g. "
+                    "{type: command, argv: [notify, --team, fraud]}."
+                )
             return CommandRoute(self.argv)
         path = None if self.path is None else Path(self.path)
         return LogRoute(None if path is None else path if path.is_absolute() else repo_root / path)
@@ -166,23 +177,57 @@ class AlertSettings(_Strict):
         """The rules as :class:`AlertRule` values."""
         return [AlertRule(**r.model_dump()) for r in self.rules]
 
+    def dispatcher(self, root: Path, repo_root: Path) -> AlertDispatcher:
+        """The dispatcher these settings describe, storing alerts under ``root``.
+
+        Example:
+            >>> AlertSettings(rate_limit=3).dispatcher(Path("m"), Path(".")).rate_limit
+            3
+        """
+        return AlertDispatcher(
+            root,
+            [route.build(repo_root) for route in self.routes],
+            dedupe_window=timedelta(minutes=self.dedupe_minutes),
+            rate_limit=self.rate_limit,
+            rate_period=timedelta(minutes=self.rate_period_minutes),
+        )
+
+
+class ServingSettings(_Strict):
+    """What a feature server computes for ``/metrics`` and the block policy, and how often.
+
+    Both refreshes run in a background thread of each server process, never per request.
+    """
+
+    # Recompute the freshness, audit and quality gauges this often.
+    refresh_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Re-read new audits and unblocks (blocked view versions) this often.
+    block_refresh_seconds: Annotated[float, Field(gt=0)] = 5.0
+
 
 class MonitorConfig(_Strict):
-    """The whole of ``monitoring.yaml``."""
+    """The ``monitoring:`` section of parity.yaml (or the whole of ``monitoring.yaml``)."""
 
     drift: DriftSettings = DriftSettings()
     consistency: ConsistencySettings = ConsistencySettings()
     quality: QualitySettings = QualitySettings()
     alerts: AlertSettings = AlertSettings()
+    serving: ServingSettings = ServingSettings()
 
 
 def load_monitor_config(repo_root: Path) -> MonitorConfig:
-    """``monitoring.yaml`` of a repository, or the defaults when there is none.
+    """The monitoring settings of a repository: ``parity.yaml``'s ``monitoring:`` section
+    (with ``monitoring.yaml`` and environment overrides applied), or, without a
+    parity.yaml, ``monitoring.yaml`` alone, or the defaults.
 
     Example:
         >>> load_monitor_config(Path("/nonexistent")).drift.min_rows
         200
     """
+    from parity.config import CONFIG_FILE, load_config
+
+    if (repo_root / CONFIG_FILE).is_file():
+        return load_config(repo_root).monitoring
     path = repo_root / MONITOR_FILE
     if not path.is_file():
         return MonitorConfig()

@@ -1,8 +1,10 @@
 """Monitoring results as Prometheus gauges, for the feature server's ``/metrics``.
 
-:func:`monitoring_metrics` is what a server calls: it checks freshness of every live
-view version and returns the Prometheus text exposition of the gauges, to be appended
-to the server's own metrics. :func:`freshness_gauges` gives the same as plain values.
+Per view version: freshness (:func:`freshness_gauges`), the newest consistency audit
+(:func:`audit_gauges`), the newest data quality run (:func:`quality_gauges`) and whether
+the block policy keeps it from serving (:func:`blocked_gauges`). A feature server
+computes them in the background (:class:`parity.monitor.serving.ServingMonitor`);
+:func:`monitoring_metrics` is the one-off freshness form.
 
 Example:
     >>> text = render_gauges([Gauge("parity_monitor_missed_refreshes", "Missed syncs.",
@@ -13,9 +15,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
 from parity.online.base import OnlineStore
@@ -28,7 +31,17 @@ _HELP = {
     "parity_monitor_sync_delay_seconds": "Delay of the last successful sync (finish - newest row).",
     "parity_monitor_online_entities": "Entities held online by the view version.",
     "parity_monitor_fresh": "1 when the view version is fresh (or has no policy), else 0.",
+    "parity_monitor_audit_mismatch_rate": "Share of keys that disagreed in the newest audit.",
+    "parity_monitor_audit_max_mismatch_rate": "The mismatch rate the newest audit allowed.",
+    "parity_monitor_audit_inconsistent": "1 when the newest audit found the version inconsistent.",
+    "parity_monitor_audit_timestamp_seconds": "Unix time of the newest audit.",
+    "parity_monitor_quality_status": "1 for the newest quality run's outcome (pass, warn, fail).",
+    "parity_monitor_quality_failed_checks": "Failed checks of the newest quality run.",
+    "parity_monitor_quality_warned_checks": "Warned checks of the newest quality run.",
+    "parity_monitor_quality_timestamp_seconds": "Unix time of the newest quality run.",
+    "parity_monitor_blocked": "1 while the block policy keeps the version from serving.",
 }
+_QUALITY_OUTCOMES = ("pass", "warn", "fail")
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,95 @@ def freshness_gauges(reports: Sequence[FreshnessReport]) -> list[Gauge]:
             if value is not None
         ]
     return gauges
+
+
+def _labels(view: str, version: int) -> dict[str, str]:
+    return {"view": view, "version": str(version)}
+
+
+def audit_gauges(audits: Iterable[Mapping[str, Any]]) -> list[Gauge]:
+    """Gauges of the newest audit of each version (rows of the stored audits table).
+
+    Example:
+        >>> from datetime import UTC
+        >>> row = {"view": "v", "version": 1, "mismatch_rate": 0.5, "max_mismatch_rate": 0.1,
+        ...        "status": "inconsistent", "at": datetime(2026, 1, 1, tzinfo=UTC)}
+        >>> [g.value for g in audit_gauges([row])][:3]
+        [0.5, 0.1, 1.0]
+    """
+    gauges = []
+    for row in audits:
+        labels = _labels(row["view"], int(row["version"]))
+        values = {
+            "parity_monitor_audit_mismatch_rate": float(row["mismatch_rate"]),
+            "parity_monitor_audit_max_mismatch_rate": float(row["max_mismatch_rate"]),
+            "parity_monitor_audit_inconsistent": float(row["status"] == "inconsistent"),
+            "parity_monitor_audit_timestamp_seconds": row["at"].timestamp(),
+        }
+        gauges += [Gauge(name, _HELP[name], labels, value) for name, value in values.items()]
+    return gauges
+
+
+@dataclass(frozen=True)
+class QualityOutcome:
+    """The newest quality run of one view version, as the gauges show it.
+
+    Example:
+        >>> QualityOutcome("v", 1, "r1", datetime(2026, 1, 1), 1, 0).status
+        'fail'
+    """
+
+    view: str
+    version: int
+    run_id: str
+    at: datetime
+    failed: int
+    warned: int
+
+    @property
+    def status(self) -> str:
+        """``fail``, ``warn`` or ``pass``."""
+        return "fail" if self.failed else "warn" if self.warned else "pass"
+
+
+def quality_gauges(outcomes: Iterable[QualityOutcome]) -> list[Gauge]:
+    """Gauges of the newest quality run of each version (one state-set gauge + counts).
+
+    Example:
+        >>> o = QualityOutcome("v", 1, "r1", datetime(2026, 1, 1), 0, 2)
+        >>> [(g.labels.get("status"), g.value) for g in quality_gauges([o])][:3]
+        [('pass', 0.0), ('warn', 1.0), ('fail', 0.0)]
+    """
+    gauges = []
+    name = "parity_monitor_quality_status"
+    for o in outcomes:
+        labels = _labels(o.view, o.version)
+        gauges += [
+            Gauge(name, _HELP[name], {**labels, "status": s}, float(o.status == s))
+            for s in _QUALITY_OUTCOMES
+        ]
+        values = {
+            "parity_monitor_quality_failed_checks": float(o.failed),
+            "parity_monitor_quality_warned_checks": float(o.warned),
+            "parity_monitor_quality_timestamp_seconds": o.at.timestamp(),
+        }
+        gauges += [Gauge(n, _HELP[n], labels, value) for n, value in values.items()]
+    return gauges
+
+
+def blocked_gauges(audited: Iterable[tuple[str, int]], blocked: Iterable[str]) -> list[Gauge]:
+    """``parity_monitor_blocked`` of every audited version (``blocked``: ``view@vN`` refs).
+
+    Example:
+        >>> [g.value for g in blocked_gauges([("v", 1), ("w", 2)], {"w@v2"})]
+        [0.0, 1.0]
+    """
+    name = "parity_monitor_blocked"
+    refs = set(blocked)
+    return [
+        Gauge(name, _HELP[name], _labels(view, version), float(f"{view}@v{version}" in refs))
+        for view, version in audited
+    ]
 
 
 def _escape(value: str) -> str:

@@ -39,6 +39,7 @@ from starlette.routing import Route
 from parity.config import load_config
 from parity.errors import OnlineStoreUnavailable, ParityError
 from parity.monitor.serving import ServingMonitor
+from parity.monitor.serving import ServingMonitor
 from parity.online.base import ViewTable
 from parity.serve import catalog
 from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
@@ -98,6 +99,7 @@ class FeatureServer:
         self._push_plans: dict[str, tuple[float, Any]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
         self.predictor = Predictor(store)
+        self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
         self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
@@ -183,6 +185,7 @@ class FeatureServer:
             )
         self.reader = VectorReader(self.store.online_store, threads=self.config.read_threads)
         self.monitor.start()
+        self.monitor.start()
         # Everything loaded so far (modules, definitions) lives as long as the process:
         # keep it out of the collector's full passes, which would otherwise stall requests.
         gc.collect()
@@ -203,6 +206,7 @@ class FeatureServer:
         if self.reader is not None:
             self.reader.close()
         self.predictor.close()
+        self.monitor.close()
         self.monitor.close()
         if self._owns_store:
             self.store.close()
@@ -293,6 +297,7 @@ class FeatureServer:
             full_feature_names=parsed.full_feature_names,
         )
         checker, views = self._checker(plan)
+        self.monitor.check(views)  # 503 for a view version the block policy stopped
         self.monitor.check(views)  # 503 for a view version the block policy stopped
         checker.check(parsed.entity_rows)
         deadline_ms = parsed.deadline_ms or self.config.default_deadline_ms
@@ -482,6 +487,7 @@ class FeatureServer:
                     self.metrics.online_store_errors.labels("/ready").inc()
         body = {"ready": ok, "checks": checks, "pid": os.getpid()}
         body["monitor"] = self.monitor.ready_details()
+        body["monitor"] = self.monitor.ready_details()
         return Response(dumps(body), 200 if ok else 503, media_type=JSON)
 
     async def render_metrics(self, request: Request, principal: Principal) -> Response:
@@ -490,6 +496,7 @@ class FeatureServer:
             self.metrics.log_pending.set(self.request_log.pending)
         self.hot.flush()
         content, media_type = self.metrics.render()
+        content += self.monitor.render().encode()
         content += self.monitor.render().encode()
         return Response(content, media_type=media_type)
 

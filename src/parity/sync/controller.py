@@ -39,6 +39,8 @@ from typing import Any
 
 from parity.definitions import FeatureView
 from parity.errors import NaiveTimestampError, SchemaMismatch
+from parity.monitor.config import MonitorConfig
+from parity.monitor.policy import alert_on_quality
 from parity.monitor.quality import record_batch_quality
 from parity.monitor.records import monitoring_root
 from parity.offline.base import OfflineEngine, ViewReadSpec
@@ -93,6 +95,7 @@ class SyncController:
         repo_root: Path,
         quarantine_root: Path,
         settings: SyncSettings = SyncSettings(),
+        monitoring: MonitorConfig | None = None,
     ) -> None:
         self.project = project
         self.registry = registry
@@ -101,6 +104,8 @@ class SyncController:
         self.repo_root = repo_root
         self.quarantine_root = quarantine_root
         self.settings = settings
+        # Quality bounds and alert rules/routes for every batch (parity.yaml monitoring:).
+        self.monitoring = MonitorConfig() if monitoring is None else monitoring
 
     # --- public --------------------------------------------------------------------------
 
@@ -265,9 +270,14 @@ class SyncController:
             run.details["error"] = f"{type(exc).__name__}: {exc}"
             self._record(run, run_id, started, SyncOutcome.FAILED, finished=datetime.now(UTC))
             raise
-        record_batch_quality(
+        quality = record_batch_quality(
             monitoring_root(self.quarantine_root.parent), run.view, run.rows,
             version=run.version, source="sync", now=run.now, validation=run.validation,
+            settings=self.monitoring.quality,
+        )  # fmt: skip
+        alert_on_quality(
+            quality, settings=self.monitoring.alerts,
+            root=monitoring_root(self.quarantine_root.parent), repo_root=self.repo_root,
         )  # fmt: skip
         clock = time.perf_counter()
         validation = self._validate_version(run)
