@@ -24,6 +24,7 @@ import ast
 import hashlib
 import inspect
 import linecache
+import tokenize
 from collections.abc import Callable
 from types import CodeType, FunctionType
 from typing import Any
@@ -34,11 +35,17 @@ _MAX_DEPTH = 8
 
 def _function_node(code: CodeType) -> ast.AST | None:
     """The ``def`` or ``lambda`` node of ``code`` in its source file, if it can be found."""
-    lines = linecache.getlines(code.co_filename)
-    if not lines:
+    try:
+        # The file as it is now, not linecache's copy: a repository reloaded after an
+        # edit must see the edit (linecache may hold the old text).
+        with tokenize.open(code.co_filename) as file:
+            text = file.read()
+    except (OSError, SyntaxError):
+        text = "".join(linecache.getlines(code.co_filename))  # a REPL or notebook cell
+    if not text:
         return None
     try:
-        tree = ast.parse("".join(lines))
+        tree = ast.parse(text)
     except SyntaxError:
         return None
     first = code.co_firstlineno

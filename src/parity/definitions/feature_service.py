@@ -282,6 +282,12 @@ def check_transform_inputs(
     known |= {f"{view}:{feature}" for view, feature, _ in outputs}
     known |= {f["name"] for f in service.get("request_schema", [])}
     columns = {output for _, _, output in outputs}
+    for request in service.get("request_schema", []):
+        if request["name"] in columns:
+            raise DefinitionError(
+                f"{what}: request field {request['name']!r} has the name of a view feature of the "
+                "service. Rename the request field."
+            )
     for transform in service.get("transforms", []):
         for name in transform["inputs"]:
             if name not in known:

@@ -231,31 +231,45 @@ class RowTransform:
 
         ``columns`` maps an input to the table column holding it (default: same name).
         """
-        import pyarrow as pa
+        return run_transform(self._spec, self.function, table, columns=columns)
 
-        sources = [(name, (columns or {}).get(name, name)) for name in self.inputs]
-        missing = [column for _, column in sources if column not in table.column_names]
-        if missing:
-            raise DefinitionError(
-                f"RowTransform {self.name!r} needs column(s) {missing}; the frame has "
-                f"{table.column_names}. Add them to the request or the feature list."
-            )
-        frame = input_frame({name: table.column(column) for name, column in sources})
-        try:
-            result = self.function(frame)
-        except Exception as exc:
-            raise TransformFailed(
-                f"RowTransform {self.name!r} raised {type(exc).__name__}: {exc}. Fix the "
-                "function (it receives a DataFrame of the inputs and must work on whole columns)."
-            ) from exc
-        for out, column in zip(
-            self.outputs, output_arrays(self, result, table.num_rows), strict=True
-        ):
-            if out.name in table.column_names:
-                table = table.set_column(table.column_names.index(out.name), out.name, column)
-            else:
-                table = table.append_column(pa.field(out.name, column.type), column)
-        return table
+
+def run_transform(
+    spec: TransformSpec,
+    function: Callable[[pd.DataFrame], Any],
+    table: pa.Table,
+    *,
+    columns: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """Apply ``function`` as the transform ``spec`` describes; the one code path of both
+    :meth:`RowTransform.apply` and serving (where the spec comes from the registry).
+
+    Example:
+        >>> run_transform(ratio.spec, ratio.function, table)  # doctest: +SKIP
+    """
+    import pyarrow as pa
+
+    sources = [(name, (columns or {}).get(name, name)) for name in spec.inputs]
+    missing = [column for _, column in sources if column not in table.column_names]
+    if missing:
+        raise DefinitionError(
+            f"RowTransform {spec.name!r} needs column(s) {missing}; the frame has "
+            f"{table.column_names}. Add them to the request or the feature list."
+        )
+    frame = input_frame({name: table.column(column) for name, column in sources})
+    try:
+        result = function(frame)
+    except Exception as exc:
+        raise TransformFailed(
+            f"RowTransform {spec.name!r} raised {type(exc).__name__}: {exc}. Fix the "
+            "function (it receives a DataFrame of the inputs and must work on whole columns)."
+        ) from exc
+    for out, column in zip(spec.outputs, output_arrays(spec, result, table.num_rows), strict=True):
+        if out.name in table.column_names:
+            table = table.set_column(table.column_names.index(out.name), out.name, column)
+        else:
+            table = table.append_column(pa.field(out.name, column.type), column)
+    return table
 
 
 class TransformFailed(DefinitionError):
@@ -295,11 +309,11 @@ def input_frame(columns: Mapping[str, pa.ChunkedArray | pa.Array]) -> pd.DataFra
     return pd.DataFrame(data, copy=False)
 
 
-def output_arrays(transform: RowTransform, result: Any, rows: int) -> list[pa.Array]:
+def output_arrays(transform: TransformSpec, result: Any, rows: int) -> list[pa.Array]:
     """The function's result as one Arrow array per declared output, typed and checked.
 
     Example:
-        >>> output_arrays(ratio, {"amount_ratio": [float("inf")]}, 1)  # doctest: +SKIP
+        >>> output_arrays(ratio.spec, {"amount_ratio": [float("inf")]}, 1)  # doctest: +SKIP
         [<pyarrow.lib.DoubleArray ...> [null]]
     """
     import pyarrow as pa

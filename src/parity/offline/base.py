@@ -34,12 +34,13 @@ Example:
 from __future__ import annotations
 
 import abc
+import copy
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
 
 from parity.definitions import Aggregation, DeltaSource, FeatureView, PushSource
 from parity.errors import DefinitionError, did_you_mean
@@ -58,6 +59,7 @@ __all__ = [
     "FeatureColumn",
     "JoinKey",
     "OfflineEngine",
+    "OutputStep",
     "PointInTime",
     "RetrievalJob",
     "SourceSpec",
@@ -297,6 +299,26 @@ class ViewReadSpec:
         )
 
 
+class OutputStep(Protocol):
+    """Vectorised work on each joined batch, after the join (a service's row transforms).
+
+    Example:
+        >>> job.with_output_step(plan.transforms)  # doctest: +SKIP
+    """
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        """The schema of the batches :meth:`apply_offline` returns."""
+        ...
+
+    def apply_offline(self, batch: pa.Table) -> pa.Table:
+        """One joined batch, transformed (same rows, same order)."""
+        ...
+
+    def lineage(self) -> dict[str, Any]:
+        """What a saved dataset records about the step."""
+        ...
+
+
 class RetrievalJob(abc.ABC):
     """A lazily run point-in-time join; every ``to_*`` call runs it (streaming).
 
@@ -305,6 +327,33 @@ class RetrievalJob(abc.ABC):
         >>> job.to_pandas().shape  # doctest: +SKIP
         (3, 4)
     """
+
+    #: Run on every result batch after the join; engines pass their reader through
+    #: :meth:`finish` so that every ``to_*`` and ``save`` sees its output.
+    output_step: OutputStep | None = None
+
+    def with_output_step(self, step: OutputStep) -> RetrievalJob:
+        """A copy of this job whose result batches pass through ``step``.
+
+        Example:
+            >>> job.with_output_step(plan.transforms).to_arrow()  # doctest: +SKIP
+        """
+        job = copy.copy(self)
+        job.output_step = step
+        return job
+
+    def finish(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """``reader`` with :attr:`output_step` applied batch by batch (streaming)."""
+        step = self.output_step
+        if step is None:
+            return reader
+        import pyarrow as pa
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in _batches(reader):
+                yield from step.apply_offline(pa.Table.from_batches([batch])).to_batches()
+
+        return pa.RecordBatchReader.from_batches(step.output_schema(reader.schema), batches())
 
     @abc.abstractmethod
     def to_batches(self) -> pa.RecordBatchReader:

@@ -134,7 +134,7 @@ class DuckDBRetrievalJob(RetrievalJob):
         """Stream the result in Arrow batches of ``batch_rows`` rows, in entity-row order."""
         relation = self._cursor.sql(self._sql, params=self._params)
         assert relation is not None
-        return relation.to_arrow_reader(self._engine.config.batch_rows)
+        return self.finish(relation.to_arrow_reader(self._engine.config.batch_rows))
 
     def entity_fingerprint(self) -> str:
         """An order-sensitive content hash of the entity frame (rows, columns, values)."""
@@ -185,6 +185,7 @@ class DuckDBRetrievalJob(RetrievalJob):
                 point_in_time=self.point_in_time,
                 timestamp_column=self.timestamp_column,
                 created_at=datetime.now(UTC).isoformat(),
+                transforms=None if self.output_step is None else self.output_step.lineage(),
             )
             (staging / LINEAGE_FILE).write_text(json.dumps(lineage.to_dict(), indent=2))
             # A rename is atomic: readers see the whole dataset or none of it.

@@ -55,9 +55,12 @@ class Lineage:
     point_in_time: str
     timestamp_column: str
     created_at: str
+    # The service's row transforms applied after the join (their code fingerprints).
+    transforms: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``lineage.json``."""
+        extra = {} if self.transforms is None else {"transforms": dict(self.transforms)}
         return {
             "name": self.name,
             "views": [list(v) for v in self.views],
@@ -68,6 +71,7 @@ class Lineage:
             "point_in_time": self.point_in_time,
             "timestamp_column": self.timestamp_column,
             "created_at": self.created_at,
+            **extra,
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class Lineage:
             point_in_time=data["point_in_time"],
             timestamp_column=data["timestamp_column"],
             created_at=data["created_at"],
+            transforms=data.get("transforms"),
         )
 
 

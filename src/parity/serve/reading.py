@@ -73,7 +73,11 @@ class VectorReader:
         if entry is None or entry[0] is not plan:
             if len(self._split) > 256:
                 self._split.clear()  # plans are rebuilt when the registry cache expires
-            entry = (plan, tuple(dataclasses.replace(plan, reads=(r,)) for r in plan.reads))
+            entry = (
+                plan,
+                # Transforms run once on the assembled vectors, not per view.
+                tuple(dataclasses.replace(plan, reads=(r,), transforms=None) for r in plan.reads),
+            )
             self._split[id(plan)] = entry
         return entry[1]
 
@@ -166,6 +170,15 @@ class VectorReader:
                     values[i][j] = answer.values[i][j]
                     statuses[i][j] = answer.statuses[i][j]
                     stamps[i][j] = answer.event_timestamps[i][j]
+        if plan.transforms is not None:
+            plan.transforms.apply_online(
+                rows,
+                values,
+                statuses,
+                stamps,
+                present=FeatureStatus.PRESENT,
+                null_value=FeatureStatus.NULL_VALUE,
+            )
         return OnlineResponse(
             feature_names=plan.output_names,
             join_keys=plan.join_keys,

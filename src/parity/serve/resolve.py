@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from operator import itemgetter
@@ -26,6 +26,7 @@ from parity.errors import (
 )
 from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, ServicePin, VersionRecord, VersionState
+from parity.serve.transforms import TransformFunctions, TransformPlan, bind_transforms
 from parity.types import DType
 
 
@@ -76,7 +77,9 @@ class ViewRead:
 class ServingPlan:
     """Everything needed to answer a request, resolved once.
 
-    ``join_keys`` is the union of the views' join keys, in first-seen order.
+    ``join_keys`` is the union of the views' join keys, in first-seen order. A service
+    with row transforms has ``transforms``; their outputs end ``output_names``, after
+    the view features.
     """
 
     output_names: tuple[str, ...]
@@ -85,6 +88,14 @@ class ServingPlan:
     join_keys: tuple[str, ...]
     service: str | None
     service_version: int | None
+    transforms: TransformPlan | None = None
+
+    @property
+    def request_fields(self) -> tuple[str, ...]:
+        """The request fields callers send with each entity row (for the transforms)."""
+        return (
+            () if self.transforms is None else tuple(f.name for f in self.transforms.request_fields)
+        )
 
 
 def _live_view(snapshot: RegistrySnapshot, name: str, version: int | None) -> VersionRecord:
@@ -119,6 +130,8 @@ def _plan_from_pins(
     *,
     service: str | None,
     service_version: int | None,
+    service_spec: Mapping[str, Any] | None = None,
+    functions: TransformFunctions | None = None,
 ) -> ServingPlan:
     groups: dict[tuple[str, int], list[ServicePin]] = {}
     for pin in pins:
@@ -148,13 +161,23 @@ def _plan_from_pins(
         for pin in view_pins:
             dtypes[pin.position] = view.field(pin.feature).dtype
     ordered = sorted(pins, key=lambda p: p.position)
+    transforms = None
+    if service_spec is not None:
+        transforms = bind_transforms(
+            f"{service}@v{service_version}",
+            service_spec,
+            [(p.view, p.feature, p.output_name, dtypes[p.position]) for p in ordered],
+            functions,
+        )
+    extra = () if transforms is None else transforms.output_fields
     return ServingPlan(
-        output_names=tuple(p.output_name for p in ordered),
-        output_dtypes=tuple(dtypes[p.position] for p in ordered),
+        output_names=tuple(p.output_name for p in ordered) + tuple(f.name for f in extra),
+        output_dtypes=tuple(dtypes[p.position] for p in ordered) + tuple(f.dtype for f in extra),
         reads=tuple(reads),
         join_keys=tuple(join_keys),
         service=service,
         service_version=service_version,
+        transforms=transforms,
     )
 
 
@@ -164,11 +187,13 @@ def resolve_serving_plan(
     feature_service: str | None = None,
     features: Sequence[str] | None = None,
     full_feature_names: bool = False,
+    functions: TransformFunctions | None = None,
 ) -> ServingPlan:
     """Resolve a feature service (``name`` or ``name@vN``) or a list of feature references.
 
     A bare service name means its newest serving version; a bare view reference its
-    newest serving version.
+    newest serving version. A service's row transforms are bound to the functions of
+    ``functions`` with the code fingerprints the service version was registered with.
     """
     if (feature_service is None) == (features is None):
         raise DefinitionError(
@@ -195,7 +220,14 @@ def resolve_serving_plan(
             )
         record = candidates[-1]
         service_pins = snapshot.pins.get((name, record.version), ())
-        return _plan_from_pins(snapshot, service_pins, service=name, service_version=record.version)
+        return _plan_from_pins(
+            snapshot,
+            service_pins,
+            service=name,
+            service_version=record.version,
+            service_spec=record.spec,
+            functions=functions,
+        )
     assert features is not None
     pins: list[ServicePin] = []
     for ref in features:

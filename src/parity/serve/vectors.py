@@ -4,6 +4,9 @@ The ttl is enforced online exactly as offline: a value whose event time is older
 ``now - ttl`` is served as null with status ``outside_max_age`` (and its age), never as
 present. A value at exactly ``now - ttl`` is still valid.
 
+A service's row transforms run last, once per request for all its rows, on the values
+just read and the request fields of the entity rows (:mod:`parity.serve.transforms`).
+
 Example:
     >>> FeatureStatus.OUTSIDE_MAX_AGE.value
     'outside_max_age'
@@ -148,7 +151,7 @@ def read_online(
     *,
     now: datetime,
 ) -> OnlineResponse:
-    """Read every view of ``plan`` for ``entity_rows`` in one backend call."""
+    """Read every view of ``plan`` for ``entity_rows`` in one backend call, then transform."""
     requests = [
         ReadRequest(read.table, keys)
         for read, keys in zip(plan.reads, _keys(plan, entity_rows), strict=True)
@@ -206,6 +209,10 @@ def read_online(
                 row_values[out] = value
                 row_stamps[out] = event
                 row_status[out] = present if value is not None else null_value
+    if plan.transforms is not None:
+        plan.transforms.apply_online(
+            entity_rows, values, statuses, stamps, present=present, null_value=null_value
+        )
     return OnlineResponse(
         feature_names=plan.output_names,
         join_keys=plan.join_keys,
