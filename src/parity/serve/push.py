@@ -39,6 +39,7 @@ import orjson
 
 from parity.definitions import FeatureView, PushSource
 from parity.errors import ObjectNotFound, SchemaMismatch, did_you_mean
+from parity.monitor.policy import check_push_quality
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, VersionState
@@ -419,6 +420,9 @@ def _write_push(
     per_target: list[tuple[PushTarget, list[int], list[str]]] = []
     for target in plan.targets:
         result = validate_rows(target.view, table, now=now)
+        check_push_quality(
+            store, target.view, table, version=target.version, validation=result, now=now
+        )
         indices, reasons = [], []
         for index, reason in zip(
             result.rejected.column(_ROW).to_pylist(),

@@ -47,8 +47,12 @@ class Server:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
         self.url = f"http://127.0.0.1:{port}"
-        app = create_app(store, config=ServerConfig.model_validate({"request_log": {"enabled": False}}))
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+        app = create_app(
+            store, config=ServerConfig.model_validate({"request_log": {"enabled": False}})
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

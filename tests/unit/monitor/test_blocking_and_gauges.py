@@ -93,7 +93,9 @@ def test_block_state_matches_a_replay_of_events_in_time_order(
         if kind == "unblock":
             state.add_unblocks([unblock_row(at)])
         else:
-            state.add_audits([audit_row(at, "inconsistent" if kind == "audit_bad" else "consistent")])
+            state.add_audits(
+                [audit_row(at, "inconsistent" if kind == "audit_bad" else "consistent")]
+            )
     assert ("v@v1" in state.blocked()) is blocked
 
 
@@ -154,6 +156,7 @@ def test_audit_quality_and_blocked_gauges_parse_as_prometheus_text() -> None:
     status = {k[1][0][1]: v for k, v in parsed.items() if k[0] == "parity_monitor_quality_status"}
     assert status == {"pass": 0.0, "warn": 1.0, "fail": 0.0}
     assert parsed[("parity_monitor_quality_warned_checks", labels)] == 2.0
-    assert parsed[("parity_monitor_audit_timestamp_seconds", labels)] == (
-        T0 + timedelta(minutes=1)
-    ).timestamp()
+    assert (
+        parsed[("parity_monitor_audit_timestamp_seconds", labels)]
+        == (T0 + timedelta(minutes=1)).timestamp()
+    )
