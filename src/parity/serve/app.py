@@ -39,7 +39,6 @@ from starlette.routing import Route
 from parity.config import load_config
 from parity.errors import OnlineStoreUnavailable, ParityError
 from parity.monitor.serving import ServingMonitor
-from parity.monitor.serving import ServingMonitor
 from parity.online.base import ViewTable
 from parity.serve import catalog
 from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
@@ -99,7 +98,6 @@ class FeatureServer:
         self._push_plans: dict[str, tuple[float, Any]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
         self.predictor = Predictor(store)
-        self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
         self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
@@ -185,7 +183,6 @@ class FeatureServer:
             )
         self.reader = VectorReader(self.store.online_store, threads=self.config.read_threads)
         self.monitor.start()
-        self.monitor.start()
         # Everything loaded so far (modules, definitions) lives as long as the process:
         # keep it out of the collector's full passes, which would otherwise stall requests.
         gc.collect()
@@ -206,7 +203,6 @@ class FeatureServer:
         if self.reader is not None:
             self.reader.close()
         self.predictor.close()
-        self.monitor.close()
         self.monitor.close()
         if self._owns_store:
             self.store.close()
@@ -298,7 +294,6 @@ class FeatureServer:
         )
         checker, views = self._checker(plan)
         self.monitor.check(views)  # 503 for a view version the block policy stopped
-        self.monitor.check(views)  # 503 for a view version the block policy stopped
         checker.check(parsed.entity_rows)
         deadline_ms = parsed.deadline_ms or self.config.default_deadline_ms
         now = parsed.now or datetime.now(UTC)
@@ -316,7 +311,7 @@ class FeatureServer:
         else:
             content = encode_parity(response, request_id=request_id, plan=plan)
         if self.request_log is not None:
-            self.request_log.record(response, request_id=request_id, plan=plan)
+            self.request_log.record(response, request_id=request_id, view_versions=views)
         self._observe(plan, views, response)
         return content, request_id, plan.service or ""
 
@@ -453,15 +448,8 @@ class FeatureServer:
         body = await self._body(request)
         model, rows = parse_predict_request(loads_object(body, endpoint="/predict"))
         request.state.service = model
-        scored = await asyncio.to_thread(self.predictor.predict, model, rows)
-        if self.request_log is not None and scored.served is not None and scored.plan is not None:
-            self.request_log.record(
-                scored.served,
-                request_id=scored.request_id,
-                plan=scored.plan,
-                prediction=scored.prediction,
-            )
-        return Response(dumps(scored.body), media_type=JSON)
+        result = await asyncio.to_thread(self.predictor.predict, model, rows)
+        return Response(dumps(result), media_type=JSON)
 
     async def health(self, request: Request, principal: Principal) -> Response:
         """Liveness: the process answers."""
@@ -487,7 +475,6 @@ class FeatureServer:
                     self.metrics.online_store_errors.labels("/ready").inc()
         body = {"ready": ok, "checks": checks, "pid": os.getpid()}
         body["monitor"] = self.monitor.ready_details()
-        body["monitor"] = self.monitor.ready_details()
         return Response(dumps(body), 200 if ok else 503, media_type=JSON)
 
     async def render_metrics(self, request: Request, principal: Principal) -> Response:
@@ -496,7 +483,6 @@ class FeatureServer:
             self.metrics.log_pending.set(self.request_log.pending)
         self.hot.flush()
         content, media_type = self.metrics.render()
-        content += self.monitor.render().encode()
         content += self.monitor.render().encode()
         return Response(content, media_type=media_type)
 
