@@ -7,8 +7,9 @@ Drift (45 numeric + 5 categorical features, the current window shifted on some):
 
 1. ``profile_table``: the reference profile (deciles, counts, summary, categories);
 2. ``compare_to_reference`` on an Arrow window: PSI, JS, KS (sampled), chi-square, BH;
-3. the same from the request log: 1,000,000 served rows in the server's Parquet layout
-   (JSON ``values``) turned into columns by DuckDB, then (2);
+3. the same from the request log: 1,000,000 served rows in the server's typed Parquet
+   layout (a ``features`` struct of typed columns, files of 20,000 rows as the writer
+   flushes them) read by ``served_window`` (a columnar DuckDB scan), then (2);
 4. baseline in the same run: the same statistics computed naively per feature with
    NumPy/SciPy (``np.quantile`` + ``np.searchsorted`` + ``ks_2samp`` on the full columns +
    ``chi2_contingency``), as a first implementation would.
@@ -91,36 +92,64 @@ def naive_drift(reference: pa.Table, current: pa.Table) -> dict[str, float]:
     return out
 
 
-def write_request_log(root: Path, window: pa.Table) -> None:
-    """The window in the server's request log layout (one Parquet file per 250k rows)."""
-    import duckdb
-
-    from parity.serve.request_log import request_log_schema
+def write_request_log(root: Path, window: pa.Table, *, file_rows: int = 20_000) -> None:
+    """The window in the server's typed request log layout, one file per ``file_rows``
+    (the writer's default ``flush_rows``), as the writer process writes it."""
+    from parity.monitor.log_layout import LAYOUT_PREFIX, LogLayout, layout_schema
+    from parity.serve.vectors import FeatureStatus
 
     names = window.column_names
-    values = "json_array(" + ", ".join(names) + ")"
-    folder = root / "date=2026-11-24"
+    layout = LogLayout(
+        service="bench",
+        service_version=1,
+        features=tuple((n, "float64" if n.startswith("f") else "string", 0) for n in names),
+        join_keys=(("user_id", "int64"),),
+        views=("bench@v1",),
+        statuses=tuple(s.value for s in FeatureStatus),
+    )
+    schema = layout_schema(layout)
+    rows = window.num_rows
+    ts = pa.timestamp("us", tz="UTC")
+    served = pa.array(np.full(rows, 1_795_996_800_000_000), pa.int64()).cast(ts)  # 2026-11-29
+    dictionary = pa.array(layout.statuses)
+    statuses = [
+        pa.DictionaryArray.from_arrays(
+            pa.array(window.column(n).is_null().to_numpy(zero_copy_only=False).astype(np.int8)),
+            dictionary,  # 0 present, 1 null_value
+        )
+        for n in names
+    ]
+    features = [window.column(n).combine_chunks() for n in names]
+    table = pa.Table.from_arrays(
+        [
+            pa.array([f"r{i}" for i in range(rows)]),
+            pa.array(np.zeros(rows, np.int32)),
+            served,
+            pa.array(["bench"] * rows),
+            pa.array(np.ones(rows, np.int32)),
+            pa.array(np.ones(rows)),
+            pa.StructArray.from_arrays(
+                [pa.array(np.arange(rows))], fields=list(schema.field("entity").type)
+            ),
+            pa.StructArray.from_arrays(features, fields=list(schema.field("features").type)),
+            pa.StructArray.from_arrays(statuses, fields=list(schema.field("statuses").type)),
+            pa.StructArray.from_arrays(
+                [pa.array(np.full(rows, 1_795_993_200_000_000), pa.int64()).cast(ts)],
+                fields=list(schema.field("event_timestamps").type),
+            ),
+        ],
+        schema=schema,
+    )
+    folder = root / f"{LAYOUT_PREFIX}{layout.name}" / "date=2026-11-29"
     folder.mkdir(parents=True)
-    with duckdb.connect() as con:
-        con.register("w", window)
-        table = con.sql(
-            f"SELECT 'r' || (row_number() OVER ()) AS request_id, "
-            f"TIMESTAMPTZ '2026-11-24 08:00:00+00' AS served_at, 'bench' AS service, "
-            f"1::INTEGER AS service_version, ['bench@v1'] AS view_versions, "
-            f"0::INTEGER AS row_index, '{{}}' AS entity_key, "
-            f"{[n for n in names]}::VARCHAR[] AS feature_names, {values}::VARCHAR AS values, "
-            f"[]::VARCHAR[] AS statuses, []::TIMESTAMPTZ[] AS event_timestamps, "
-            f"1.0::DOUBLE AS sample_weight FROM w"
-        ).to_arrow_table()
-    table = table.cast(request_log_schema())
-    for i, start in enumerate(range(0, table.num_rows, 250_000)):
-        pq.write_table(table.slice(start, 250_000), folder / f"part-{i}.parquet")
+    for i, start in enumerate(range(0, table.num_rows, file_rows)):
+        pq.write_table(table.slice(start, file_rows), folder / f"part-{i:05d}.parquet")
 
 
 def bench_drift(rows: int) -> list[tuple[str, float]]:
     from parity.monitor.drift import compare_to_reference
     from parity.monitor.profile import profile_table, reference_sample
-    from parity.monitor.served import served_window
+    from parity.monitor.served import sampled_weights, served_window
 
     reference, current = frame(rows, 1, 0.0), frame(rows, 2, 0.3)
     results = []
@@ -135,13 +164,26 @@ def bench_drift(rows: int) -> list[tuple[str, float]]:
         write_request_log(log, current)
         kinds = {f.name: f.kind for f in profile.features}
 
-        def from_log() -> Any:
-            window = served_window(Path(tmp), kinds=kinds, log_root=log, service="bench")
-            return compare_to_reference(profile, window, reference_sample=sample)
+        def window() -> Any:
+            # What served_drift reads: the profile's features and the sample weights.
+            return served_window(
+                Path(tmp), kinds=kinds, log_root=log, service="bench", meta=("sample_weight",)
+            )
 
-        seconds, logged = timed(from_log, repeat=1)
+        def from_log() -> Any:
+            served = window()
+            return compare_to_reference(
+                profile, served, reference_sample=sample, weights=sampled_weights(served)
+            )
+
+        seconds, logged = timed(from_log)
         assert logged.current_rows == rows
+        assert [f.current_counts for f in logged.features] == [
+            f.current_counts for f in report.features
+        ]
         results.append((f"drift, from the request log ({rows:,} rows)", seconds))
+        seconds, _ = timed(window)
+        results.append(("  of which: reading the window (typed Parquet scan)", seconds))
     seconds, _ = timed(lambda: naive_drift(reference, current), repeat=1)
     results.append(("baseline: naive NumPy/SciPy per feature (full KS)", seconds))
     print(f"  drift verdicts: {drifted} of {len(report.features)} features not ok")

@@ -152,6 +152,7 @@ def drift(
             start=_instant(start, "--start"),
             end=_instant(end, "--end"),
             thresholds=config.drift.thresholds(),
+            log_root=log_root(store),
         )
         alerts: list[dict[str, Any]] = []
         if alert:
@@ -165,6 +166,13 @@ def drift(
     render_alerts(alerts)
     if html is not None:
         console.print(f"HTML report: {html}")
+
+
+def log_root(store: FeatureStore) -> Path:
+    """The server's request log folder (``server.request_log.path``) of ``store``."""
+    from parity.monitor.served import request_log_root
+
+    return request_log_root(store.offline_path, store.config.server.request_log.path)
 
 
 def drift_observations(report: DriftReport) -> list[Observation]:
@@ -228,7 +236,6 @@ def audit(
     values at the same instants; store the audit and apply the view's policy."""
     from parity.monitor.audit import ConsistencyStatus, audit_view, store_audit
     from parity.monitor.policy import apply_inconsistency_policy
-    from parity.monitor.served import request_log_root
     from parity.monitor.served_audit import audit_served
     from parity.offline.base import ViewReadSpec
     from parity.online.base import ViewTable
@@ -243,7 +250,7 @@ def audit(
         size = sample or config.consistency.sample
         if served:
             report = audit_served(
-                store.offline_engine, spec, table, request_log_root(store.offline_path),
+                store.offline_engine, spec, table, log_root(store),
                 sample=size, max_mismatch_rate=threshold, policy=policy,
             )  # fmt: skip
         else:
@@ -302,7 +309,9 @@ def labels_ingest(
     from parity.monitor.performance import ingest_labels, read_label_file
 
     with FeatureStore(ctx.obj) as store:
-        result = ingest_labels(monitoring_root(store.offline_path), read_label_file(file))
+        result = ingest_labels(
+            monitoring_root(store.offline_path), read_label_file(file), request_log=log_root(store)
+        )
     if as_json:
         print_json({"rows": result.rows, "matched": result.matched, "unmatched": result.unmatched})
         return

@@ -1,9 +1,11 @@
 """Model performance once labels arrive: predictions joined to late labels by request id.
 
 Predictions are logged by whoever calls the model (:func:`log_predictions`, one row per
-served entity row: ``request_id``, ``row_index``, ``model``, ``predicted_at``, ``score``);
-labels arrive later (:func:`ingest_labels`: ``request_id``, optional ``row_index``,
-``label``). Both are tables under ``<offline path>/monitoring/``. :func:`performance`
+served entity row: ``request_id``, ``row_index``, ``model``, ``predicted_at``, ``score``)
+and by the feature server's ``/predict`` (its request log rows carry a ``prediction``:
+:func:`logged_predictions`); labels arrive later (:func:`ingest_labels`: ``request_id``,
+optional ``row_index``, ``label``). Labels and logged predictions are tables under
+``<offline path>/monitoring/``; pass ``request_log=`` to include the server's. :func:`performance`
 joins them in DuckDB (the newest label of a row wins), cuts the predictions into windows
 of ``predicted_at`` and computes per window, with scikit-learn: precision, recall, F1
 (``score >= threshold`` is positive), ROC AUC (when both classes are present), label
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from parity.errors import SchemaMismatch
+from parity.errors import ObjectNotFound, SchemaMismatch
 from parity.monitor.alerts import Observation
 from parity.monitor.records import append_records, read_records
 
@@ -100,6 +102,52 @@ def _conform(
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def logged_predictions(log_root: Path) -> pa.Table:
+    """The predictions ``/predict`` wrote to the request log, as :func:`predictions_schema`
+    rows (``model`` is the model name, ``predicted_at`` the instant the features were
+    served); empty when there is no request log.
+
+    Example:
+        >>> logged_predictions(Path("data/offline/request_log")).num_rows  # doctest: +SKIP
+        120
+    """
+    import duckdb
+    import pyarrow as pa
+
+    from parity.monitor.log_layout import find_layouts
+
+    schema = predictions_schema()
+    try:
+        layouts = find_layouts(log_root)
+    except ObjectNotFound:
+        return schema.empty_table()
+    files = [f for s in layouts if s.layout.prediction for f in s.files()]
+    if not files:
+        return schema.empty_table()
+    with duckdb.connect() as con:
+        table = con.sql(
+            "SELECT request_id, row_index, prediction.model AS model, served_at AS predicted_at, "
+            "prediction.score AS score FROM read_parquet($files)",
+            params={"files": files},
+        ).to_arrow_table()
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+def all_predictions(root: Path, request_log: Path | None = None) -> pa.Table:
+    """Predictions of the monitoring table, plus the request log's when ``request_log``.
+
+    Example:
+        >>> all_predictions(root, request_log_root(offline)).column_names  # doctest: +SKIP
+        ['request_id', 'row_index', 'model', 'predicted_at', 'score']
+    """
+    import pyarrow as pa
+
+    stored = read_records(root, PREDICTIONS_TABLE, predictions_schema())
+    if request_log is None:
+        return stored
+    return pa.concat_tables([stored, logged_predictions(request_log)])
+
+
 def log_predictions(root: Path, rows: pa.Table) -> int:
     """Append predictions (``row_index`` defaults to 0); returns the rows written."""
     table = _conform(rows, predictions_schema(), what="Predictions", defaults={"row_index": 0})
@@ -135,8 +183,15 @@ def read_label_file(path: Path) -> pa.Table:
     return pq.read_table(path)
 
 
-def ingest_labels(root: Path, labels: pa.Table, *, now: datetime | None = None) -> LabelIngest:
-    """Store late labels (``request_id``, ``label`` 0/1, optional ``row_index``)."""
+def ingest_labels(
+    root: Path,
+    labels: pa.Table,
+    *,
+    now: datetime | None = None,
+    request_log: Path | None = None,
+) -> LabelIngest:
+    """Store late labels (``request_id``, ``label`` 0/1, optional ``row_index``); matched
+    against logged predictions, including the request log's when ``request_log``."""
     import duckdb
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -153,7 +208,7 @@ def ingest_labels(root: Path, labels: pa.Table, *, now: datetime | None = None) 
     if (bad.as_py() or 0) > 0:
         raise SchemaMismatch("Labels: 'label' must be 0 or 1 (or true/false) for every row.")
     append_records(root, LABELS_TABLE, table)
-    predictions = read_records(root, PREDICTIONS_TABLE, predictions_schema())
+    predictions = all_predictions(root, request_log)
     with duckdb.connect() as con:
         con.register("labels", table)
         con.register("predictions", predictions.select(["request_id", "row_index"]))
@@ -262,11 +317,13 @@ def performance(
     threshold: float = 0.5,
     start: datetime | None = None,
     end: datetime | None = None,
+    request_log: Path | None = None,
 ) -> PerformanceReport:
-    """Per-window metrics of ``model``'s labeled predictions and their drop vs validation."""
+    """Per-window metrics of ``model``'s labeled predictions and their drop vs validation
+    (the request log's ``/predict`` predictions too when ``request_log``)."""
     import duckdb
 
-    predictions = read_records(root, PREDICTIONS_TABLE, predictions_schema())
+    predictions = all_predictions(root, request_log)
     labels = read_records(root, LABELS_TABLE, labels_schema())
     step = int(window.total_seconds() * 1_000_000)
     with duckdb.connect() as con:

@@ -1,12 +1,12 @@
 """Served values from the feature server's request log, as columns, for drift and audits.
 
 The server writes one row per served entity row under
-``<offline path>/request_log/date=YYYY-MM-DD/*.parquet`` (schema:
-:func:`parity.serve.request_log.request_log_schema`, documented in docs/serving.md);
-``values`` is a JSON array in ``feature_names`` order. :func:`served_window` turns a
-window of it into one typed column per feature with DuckDB (each JSON array is parsed
-once, in C++, into a list of JSON values cast per feature). A value served as
-``not_found`` or ``outside_max_age`` is null, as the model saw it.
+``<offline path>/request_log/layout=<name>/date=YYYY-MM-DD/*.parquet``, one typed schema
+per layout (a service version or feature list: :mod:`parity.monitor.log_layout`,
+documented in docs/serving.md). :func:`served_window` reads a window of it as a columnar
+Parquet scan with DuckDB (only the ``features`` fields asked for are read, no JSON is
+parsed) and combines the layouts by feature name. A value served as ``not_found`` or
+``outside_max_age`` is null, as the model saw it.
 
 Example:
     >>> window = served_window(Path("data/offline"), kinds={"amount": "numeric"},
@@ -17,13 +17,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parity.errors import ObjectNotFound
 from parity.monitor.drift import DriftReport, DriftThresholds, compare_to_reference
+from parity.monitor.log_layout import find_layouts
 from parity.monitor.profile import (
     FeatureKind,
     load_profile,
@@ -36,21 +36,47 @@ if TYPE_CHECKING:
 
 REQUEST_LOG_DIR = "request_log"
 DEFAULT_THRESHOLDS = DriftThresholds()
-_META = "request_id, served_at, service, service_version, row_index, entity_key, sample_weight"
+META_COLUMNS = (
+    "request_id", "served_at", "service", "service_version", "row_index", "sample_weight",
+)  # fmt: skip
 
 
-def request_log_root(offline_path: Path) -> Path:
-    """Where the server writes the request log (its default ``request_log.path``).
+def request_log_root(offline_path: Path, path: str = REQUEST_LOG_DIR) -> Path:
+    """Where the server writes the request log: ``server.request_log.path``, relative to
+    the offline store path unless absolute.
 
     Example:
         >>> request_log_root(Path("data/offline")).as_posix()
         'data/offline/request_log'
     """
-    return offline_path / REQUEST_LOG_DIR
+    return offline_path / path  # an absolute ``path`` replaces the offline path
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """A SQL identifier (DuckDB), quoted.
+
+    Example:
+        >>> quote('a"b')
+        '"a""b"'
+    """
     return '"' + name.replace('"', '""') + '"'
+
+
+def window_filter(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
+    """``WHERE`` text and parameters for ``served_at`` in ``[start, end)``.
+
+    Example:
+        >>> window_filter(None, None)
+        ('TRUE', {})
+    """
+    where, params = ["TRUE"], dict[str, Any]()
+    if start is not None:
+        where.append("served_at >= $start")
+        params["start"] = start
+    if end is not None:
+        where.append("served_at < $end")
+        params["end"] = end
+    return " AND ".join(where), params
 
 
 def served_window(
@@ -62,68 +88,53 @@ def served_window(
     start: datetime | None = None,
     end: datetime | None = None,
     log_root: Path | None = None,
+    meta: Sequence[str] = META_COLUMNS,
 ) -> pa.Table:
     """Served rows in ``[start, end)`` with one column per feature of ``kinds`` that the log
-    holds (numeric as float64, categorical as string), plus the log's identifying columns.
+    holds (numeric as float64, categorical as string), after the log's columns ``meta``
+    (default :data:`META_COLUMNS`; drift needs only ``sample_weight``).
 
-    Rows of several layouts (feature lists) are combined by feature name; a feature a
-    layout does not serve is null there.
+    Rows of several layouts (service versions, feature lists) are combined by feature
+    name; a feature a layout does not serve is null there.
     """
     import duckdb
     import pyarrow as pa
 
     root = log_root if log_root is not None else request_log_root(offline_path)
-    if not any(root.glob("**/*.parquet")):
-        raise ObjectNotFound(
-            f"No request log under {str(root)!r}. The feature server writes it "
-            "('parity serve', request_log.enabled: true); or pass a frame of served values."
-        )
-    where = ["TRUE"]
-    params: dict[str, Any] = {"files": str(root / "**" / "*.parquet")}
-    if service is not None:
-        where.append("service = $service")
-        params["service"] = service
-    if service_version is not None:
-        where.append("service_version = $service_version")
-        params["service_version"] = service_version
-    if start is not None:
-        where.append("served_at >= $start")
-        params["start"] = start
-    if end is not None:
-        where.append("served_at < $end")
-        params["end"] = end
-    source = (
-        f"(SELECT * FROM read_parquet($files, hive_partitioning = true, union_by_name = true) "
-        f"WHERE {' AND '.join(where)})"
-    )
+    where, params = window_filter(start, end)
+    parts = []
     with duckdb.connect() as con:
-        layouts = con.sql(f"SELECT DISTINCT feature_names FROM {source}", params=params).fetchall()
-        parts = []
-        for (names,) in layouts:
-            columns = []
-            for feature, kind in kinds.items():
-                if feature not in names:
-                    continue
-                item = f"v[{names.index(feature) + 1}]"
-                value = f"TRY_CAST({item} AS DOUBLE)" if kind == "numeric" else f"{item} ->> '$'"
-                columns.append(f"{value} AS {_quote(feature)}")
-            layout = "[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]"
-            # One layout (the usual case): no per-row comparison of the feature list.
-            only = "" if len(layouts) == 1 else f"WHERE feature_names = {layout}"
-            # Parse each JSON array once into a list of JSON values, then cast per feature.
-            parts.append(
-                f"SELECT {_META}{''.join(', ' + c for c in columns)} FROM "
-                f"(SELECT *, json_transform(values, '[\"JSON\"]') AS v FROM {source} {only})"
+        for stored in find_layouts(root):
+            layout = stored.layout
+            if service is not None and layout.service != service:
+                continue
+            if service_version is not None and layout.service_version != service_version:
+                continue
+            files = stored.files(start=start, end=end)
+            if not files:
+                continue
+            served = set(layout.feature_names)
+            columns = [
+                f"{'TRY_CAST' if kind == 'numeric' else 'CAST'}(features.{quote(name)} AS "
+                f"{'DOUBLE' if kind == 'numeric' else 'VARCHAR'}) AS {quote(name)}"
+                for name, kind in kinds.items()
+                if name in served
+            ]
+            query = (
+                f"SELECT {', '.join([*(quote(m) for m in meta), *columns])} "
+                f"FROM read_parquet($files) WHERE {where}"
             )
-        if not parts:  # nothing served in the window: empty columns, so every verdict says so
-            return pa.table(
-                {
-                    f: pa.array([], pa.float64() if k == "numeric" else pa.string())
-                    for f, k in kinds.items()
-                }
-            )
-        query = " UNION ALL BY NAME ".join(parts)
-        return con.sql(query, params=params).to_arrow_table()
+            parts.append(con.sql(query, params={**params, "files": files}).to_arrow_table())
+    if not parts:  # nothing served in the window: empty columns, so every verdict says so
+        return pa.table(
+            {
+                f: pa.array([], pa.float64() if k == "numeric" else pa.string())
+                for f, k in kinds.items()
+            }
+        )
+    if len(parts) == 1:
+        return parts[0]
+    return pa.concat_tables(parts, promote_options="permissive")
 
 
 def served_drift(
@@ -135,9 +146,11 @@ def served_drift(
     start: datetime | None = None,
     end: datetime | None = None,
     thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
+    log_root: Path | None = None,
 ) -> DriftReport:
     """Drift of served values in ``[start, end)`` against a saved dataset's reference
-    profile (created and saved beside the dataset if it does not exist yet).
+    profile (created and saved beside the dataset if it does not exist yet); ``log_root``
+    defaults to :func:`request_log_root`.
 
     Example:
         >>> served_drift(offline_path, "fraud_train", service="fraud")  # doctest: +SKIP
@@ -157,11 +170,30 @@ def served_drift(
         service_version=service_version,
         start=start,
         end=end,
+        log_root=log_root,
+        meta=("sample_weight",),
     )
     return compare_to_reference(
         profile,
         window,
         reference_sample=load_reference_sample(saved.path, profile),
-        weights="sample_weight" if "sample_weight" in window.column_names else None,
+        weights=sampled_weights(window),
         thresholds=thresholds,
     )
+
+
+def sampled_weights(window: pa.Table) -> str | None:
+    """``"sample_weight"`` when some row of the window was kept by sampling (weight > 1),
+    else None: unit weights count exactly as unweighted rows, and faster.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> sampled_weights(pa.table({"sample_weight": [1.0, 4.0]}))
+        'sample_weight'
+    """
+    import pyarrow.compute as pc
+
+    if "sample_weight" not in window.column_names or window.num_rows == 0:
+        return None
+    heaviest = pc.max(window.column("sample_weight")).as_py()
+    return "sample_weight" if heaviest is not None and heaviest != 1.0 else None

@@ -1,13 +1,14 @@
 """Consistency of real served requests: what the server answered against what the offline
 store says it should have answered at that instant.
 
-From the request log (see :mod:`parity.monitor.served`) a uniform sample of the rows that
-read a view version (``view_versions`` contains ``view@vN``); each row's entity key and
-``served_at`` become an entity frame; the offline point-in-time values at ``served_at``
-(with the view's ttl, and ``point_in_time="available"``: only rows already written then)
-are compared feature by feature with the served values, exactly as the online auditor
-does. A served value may be missing because the sync had not published it yet: such
-differences are real (the model saw them), and ``parity status`` tells lag apart.
+From the request log (see :mod:`parity.monitor.served`) a uniform sample of the rows of
+every layout that read a view version (its ``event_timestamps`` has a field ``view@vN``);
+each row's typed ``entity`` keys and ``served_at`` become an entity frame; the offline
+point-in-time values at ``served_at`` (with the view's ttl, and
+``point_in_time="available"``: only rows already written then) are compared feature by
+feature with the served values, exactly as the online auditor does. A served value may
+be missing because the sync had not published it yet: such differences are real (the
+model saw them), and ``parity status`` tells lag apart.
 
 Features are found under their name or ``view__feature`` (``full_feature_names``);
 numeric, string and bool features that every sampled request served are compared; other
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from parity.monitor.audit import AuditReport, compare_columns
 from parity.monitor.config import InconsistencyPolicy
+from parity.monitor.log_layout import find_layouts
+from parity.monitor.served import quote
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.online.base import ViewTable
 from parity.types import DType
@@ -43,17 +46,6 @@ def _sql_type(dtype: DType) -> str | None:
     }.get(dtype.kind)  # fmt: skip
 
 
-def _value(item: str, dtype: DType) -> str:
-    sql = _sql_type(dtype)
-    if dtype.kind == "string":
-        return f"({item} ->> '$')"
-    return f"TRY_CAST({item} AS {sql})"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def sample_served(log_root: Path, table: ViewTable, *, sample: int, seed: int = 0) -> pa.Table:
     """A sample of served rows of one view version: join keys, ``served_at``, and the
     served value of every comparable feature (typed; null where not served)."""
@@ -61,48 +53,46 @@ def sample_served(log_root: Path, table: ViewTable, *, sample: int, seed: int = 
     import pyarrow as pa
 
     ref = f"{table.view}@v{table.version}"
-    files = str(log_root / "**" / "*.parquet")
     features = [(name, dtype) for name, dtype in table.features if _sql_type(dtype)]
+    # Per layout that read the view version: feature -> its output column there.
+    layouts: list[tuple[list[str], dict[str, str]]] = []
+    for stored in find_layouts(log_root):
+        layout = stored.layout
+        if ref not in layout.views:
+            continue
+        index = layout.views.index(ref)
+        outputs = {out: view for out, _, view in layout.features}
+        found = {
+            name: out
+            for name, _ in features
+            for out in (name, f"{table.view}__{name}")
+            if outputs.get(out) == index
+        }
+        files = stored.files()
+        if files:
+            layouts.append((files, found))
+    # Only features every layout served: elsewhere "not served" is not a null.
+    features = [(n, t) for n, t in features if layouts and all(n in f for _, f in layouts)]
+    if not layouts:
+        return pa.table({})
+    keys = ", ".join(
+        f"TRY_CAST(entity.{quote(k)} AS {_sql_type(t) or 'VARCHAR'}) AS {quote(k)}"
+        for k, t in table.join_keys
+    )
+    parts, params = [], {}
+    for position, (files, found) in enumerate(layouts):
+        columns = "".join(
+            f", TRY_CAST(features.{quote(found[n])} AS {_sql_type(t)}) AS {quote(n)}"
+            for n, t in features
+        )
+        parts.append(f"SELECT {keys}, served_at{columns} FROM read_parquet($files{position})")
+        params[f"files{position}"] = files
+    query = (
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
+        f"USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE ({int(seed)})"
+    )
     with duckdb.connect() as con:
-        rows = con.sql(
-            "SELECT served_at, entity_key, feature_names, values "
-            "FROM read_parquet($files, hive_partitioning = true, union_by_name = true) "
-            "WHERE list_contains(view_versions, $ref) "
-            f"USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE ({int(seed)})",
-            params={"files": files, "ref": ref},
-        ).to_arrow_table()
-        con.register("sampled", rows)
-        layouts = con.sql("SELECT DISTINCT feature_names FROM sampled").fetchall()
-        keys = [
-            f'TRY_CAST(entity_key ->> {_literal("$." + k)} AS {_sql_type(t) or "VARCHAR"}) AS "{k}"'
-            for k, t in table.join_keys
-        ]
-
-        def output(name: str, names: list[str]) -> str | None:
-            return next((o for o in (name, f"{table.view}__{name}") if o in names), None)
-
-        # Only features every sampled layout served: elsewhere "not served" is not a null.
-        features = [
-            (name, dtype)
-            for name, dtype in features
-            if layouts and all(output(name, names) for (names,) in layouts)
-        ]
-        parts = []
-        for (names,) in layouts:
-            columns = []
-            for name, dtype in features:
-                position = names.index(output(name, names)) + 1
-                value = _value(f"v[{position}]", dtype)
-                columns.append(f'{value}::{_sql_type(dtype)} AS "{name}"')
-            layout = "[" + ", ".join(_literal(n) for n in names) + "]::VARCHAR[]"
-            parts.append(
-                f"SELECT {', '.join(keys)}, served_at, {', '.join(columns)} FROM "
-                f"(SELECT *, json_transform(values, '[\"JSON\"]') AS v FROM sampled "
-                f"WHERE feature_names = {layout})"
-            )
-        if not parts:
-            return pa.table({})
-        served: pa.Table = con.sql(" UNION ALL ".join(parts)).to_arrow_table()
+        served: pa.Table = con.sql(query, params=params).to_arrow_table()
     return served
 
 

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from parity.retrain.registries.base import CHALLENGER, CHAMPION, PREVIOUS, Model
 
 if TYPE_CHECKING:
     from parity.retrain.registries.base import ModelRegistry
+    from parity.serve.vectors import OnlineResponse
     from parity.store import FeatureStore
 
 _ALIAS_CACHE_SECONDS = 2.0
@@ -108,8 +109,10 @@ class ModelServer:
         alerts: AlertSink | None = None,
         log: PredictionLog | None = None,
         clock: Clock = system_clock,
+        on_served: Callable[[OnlineResponse], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_served = on_served  # sees each online read (the feature server logs it)
         self._registry = registry
         self._alerts = alerts
         self.log = log or PredictionLog(store.repo_path / "data" / "models" / "predictions")
@@ -161,6 +164,8 @@ class ModelServer:
         response = self._store.get_online_features(
             feature_service=version.lineage.feature_service, entity_rows=entity_rows
         )
+        if self._on_served is not None:
+            self._on_served(response)
         served = dict(zip(response.feature_names, zip(*response.values, strict=True), strict=True))
         columns = [
             list(served[n]) if n in served else [row.get(n) for row in entity_rows]

@@ -311,7 +311,7 @@ class FeatureServer:
         else:
             content = encode_parity(response, request_id=request_id, plan=plan)
         if self.request_log is not None:
-            self.request_log.record(response, request_id=request_id, view_versions=views)
+            self.request_log.record(response, request_id=request_id, plan=plan)
         self._observe(plan, views, response)
         return content, request_id, plan.service or ""
 
@@ -448,8 +448,15 @@ class FeatureServer:
         body = await self._body(request)
         model, rows = parse_predict_request(loads_object(body, endpoint="/predict"))
         request.state.service = model
-        result = await asyncio.to_thread(self.predictor.predict, model, rows)
-        return Response(dumps(result), media_type=JSON)
+        scored = await asyncio.to_thread(self.predictor.predict, model, rows)
+        if self.request_log is not None and scored.served is not None and scored.plan is not None:
+            self.request_log.record(
+                scored.served,
+                request_id=scored.request_id,
+                plan=scored.plan,
+                prediction=scored.prediction,
+            )
+        return Response(dumps(scored.body), media_type=JSON)
 
     async def health(self, request: Request, principal: Principal) -> Response:
         """Liveness: the process answers."""

@@ -1,10 +1,13 @@
-"""The request log: every served vector, appended to Parquet under the offline store.
+"""The request log: every served vector, appended to typed Parquet under the offline store.
 
-The handler only appends a reference to the response to an in-memory queue (no copy, no
-encoding); every 250 ms a thread encodes the queue (one orjson call per request) and pipes
-it to a writer process (:mod:`parity.serve.log_writer`) that builds Arrow tables and
-writes one Parquet file per flush into ``<offline path>/request_log/date=YYYY-MM-DD/``
-(written to a temporary name, then renamed, so readers never see a partial file).
+The handler only appends a reference to the response (and its serving plan) to an
+in-memory queue (no copy, no encoding); every 250 ms a thread encodes the queue (one
+orjson call per request) and pipes it to a writer process (:mod:`parity.serve.log_writer`)
+that builds typed Arrow columns and writes one Parquet file per layout and flush into
+``<offline path>/request_log/layout=<name>/date=YYYY-MM-DD/`` (written to a temporary
+name, then renamed, so readers never see a partial file). A layout is one serving plan's
+shape (:mod:`parity.monitor.log_layout`): resolved once per plan on the sending thread and
+sent once to each writer process.
 
 Memory is bounded: above half of ``max_pending_rows`` only a random sample of requests is
 kept (each kept row carries ``sample_weight`` = 1 / sampling rate), at the bound new rows
@@ -15,12 +18,13 @@ One row per served entity row; the schema is documented in ``docs/serving.md``.
 
 Example:
     >>> log = RequestLog(Path("rl"), RequestLogConfig(), ServerMetrics())  # doctest: +SKIP
-    >>> log.record(response, request_id="r1", view_versions=("user_stats@v1",))  # doctest: +SKIP
+    >>> log.record(response, request_id="r1", plan=plan)  # doctest: +SKIP
     >>> log.close()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import logging
@@ -29,20 +33,93 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from parity.monitor.log_layout import LAYOUT_PREFIX, LogLayout, layout_schema
 from parity.serve import log_writer
 from parity.serve.config import RequestLogConfig
-from parity.serve.log_writer import TICK, encode_frame, request_log_schema
+from parity.serve.log_writer import TICK, encode_frame
 from parity.serve.metrics import ServerMetrics
-from parity.serve.vectors import OnlineResponse
-
-__all__ = ["RequestLog", "request_log_schema"]  # the schema lives with the writer
+from parity.serve.resolve import ServingPlan
+from parity.serve.vectors import FeatureStatus, OnlineResponse
 
 logger = logging.getLogger("parity.serve")
 
-# (request id, view versions, response, sample weight)
-_Entry = tuple[str, tuple[str, ...], OnlineResponse, float]
+
+@dataclass(frozen=True)
+class ServedPrediction:
+    """A model's scores for a logged response (``/predict``), one per entity row.
+
+    Example:
+        >>> ServedPrediction("fraud_model", 3, "champion", [0.12]).scores
+        [0.12]
+    """
+
+    model: str
+    version: int
+    role: str
+    scores: Sequence[float]
+
+
+def plan_layout(plan: ServingPlan, *, prediction: bool = False) -> LogLayout:
+    """The log layout of the responses a serving plan produces.
+
+    Example:
+        >>> plan_layout(plan).views  # doctest: +SKIP
+        ('user_stats@v1', 'merchant_risk@v1')
+    """
+    view_of: dict[int, int] = {}
+    key_types: dict[str, str] = {}
+    for index, read in enumerate(plan.reads):
+        view_of.update(dict.fromkeys(read.outputs, index))
+        for name, dtype in read.table.join_keys:
+            key_types.setdefault(name, dtype.name)
+    return LogLayout(
+        service=plan.service,
+        service_version=plan.service_version,
+        features=tuple(
+            (name, dtype.name, view_of[j])
+            for j, (name, dtype) in enumerate(
+                zip(plan.output_names, plan.output_dtypes, strict=True)
+            )
+        ),
+        join_keys=tuple((k, key_types[k]) for k in plan.join_keys),
+        views=tuple(f"{r.table.view}@v{r.table.version}" for r in plan.reads),
+        statuses=tuple(s.value for s in FeatureStatus),
+        prediction=prediction,
+    )
+
+
+def layout_frame(layout: LogLayout, layout_id: int) -> bytes:
+    """The frame that declares a layout to the writer process.
+
+    Example:
+        >>> layout = LogLayout(None, None, (("x", "int64", 0),), (), ("v@v1",), ("present",))
+        >>> layout_frame(layout, 0)[4:12]
+        b'{"id":0,'
+    """
+    schema = layout_schema(layout).serialize().to_pybytes()
+    first: dict[int, int] = {}
+    for index, (_, _, view) in enumerate(layout.features):
+        first.setdefault(view, index)
+    return encode_frame(
+        {
+            "id": layout_id,
+            "dir": LAYOUT_PREFIX + layout.name,
+            "schema": base64.b64encode(schema).decode(),
+            "keys": [k for k, _ in layout.join_keys],
+            "stamps": [first[view] for view in range(len(layout.views))],
+            "statuses": list(layout.statuses),
+            "service": layout.service,
+            "service_version": layout.service_version,
+        }
+    )
+
+
+# (request id, plan, response, sample weight, prediction)
+_Entry = tuple[str, ServingPlan, OnlineResponse, float, ServedPrediction | None]
 _SEND_SECONDS = 0.25
 _CHUNK = 32  # requests encoded between two hand-overs of the interpreter lock
 _YIELD_SECONDS = 0.0005
@@ -76,6 +153,12 @@ class RequestLog:
         self._process: subprocess.Popen[bytes] | None = None
         self._spawned_at = 0.0
         self._random = random.Random()
+        # Sender thread only: layout per (plan, with prediction), ids per layout name, and
+        # the layouts the current writer process has been told about.
+        self._plans: dict[tuple[int, bool], tuple[ServingPlan, int]] = {}
+        self._layouts: dict[str, int] = {}
+        self._frames: dict[int, bytes] = {}
+        self._declared: set[int] = set()
 
     @property
     def pending(self) -> int:
@@ -90,6 +173,7 @@ class RequestLog:
 
     def _spawn(self) -> None:
         self._spawned_at = time.monotonic()
+        self._declared = set()  # a new writer knows no layout yet
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -105,9 +189,17 @@ class RequestLog:
         )
 
     def record(
-        self, response: OnlineResponse, *, request_id: str, view_versions: tuple[str, ...]
+        self,
+        response: OnlineResponse,
+        *,
+        request_id: str,
+        plan: ServingPlan,
+        prediction: ServedPrediction | None = None,
     ) -> None:
-        """Queue one served response (hot path: constant time, no encoding)."""
+        """Queue one served response of ``plan`` (hot path: constant time, no encoding).
+
+        Call it from one thread (the event loop): its counters are not locked.
+        """
         rows = len(response.values)
         pending = self._queued - self._sent
         weight = 1.0
@@ -124,7 +216,7 @@ class RequestLog:
                 self._metrics.log_dropped.labels("sampled_out").inc(rows)
                 return
             weight = 1.0 / rate
-        self._queue.append((request_id, view_versions, response, weight))
+        self._queue.append((request_id, plan, response, weight, prediction))
         self._queued += rows
 
     def _run(self) -> None:
@@ -141,22 +233,24 @@ class RequestLog:
             frames: list[bytes] = []
             rows = 0
             while self._queue and len(frames) < _CHUNK:
-                request_id, views, response, weight = self._queue.popleft()
+                request_id, plan, response, weight, prediction = self._queue.popleft()
+                layout_id = self._layout(plan, prediction is not None, frames)
+                predicted = None
+                if prediction is not None:
+                    predicted = [prediction.model, prediction.version, prediction.role,
+                                 list(prediction.scores)]  # fmt: skip
                 frames.append(
                     encode_frame(
                         [
+                            layout_id,
                             request_id,
-                            views,
                             response.served_at,
-                            response.service,
-                            response.service_version,
-                            response.join_keys,
-                            response.feature_names,
                             response.entity_rows,
                             response.values,
                             response.statuses,
                             response.event_timestamps,
                             weight,
+                            predicted,
                         ]
                     )
                 )
@@ -167,6 +261,24 @@ class RequestLog:
         self._metrics.log_pending.set(pending)
         if pending <= self._half:
             self._metrics.log_sample_rate.set(1.0)
+
+    def _layout(self, plan: ServingPlan, prediction: bool, frames: list[bytes]) -> int:
+        """The layout id of ``plan``'s responses; declares it first to a new writer."""
+        cached = self._plans.get((id(plan), prediction))
+        if cached is None or cached[0] is not plan:
+            if len(self._plans) > 256:
+                self._plans.clear()  # bounded: clients may send many feature lists
+            layout = plan_layout(plan, prediction=prediction)
+            layout_id = self._layouts.get(layout.name, -1)
+            if layout_id < 0:
+                layout_id = self._layouts[layout.name] = len(self._layouts)
+                self._frames[layout_id] = layout_frame(layout, layout_id)
+            cached = self._plans[(id(plan), prediction)] = (plan, layout_id)
+        layout_id = cached[1]
+        if layout_id not in self._declared:
+            frames.append(self._frames[layout_id])
+            self._declared.add(layout_id)
+        return layout_id
 
     def _write(self, frames: list[bytes], rows: int) -> None:
         process = self._process

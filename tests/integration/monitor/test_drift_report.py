@@ -43,12 +43,13 @@ def served(fraud_store: FeatureStore) -> pa.Table:
     log = RequestLog(request_log_root(store.offline_path), RequestLogConfig(), ServerMetrics())
     log.start()
     rows = transactions.select(["user_id", "merchant_id"]).slice(0, 400).to_pylist()
+    plan = store.serving_plan(feature_service="fraud_detection")
     frames = []
     for i in range(0, len(rows), 50):
         response = store.get_online_features(
             feature_service="fraud_detection", entity_rows=rows[i : i + 50]
         )
-        log.record(response, request_id=f"r{i}", view_versions=VIEW_VERSIONS)
+        log.record(response, request_id=f"r{i}", plan=plan)
         frames.append(response.to_arrow())
     log.close()
     return pa.concat_tables(frames)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
 
 from parity import FeatureStore
+from parity.monitor.log_layout import find_layouts
 
 from .conftest import EVENT
 
@@ -17,10 +17,16 @@ SERVICE = {"feature_service": "fraud_detection"}
 
 
 def log_rows(store: FeatureStore) -> list[dict[str, Any]]:
+    """Every logged row of every layout (each file read with its own typed schema)."""
     root = store.repo_path / "data" / "offline" / "request_log"
     if not root.exists():
         return []
-    return ds.dataset(str(root), format="parquet", partitioning="hive").to_table().to_pylist()
+    return [
+        row
+        for stored in find_layouts(root)
+        for path in stored.files()
+        for row in pq.read_table(path).to_pylist()
+    ]
 
 
 def samples(url: str, **kw: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -59,23 +65,21 @@ def test_every_served_vector_is_in_the_log_after_graceful_shutdown(
     request_id = first.json()["request_id"]
     one, two = rows[(request_id, 0)], rows[(request_id, 1)]
     assert one["service"] == "fraud_detection" and one["service_version"] == 1
-    assert one["view_versions"] == [
-        "user_transaction_stats@v1",
-        "user_profile@v1",
-        "merchant_risk@v1",
-    ]
-    assert json.loads(one["entity_key"]) == {"user_id": 1, "merchant_id": 7}
-    assert one["feature_names"] == first.json()["metadata"]["feature_names"]
-    assert json.loads(one["values"]) == first.json()["results"][0]["values"]
-    assert one["statuses"] == ["present"] * 8
-    assert one["event_timestamps"] == [EVENT] * 8
-    assert two["statuses"][-3:] == ["not_found"] * 3 and two["event_timestamps"][-1] is None
+    views = ["user_transaction_stats@v1", "user_profile@v1", "merchant_risk@v1"]
+    assert list(one["event_timestamps"]) == views
+    assert one["entity"] == {"user_id": 1, "merchant_id": 7}
+    assert list(one["features"]) == first.json()["metadata"]["feature_names"]
+    assert list(one["features"].values()) == first.json()["results"][0]["values"]
+    assert list(one["statuses"].values()) == ["present"] * 8
+    assert one["event_timestamps"] == dict.fromkeys(views, EVENT)
+    assert list(two["statuses"].values())[-3:] == ["not_found"] * 3
+    assert two["event_timestamps"]["merchant_risk@v1"] is None
     assert one["sample_weight"] == 1.0
     assert (
         one["served_at"].isoformat().replace("+00:00", "Z") == first.json()["metadata"]["served_at"]
     )
     feast_row = rows[("feast-call-1", 0)]
-    assert feast_row["service"] is None and feast_row["feature_names"] == ["txn_count"]
+    assert feast_row["service"] is None and list(feast_row["features"]) == ["txn_count"]
 
 
 def test_log_memory_is_bounded_and_drops_are_counted(make_repo: Any, live_server: Any) -> None:
