@@ -279,15 +279,24 @@ def scheduler(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     iterations: Annotated[int | None, typer.Option(help="Passes before exiting.")] = None,
     interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 60.0,
+    monitor_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--monitor-evidence/--no-monitor-evidence",
+            help="Decide on the monitor's drift, performance and drift-error links "
+            "(default), or on schedules only.",
+        ),
+    ] = True,
 ) -> None:
     """Run the retraining loop: evaluate every model's triggers, retrain when due."""
-    from parity.retrain.scheduler import run_scheduler
+    from parity.retrain.scheduler import no_evidence, run_scheduler
 
     with _store(ctx) as store:
         run_scheduler(
             store,
             iterations=1 if once else iterations,
             interval_seconds=interval,
+            evidence=None if monitor_evidence else no_evidence,
             on_tick=lambda t: console.print(f"{t.at.isoformat()} {t.outcomes}"),
         )
 

@@ -45,10 +45,13 @@ def drift_evidence(report: Any, links: Iterable[Any] = ()) -> DriftEvidence:
     return DriftEvidence(tuple(features), window=str(getattr(report, "dataset", "")))
 
 
-def performance_evidence(report: Any, *, metric: str) -> PerformanceEvidence | None:
-    """From a monitor ``PerformanceReport``: the newest window with a value for ``metric``.
+def performance_evidence(
+    report: Any, *, metric: str, min_labelled: int = 1
+) -> PerformanceEvidence | None:
+    """From a monitor ``PerformanceReport``: the newest window with a value for ``metric``
+    and at least ``min_labelled`` labelled predictions.
 
-    None when no window has labels yet (labels not arrived: no evidence, no decision).
+    None when no window has enough labels yet (labels not arrived: no evidence, no decision).
 
     Example:
         >>> from types import SimpleNamespace as NS
@@ -62,7 +65,7 @@ def performance_evidence(report: Any, *, metric: str) -> PerformanceEvidence | N
         return None
     for window in reversed(report.windows):
         value = window.metrics.get(metric)
-        if value is not None:
+        if value is not None and int(window.labeled) >= min_labelled:
             return PerformanceEvidence(
                 metric,
                 value=float(value),

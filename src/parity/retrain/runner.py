@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -102,12 +103,21 @@ def evaluate_triggers(
     *,
     drift: DriftEvidence | None = None,
     performance: PerformanceEvidence | None = None,
+    notes: Sequence[str] = (),
+    details: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Decide whether to retrain ``model`` from the evidence; record it; alert on a warning."""
+    """Decide whether to retrain ``model`` from the evidence; record it; alert on a warning.
+
+    ``notes`` (why some evidence is missing) and ``details`` (e.g. the drift-error links)
+    are recorded with the decision's evidence.
+    """
     runs = loop.ledger.runs(model.name)
     last = runs[-1].started_at if runs else None
     now = loop.clock()
     decision = decide(model.policy, now=now, last_run=last, drift=drift, performance=performance)
+    if notes or details:
+        extra = {"notes": list(notes), "monitor": dict(details or {})}
+        decision = Decision(decision.action, decision.reasons, {**decision.evidence, **extra})
     loop.ledger.record_decision(
         model.name,
         action=decision.action.value,

@@ -1,14 +1,17 @@
 """The embedded scheduler: evaluate every model's triggers, retrain when they say so.
 
 Each tick loads the repository's :class:`Model` definitions, asks the evidence provider
-for the monitor's latest drift/performance evidence (none by default: only schedules
-fire), records a decision per model and runs the pipeline when it says retrain. Guards
-and failures are recorded and alerted by the runner; the scheduler carries on.
+for the monitor's latest drift/performance evidence (by default
+:class:`~parity.retrain.monitor_evidence.MonitorEvidence`, configured by
+``retrain.evidence`` in ``parity.yaml``), records a decision per model with that evidence
+(and why any of it is missing) and runs the pipeline when it says retrain. Too little
+data is no evidence: it never triggers. Guards and failures are recorded and alerted by
+the runner; the scheduler carries on.
 
 Example:
     >>> ticks = run_scheduler(store, iterations=1)  # doctest: +SKIP
     >>> ticks[0].outcomes  # doctest: +SKIP
-    {'fraud_model': 'none'}
+    {'fraud_model': 'warn'}
 """
 
 from __future__ import annotations
@@ -22,21 +25,18 @@ from typing import TYPE_CHECKING
 from parity.errors import ParityError
 from parity.retrain.context import Clock, load_models, system_clock
 from parity.retrain.model import Model
+from parity.retrain.monitor_evidence import Evidence, MonitorEvidence, no_evidence
 from parity.retrain.runner import evaluate_triggers, run_retrain
-from parity.retrain.triggers import Action, DriftEvidence, PerformanceEvidence
-from parity.retrain.wiring import open_loop
+from parity.retrain.triggers import Action
+from parity.retrain.wiring import Loop, open_loop
 
 if TYPE_CHECKING:
     from parity.store import FeatureStore
 
-Evidence = tuple[DriftEvidence | None, PerformanceEvidence | None]
-EvidenceProvider = Callable[[Model], Evidence]
-"""Returns the monitor's latest (drift, performance) evidence for a model."""
+__all__ = ["EvidenceProvider", "Tick", "no_evidence", "run_scheduler", "tick"]
 
-
-def no_evidence(_model: Model) -> Evidence:
-    """Until the monitor is wired in: no drift or performance evidence, schedules only."""
-    return None, None
+EvidenceProvider = Callable[[Loop, Model], Evidence]
+"""Returns the latest drift/performance evidence for a model (None: the monitor's)."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,33 @@ class Tick:
 
 
 def tick(
-    store: FeatureStore, *, clock: Clock = system_clock, evidence: EvidenceProvider = no_evidence
+    store: FeatureStore, *, clock: Clock = system_clock, evidence: EvidenceProvider | None = None
 ) -> Tick:
-    """One pass over every model of the repository."""
+    """One pass over every model of the repository.
+
+    Example:
+        >>> tick(store, evidence=no_evidence).outcomes  # doctest: +SKIP
+        {'fraud_model': 'none'}
+
+    ``evidence`` None: the monitor's (:class:`MonitorEvidence`), unless
+    ``retrain.evidence.enabled`` is false (then schedules only).
+    """
     loop = open_loop(store, clock=clock)
+    if evidence is None:
+        settings = loop.config.evidence
+        evidence = MonitorEvidence(settings) if settings.enabled else no_evidence
     outcomes: dict[str, str] = {}
     try:
         for name, model in sorted(load_models(store.repo_path).items()):
-            drift, performance = evidence(model)
-            decision = evaluate_triggers(loop, model, drift=drift, performance=performance)
+            found = evidence(loop, model)
+            decision = evaluate_triggers(
+                loop,
+                model,
+                drift=found.drift,
+                performance=found.performance,
+                notes=found.notes,
+                details=found.details,
+            )
             if decision.action is not Action.RETRAIN:
                 outcomes[name] = decision.action.value
                 continue
@@ -82,10 +100,14 @@ def run_scheduler(
     interval_seconds: float = 60.0,
     clock: Clock = system_clock,
     sleep: Callable[[float], None] = time.sleep,
-    evidence: EvidenceProvider = no_evidence,
+    evidence: EvidenceProvider | None = None,
     on_tick: Callable[[Tick], None] | None = None,
 ) -> list[Tick]:
-    """Tick every ``interval_seconds``; ``iterations`` bounds the loop (None: forever)."""
+    """Tick every ``interval_seconds``; ``iterations`` bounds the loop (None: forever).
+
+    Example:
+        >>> run_scheduler(store, iterations=1, evidence=no_evidence)  # doctest: +SKIP
+    """
     ticks: list[Tick] = []
     count = 0
     while iterations is None or count < iterations:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from parity.cli.main import app
 from parity.retrain.ledger import RunState
+from parity.retrain.monitor_evidence import Evidence
 from parity.retrain.scheduler import run_scheduler
 from parity.retrain.triggers import PerformanceEvidence
 from parity.retrain.wiring import open_loop
@@ -86,7 +87,7 @@ def test_scheduler_retrains_on_evidence_and_the_rate_limit_holds(repo: Path) -> 
             iterations=3,
             clock=lambda: now[0],
             sleep=lambda s: None,
-            evidence=lambda model: (None, perf),
+            evidence=lambda loop, model: Evidence(performance=perf),
         )
         assert [t.outcomes["fraud_model"] for t in ticks] == [
             "promoted",
@@ -133,5 +134,17 @@ def test_evaluate_records_the_decision_from_monitor_evidence(repo: Path, tmp_pat
 
 def test_parity_scheduler_once_makes_one_pass(repo: Path) -> None:
     out = _cli(repo, "scheduler", "--once")
-    assert "fraud_model" in out  # no schedule, no evidence: the decision is 'none'
+    assert "fraud_model" in out  # no champion yet, no schedule: the decision is 'none'
     assert "'none'" in out
+    out = _cli(repo, "scheduler", "--once", "--no-monitor-evidence")
+    assert "'none'" in out
+    with FeatureStore(repo) as store:
+        loop = open_loop(store)
+        try:
+            notes = [d["evidence"]["notes"] for d in loop.ledger.decisions("fraud_model")]
+        finally:
+            loop.close()
+    assert notes == [
+        ["no champion yet: nothing serves, nothing to monitor"],
+        ["monitor evidence disabled: schedules only"],
+    ]
