@@ -351,3 +351,29 @@ def test_pinned_service_version_refuses_a_changed_function_naming_both_fingerpri
             fresh.close()
     finally:
         built.close()
+
+
+def test_request_values_are_checked_against_their_declared_dtype() -> None:
+    from parity import Bool, Field, Float64, Int64, Timestamp
+    from parity.serve.transforms import request_values
+
+    assert request_values([{"a": 3}], Field("a", Float64), "s") == [3]
+    with pytest.raises(SchemaMismatch, match=r"'a' is True \(bool\); it is declared float64"):
+        request_values([{"a": True}], Field("a", Float64), "s")
+    with pytest.raises(SchemaMismatch, match=r"'n' is 2.5 \(float\); it is declared int64"):
+        request_values([{"n": 2.5}], Field("n", Int64), "s")
+    with pytest.raises(SchemaMismatch, match="declared non-nullable"):
+        request_values([{"b": None}], Field("b", Bool, nullable=False), "s")
+    (when,) = request_values([{"t": "2026-01-01T00:00:00Z"}], Field("t", Timestamp), "s")
+    assert when == datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(SchemaMismatch, match="timezone-aware"):
+        request_values([{"t": "2026-01-01T00:00:00"}], Field("t", Timestamp), "s")
+
+
+def test_a_failing_transform_function_is_a_server_error_not_a_client_error() -> None:
+    from parity.definitions.row_transform import TransformFailed
+    from parity.serve.http_errors import status_for
+
+    assert status_for(TransformFailed("RowTransform 'x' raised ZeroDivisionError")) == 500
+    assert status_for(TransformUnavailable("fraud@v1 ...")) == 500
+    assert status_for(SchemaMismatch("entity_rows[0] has no request field 'a'")) == 422

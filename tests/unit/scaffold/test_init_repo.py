@@ -78,7 +78,7 @@ def test_generated_definitions_load(repo: Path) -> None:
     contents = load_repo(repo)
     assert sorted(contents.entities) == ["merchant", "user"]
     assert sorted(contents.views) == ["merchant_risk", "user_profile", "user_transaction_stats"]
-    assert sorted(contents.services) == ["fraud_detection"]
+    assert sorted(contents.services) == ["fraud_detection", "fraud_realtime"]
     assert contents.entities["user"].join_key_names == ("user_id",)
     assert contents.entities["merchant"].join_key_names == ("merchant_id",)
     assert all(o == "features.py" for o in contents.origins.values())
