@@ -40,6 +40,7 @@ from parity.errors import (
     RegistryUnreachable,
     did_you_mean,
 )
+from parity.monitor.reference_job import ProfilingRetrievalJob
 from parity.offline.base import (
     EntityInput,
     OfflineEngine,
@@ -479,7 +480,12 @@ class FeatureStore:
             entity_df, specs, point_in_time=point_in_time, timestamp_column=timestamp_column
         )
         # A service's row transforms run on each joined batch: the same code as online.
-        return job if plan.transforms is None else job.with_output_step(plan.transforms)
+        job = job if plan.transforms is None else job.with_output_step(plan.transforms)
+        drift = self.config.monitoring.drift
+        if not drift.profile_on_save:
+            return job
+        # job.save(name) also saves the drift reference profile beside the dataset.
+        return ProfilingRetrievalJob(job, sample_rows=drift.sample_rows)
 
     def get_saved_dataset(self, name: str) -> SavedDataset:
         """A training set saved with ``job.save(name)``: its frame and its lineage."""

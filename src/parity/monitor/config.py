@@ -74,10 +74,13 @@ class DriftSettings(_Strict):
     chi2_alpha: float = 0.01
     min_rows: Annotated[int, Field(ge=1)] = 200
     sample_rows: Annotated[int, Field(ge=10)] = 20_000
+    # Save the reference profile with every training dataset (job.save); about 0.6 s per
+    # million rows and seven features on top of the save (docs/monitoring.md).
+    profile_on_save: bool = True
 
     def thresholds(self) -> DriftThresholds:
         """As the dataclass the drift functions take."""
-        return DriftThresholds(**self.model_dump())
+        return DriftThresholds(**self.model_dump(exclude={"profile_on_save"}))
 
 
 class ViewConsistency(_Strict):
