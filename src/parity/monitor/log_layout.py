@@ -10,10 +10,10 @@ schema metadata (key ``parity.request_log``), so a reader needs no registry.
 
 Columns (see docs/serving.md): ``request_id``, ``row_index``, ``served_at``, ``service``,
 ``service_version``, ``sample_weight``, ``entity`` (struct of typed join keys), ``features``
-(struct, one field per feature with its declared Arrow type), ``statuses`` (struct, one
-dictionary-encoded string per feature), ``event_timestamps`` (struct, one timestamp per
-view version read), and for ``/predict`` ``prediction`` (struct: model, model_version,
-role, score).
+(struct, one field per feature with its declared Arrow type; a vector as a list),
+``statuses`` (struct, one dictionary-encoded string per feature), ``event_timestamps``
+(struct, one timestamp per view version read), and for ``/predict`` ``prediction``
+(struct: model, model_version, role, score).
 
 Example:
     >>> layout = LogLayout("fraud", 1, (("amount", "float64", 0),), (("user_id", "int64"),),
@@ -125,10 +125,8 @@ def layout_schema(layout: LogLayout) -> pa.Schema:
         pa.field("service", pa.string()),
         pa.field("service_version", pa.int32()),
         pa.field("sample_weight", pa.float64(), nullable=False),
-        pa.field("entity", _struct([(k, parse_dtype(t).to_arrow()) for k, t in layout.join_keys])),
-        pa.field(
-            "features", _struct([(n, parse_dtype(t).to_arrow()) for n, t, _ in layout.features])
-        ),
+        pa.field("entity", _struct([(k, _arrow(t)) for k, t in layout.join_keys])),
+        pa.field("features", _struct([(n, _arrow(t)) for n, t, _ in layout.features])),
         pa.field("statuses", _struct([(n, status) for n, _, _ in layout.features])),
         pa.field("event_timestamps", _struct([(v, ts) for v in layout.views])),
     ]
@@ -141,7 +139,14 @@ def layout_schema(layout: LogLayout) -> pa.Schema:
 
 
 def _arrow(dtype: str) -> pa.DataType:
-    return parse_dtype(dtype).to_arrow()
+    import pyarrow as pa
+
+    kind = parse_dtype(dtype).to_arrow()
+    if pa.types.is_fixed_size_list(kind):
+        # A vector is logged as a plain list: pyarrow cannot read back a Parquet
+        # fixed-size list column that holds nulls (every not-found vector is one).
+        return pa.list_(kind.value_type)
+    return kind
 
 
 def _struct(fields: Sequence[tuple[str, pa.DataType]]) -> pa.DataType:
