@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 
+_READ_ONLY = "parity_read_only"
+
 
 def open_engine(
     config: SqliteRegistryConfig | PostgresRegistryConfig, *, repo_root: str | Path
@@ -28,7 +30,9 @@ def open_engine(
     """An engine on the registry database named by ``config``.
 
     SQLite runs in WAL mode with a short busy timeout: a held lock surfaces as an error
-    the caller records, instead of a long silent wait.
+    the caller records, instead of a long silent wait. Write transactions take the write
+    lock up front; connections from :func:`reading` do not, so reads (the serving path's
+    alias lookups among them) never wait for a writer.
     """
     if isinstance(config, SqliteRegistryConfig):
         path = Path(config.path)
@@ -43,8 +47,11 @@ def open_engine(
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            # Take the write lock up front so read-then-write steps are atomic.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(_READ_ONLY):
+                conn.exec_driver_sql("BEGIN")  # deferred: WAL readers never block
+            else:
+                # Take the write lock up front so read-then-write steps are atomic.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     url = sa.make_url(config.url)
@@ -54,6 +61,19 @@ def open_engine(
     if config.db_schema:
         engine = engine.execution_options(schema_translate_map={None: config.db_schema})
     return engine
+
+
+def reading(engine: Engine) -> sa.Connection:
+    """A connection for reads only (use it as a context manager).
+
+    On SQLite its transaction is deferred, so it reads while another process writes.
+
+    Example:
+        >>> with reading(engine) as conn:  # doctest: +SKIP
+        ...     conn.execute(sa.text("SELECT 1")).scalar()
+        1
+    """
+    return engine.connect().execution_options(**{_READ_ONLY: True})
 
 
 def utc(value: datetime) -> datetime:

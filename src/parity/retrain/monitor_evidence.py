@@ -5,7 +5,8 @@ For a model, against its champion (the version serving production):
 - drift: the served values of the champion's pinned service in the newest window (the
   feature server's request log, :func:`parity.monitor.served.served_drift`) against the
   reference profile of the champion's training dataset;
-- performance: the champion's logged predictions joined to their late labels
+- performance: the model's predictions (``/predict`` writes them to the request log; the
+  monitor's predictions table too) joined to their late labels
   (:func:`parity.monitor.performance.performance`), per window, against the champion's
   validation metric;
 - the drift-error link, when labels exist: each feature's PSI per window against the error
@@ -28,6 +29,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parity.errors import ObjectNotFound
@@ -75,6 +77,18 @@ def served_service(model_version: ModelVersion) -> tuple[str, int | None]:
     """
     name, _, number = model_version.lineage.feature_service.partition("@v")
     return name, int(number) if number.isdigit() else None
+
+
+def request_log(store: FeatureStore) -> Path:
+    """The feature server's request log folder (``server.request_log.path``) of ``store``.
+
+    Example:
+        >>> request_log(store).name  # doctest: +SKIP
+        'request_log'
+    """
+    from parity.monitor.served import request_log_root
+
+    return request_log_root(store.offline_path, store.config.server.request_log.path)
 
 
 class MonitorEvidence:
@@ -132,6 +146,7 @@ class MonitorEvidence:
                 start=now - self.window,
                 end=now,
                 thresholds=thresholds,
+                log_root=request_log(store),
             )
         except ObjectNotFound as exc:
             notes.append(f"drift: no evidence: {exc}")
@@ -166,9 +181,12 @@ class MonitorEvidence:
                 "value for it"
             )
             return None, None
+        # The request log names the model, not the version: after a promotion the first
+        # windows still hold the previous champion's predictions.
         report = performance(
             monitoring_root(store.offline_path),
-            model=champion.ref,
+            model=model.name,
+            request_log=request_log(store),
             window=self.window,
             validation={metric: validation},
             start=now - self.window * self.config.link_windows,
@@ -221,6 +239,7 @@ class MonitorEvidence:
             service_version=service_version,
             start=report.windows[0].start,
             end=now,
+            log_root=request_log(store),
         )
         drift = drift_by_window(
             profile,

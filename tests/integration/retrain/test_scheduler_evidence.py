@@ -1,8 +1,9 @@
 """``parity scheduler`` decides on the monitor's evidence by default, with a controlled clock.
 
 The example repository on embedded defaults; the champion serves real requests through
-the model server, whose online reads go to the real request log (the feature server's
-writer) at controlled instants; predictions and late labels go to the monitor's tables.
+the model server, and each online read and its scores go to the real request log (the
+feature server's writer, as ``/predict`` logs them) at controlled instants; late labels
+are ingested by request id.
 Served traffic drifts window after window towards risky merchants; the labels make the
 champion's error rise with that drift (harmful), fall while it drifts (benign), or there
 is too little of either (insufficient data).
@@ -11,11 +12,9 @@ is too little of either (insufficient data).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from parity.monitor.performance import ingest_labels, log_predictions
+from parity.monitor.performance import ingest_labels
 from parity.monitor.records import monitoring_root
 from parity.monitor.served import request_log_root
 from parity.retrain.context import find_model
@@ -36,7 +35,7 @@ from parity.retrain.wiring import Loop, open_loop
 from parity.scaffold import init_repo
 from parity.serve.config import RequestLogConfig
 from parity.serve.metrics import ServerMetrics
-from parity.serve.request_log import RequestLog
+from parity.serve.request_log import RequestLog, ServedPrediction
 from parity.store import FeatureStore
 
 # The data ends at midnight today, so online values read now are within their TTL.
@@ -88,21 +87,12 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     yield root
 
 
-def _record(log: RequestLog, response: Any, request_id: str) -> None:
-    """Log one online read the way the feature server does (either writer signature)."""
-    if "plan" in inspect.signature(log.record).parameters:
-        log.record(response, request_id=request_id, plan=response._plan)
-    else:
-        views = ("user_transaction_stats@v1", "user_profile@v1", "merchant_risk@v1")
-        log.record(response, request_id=request_id, view_versions=views)  # type: ignore[call-arg]
-
-
 def _serve(
     store: FeatureStore, loop: Loop, *, windows: int, rows: int, error: list[float] | None
 ) -> None:
-    """Serve ``rows`` requests per hourly window (drifting to risky merchants); log the
-    predictions; with ``error``, label each window so the champion is wrong on that share
-    of its rows."""
+    """Serve ``rows`` entity rows per hourly window (drifting to risky merchants), logged
+    as ``/predict`` logs them; with ``error``, label each window so the champion is wrong
+    on that share of its rows."""
     rng = np.random.default_rng(7)
     txns = pq.read_table(store.repo_path / "data/transactions.parquet").to_pandas()
     risk = store.get_online_features(
@@ -112,7 +102,8 @@ def _serve(
     by_risk = sorted(zip(risk["risk_score"], txns["merchant_id"].unique(), strict=True))
     risky = [int(m) for r, m in by_risk[-max(3, len(by_risk) // 10) :]]
     clock = Clock(NOW)
-    log = RequestLog(request_log_root(store.offline_path), RequestLogConfig(), ServerMetrics())
+    log_root = request_log_root(store.offline_path)
+    log = RequestLog(log_root, RequestLogConfig(), ServerMetrics())
     log.start()
     served: list[tuple[str, int, datetime]] = []
     server = ModelServer(
@@ -121,7 +112,7 @@ def _serve(
         clock=clock,
         on_served=lambda r: served.append(r),  # type: ignore[func-returns-value]
     )
-    predictions, labels = [], []
+    labels = []
     try:
         for k in range(windows):
             clock.now = NOW - timedelta(hours=windows - k) + timedelta(minutes=5)
@@ -143,10 +134,11 @@ def _serve(
                 ]
                 result = server.predict("fraud_model", entity_rows)
                 response = dataclasses.replace(served.pop(), served_at=clock.now)
-                _record(log, response, result.request_id)
-                for j, s in enumerate(result.scores):
-                    predictions.append((result.request_id, j, clock.now, s))
-                    batch_scores.append((result.request_id, j, s))
+                scored = ServedPrediction(result.model, result.version, result.role, result.scores)
+                log.record(
+                    response, request_id=result.request_id, plan=response._plan, prediction=scored
+                )
+                batch_scores += [(result.request_id, j, s) for j, s in enumerate(result.scores)]
             if error is not None:
                 scores = np.array([s for _, _, s in batch_scores])
                 truth = scores > np.median(scores)
@@ -158,27 +150,15 @@ def _serve(
     finally:
         server.close()
         log.close()
-    root = monitoring_root(store.offline_path)
-    rid, row, at, score = zip(*predictions, strict=True)
-    log_predictions(
-        root,
-        pa.table(
-            {
-                "request_id": list(rid),
-                "row_index": list(row),
-                "model": ["fraud_model@v1"] * len(rid),
-                "predicted_at": pa.array(at, pa.timestamp("us", tz="UTC")),
-                "score": list(score),
-            }
-        ),
-    )
     if labels:
         rid, row, label = zip(*labels, strict=True)
-        ingest_labels(
-            root,
+        ingested = ingest_labels(
+            monitoring_root(store.offline_path),
             pa.table({"request_id": list(rid), "row_index": list(row), "label": list(label)}),
             now=NOW,
+            request_log=log_root,
         )
+        assert ingested.matched == len(labels)
 
 
 def test_drift_whose_error_rises_with_it_triggers_a_retrain(repo: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from parity.retrain.database import reading
 from parity.retrain.ledger.tables import alerts, decisions
 
 
@@ -52,7 +53,7 @@ class Journal:
 
     def decisions(self, model: str) -> list[dict[str, Any]]:
         """Every recorded decision for ``model``, oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = (
                 conn.execute(
                     sa.select(decisions)
@@ -91,5 +92,5 @@ class Journal:
         query = sa.select(alerts).where(alerts.c.project == self.project).order_by(alerts.c.id)
         if model is not None:
             query = query.where(alerts.c.model == model)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import utc
+from parity.retrain.database import reading, utc
 from parity.retrain.ledger.tables import runs, steps
 
 
@@ -126,12 +126,12 @@ class RunLog:
 
     def run(self, run_id: str) -> RunRecord | None:
         """The run called ``run_id``, or None."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return self._run(conn, run_id)
 
     def runs(self, model: str) -> list[RunRecord]:
         """Every run of ``model``, oldest first."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             ids = (
                 conn.execute(
                     sa.select(runs.c.run_id)
@@ -156,7 +156,7 @@ class RunLog:
 
     def step_output(self, run_id: str, step: str) -> dict[str, Any] | None:
         """The recorded output of a step that succeeded for this run, else None."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 sa.select(steps.c.output).where(
                     steps.c.project == self.project,
@@ -208,7 +208,7 @@ class RunLog:
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
         """The steps of a run in the order they started."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = (
                 conn.execute(
                     sa.select(steps)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from parity.retrain.database import reading
 from parity.retrain.ledger.tables import transitions
 
 
@@ -101,7 +102,7 @@ class TransitionLog:
         )
         if pending:
             query = query.where(transitions.c.state == TransitionState.PENDING)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(query).mappings().all()
         return [
             Transition(

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import utc
+from parity.retrain.database import reading, utc
 from parity.retrain.errors import ModelLoadError, ModelNotFound
 from parity.retrain.registries.base import (
     CHALLENGER,
@@ -120,7 +120,7 @@ class BuiltinModelRegistry(ModelRegistry):
 
     def versions(self, name: str) -> Sequence[ModelVersion]:
         """Every version of ``name``, oldest first."""
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             return [self._record(r) for r in self._rows(conn, name)]
 
     def _version(self, conn: sa.Connection, name: str, version: int) -> Any:
@@ -145,7 +145,7 @@ class BuiltinModelRegistry(ModelRegistry):
 
     def load(self, version: ModelVersion) -> Any:
         """Unpickle the artifact after checking its SHA-256."""
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = self._version(conn, version.name, version.version)
         path = Path(row["artifact_path"])
         try:
@@ -192,7 +192,7 @@ class BuiltinModelRegistry(ModelRegistry):
 
     def alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version ``alias`` points at, or None."""
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             version = self._alias_version(conn, name, alias)
             return None if version is None else self._record(self._version(conn, name, version))
 
