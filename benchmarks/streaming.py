@@ -111,6 +111,17 @@ def _processor(root: Path, stream: str, seconds: float) -> subprocess.Popen[str]
     )
 
 
+def _wait_started(client: Any, prefix: str) -> None:
+    """Until the processor owns every partition and its offline appender holds its lease
+    (the appender's start-up is not steady state)."""
+    leases = [f"{prefix}:lease:{p}" for p in range(PARTITIONS)] + [f"{prefix}:lease:appender"]
+    deadline = time.monotonic() + 120
+    while client.exists(*leases) < len(leases):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the processor did not start in 2 minutes ({prefix})")
+        time.sleep(0.05)
+
+
 def _event(n: int, rng: random.Random, users: int, at: datetime) -> tuple[int, bytes]:
     user = rng.randint(1, users)
     payload = encode_event(
@@ -129,22 +140,26 @@ def latency(rate: int, seconds: float) -> dict[str, Any]:
         stream = f"{prefix}_txns"
         proc = _processor(root, stream, seconds + 10)
         client = redis.Redis.from_url(REDIS)
-        leases = f"parity:stream:{stream}:{prefix}_txn_stats_v1:lease:*"
-        while len(list(client.scan_iter(match=leases))) < PARTITIONS:  # started, owns all
-            time.sleep(0.05)
+        _wait_started(client, f"parity:stream:{stream}:{prefix}_txn_stats_v1")
         time.sleep(0.5)
         rng = random.Random(1)
+        # Paced by an absolute schedule: event n is due at start + n / rate, so a late
+        # wake-up sends the overdue events at once and the rate never drifts. Latency is
+        # measured from each message's Redis stream id (its publish time), so a producer
+        # delay is not hidden, and it does not count against the processor either.
         sent, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            target = int(elapsed * rate)
-            if target > sent:
+        total = int(seconds * rate)
+        while sent < total:
+            due = min(total, int((time.perf_counter() - start) * rate) + 1)
+            if due > sent:
                 pipe = client.pipeline(transaction=False)
-                for n in range(sent, target):
+                for n in range(sent, due):
                     partition, payload = _event(n, rng, 10_000, datetime.now(UTC))
                     pipe.xadd(f"{stream}:{partition}", {"e": payload})
                 pipe.execute()
-                sent = target
-            time.sleep(0.0005)
+                sent = due
+            wake = start + sent / rate
+            time.sleep(max(0.0, wake - time.perf_counter()))
         out, err = proc.communicate(timeout=60)
         client.close()
         _cleanup(prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from typing import Annotated, Any
@@ -32,6 +33,13 @@ def run(
     partitions: Annotated[int, typer.Option(help="Partitions of the stream.")] = 4,
     lateness: Annotated[float, typer.Option(help="Allowed lateness, seconds.")] = 60.0,
     checkpoint_every: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 1.0,
+    offline_appender: Annotated[
+        str,
+        typer.Option(
+            help="process: a child process appends the raw events offline; none: an "
+            "external `parity stream append-offline` does."
+        ),
+    ] = "process",
     seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -41,6 +49,10 @@ def run(
 
     if transport not in ("redis", "nats"):
         raise DefinitionError(f"--transport {transport!r}: use 'redis' or 'nats'.")
+    if offline_appender not in ("process", "none"):
+        raise DefinitionError(
+            f"--offline-appender {offline_appender!r}: use 'process' (the default) or 'none'."
+        )
     settings = StreamSettings(
         transport=transport,
         url=url,
@@ -50,6 +62,7 @@ def run(
         partitions=partitions,
         allowed_lateness_seconds=lateness,
         checkpoint_interval_seconds=checkpoint_every,
+        offline_appender=offline_appender,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,6 +73,44 @@ def run(
             console.print(f"{view}: consuming {transport} stream {stream!r} as {processor.member}")
         processor.run(stop=stop, max_seconds=seconds)
     _render(processor.metrics.to_dict(), as_json, title="Stream processor")
+
+
+@stream_app.command("append-offline")
+def append_offline(
+    ctx: typer.Context,
+    view: Annotated[str, typer.Argument(help="Aggregation view (NAME or NAME@vN).")],
+    stream: Annotated[str, typer.Option(help="Stream prefix: Redis key or NATS subject.")],
+    coordination_url: Annotated[
+        str, typer.Option(help="Redis for leases, checkpoints and spools.")
+    ] = "redis://127.0.0.1:6379/0",
+    group: Annotated[str | None, typer.Option(help="Consumer group.")] = None,
+    partitions: Annotated[int, typer.Option(help="Partitions of the stream.")] = 4,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Append a group's checkpointed raw events to the offline store (a sidecar for
+    processors run with --offline-appender none), until SIGINT/SIGTERM."""
+    import os
+    import socket
+
+    from parity.stream import StreamSettings
+    from parity.stream.offline_appender import AppenderJob, run_appender
+
+    settings = StreamSettings(
+        coordination_url=coordination_url, stream=stream, group=group, partitions=partitions
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if seconds is not None:
+        threading.Timer(seconds, stop.set).start()
+    member = f"{socket.gethostname()}-{os.getpid()}-appender"
+    with FeatureStore(ctx.obj) as store:
+        job = AppenderJob.for_view(store, view, settings=settings, member=member)
+    if not as_json:
+        console.print(f"{view}: appending the spools of {job.prefix!r} as {member}")
+    run_appender(dataclasses.replace(job, niceness=0), stop)
+    _render({"member": member, "prefix": job.prefix}, as_json, title="Offline appender")
 
 
 def verify_consistency(

@@ -40,3 +40,29 @@ class StreamSettings(BaseModel):
     id_field: str | None = "event_id"
     # NATS only: how long an unacknowledged message waits before redelivery.
     ack_wait_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Who appends the raw events to the offline store: "process", a child process of each
+    # processor (one of the group works, holding a lease); "none", an external
+    # `parity stream append-offline` sidecar.
+    offline_appender: Literal["process", "none"] = "process"
+    # How long checkpoint() waits for the appender before raising OfflineAppendStalled.
+    offline_wait_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # run(): automatic full garbage collections are off; one runs this often instead.
+    full_collection_seconds: Annotated[float, Field(gt=0)] = 600.0
+
+    def group_for(self, project: str, view: str, version: int) -> str:
+        """The consumer group: ``group`` or ``{project}_{view}_v{version}``.
+
+        Example:
+            >>> StreamSettings(stream="txns").group_for("shop", "txn_stats", 2)
+            'shop_txn_stats_v2'
+        """
+        return self.group or f"{project}_{view}_v{version}"
+
+    def coordination_prefix(self, group: str) -> str:
+        """The Redis key prefix of a group's leases, checkpoints and spools.
+
+        Example:
+            >>> StreamSettings(stream="txns").coordination_prefix("g1")
+            'parity:stream:txns:g1'
+        """
+        return f"parity:stream:{self.stream}:{group}"

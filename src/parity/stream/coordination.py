@@ -7,9 +7,10 @@ second process moves half of the partitions to it, and a killed process's leases
 and are taken over.
 
 Checkpoints: per partition, a hash of entity key -> entity window (JSON) and a meta
-record (sequence, watermark, the raw events of the last checkpoint not yet confirmed in
-the offline store). One ``MULTI/EXEC`` writes the changed entities and the meta together,
-so a checkpoint is all or nothing.
+record (sequence, watermark). One ``MULTI/EXEC`` writes the changed entities, the meta
+and the checkpoint's raw events (an entry of the partition's spool stream, drained into
+the offline store by :mod:`parity.stream.offline_appender`) together, so a checkpoint
+is all or nothing.
 
 Example:
     >>> coordinator = RedisCoordinator("redis://127.0.0.1:6379/0",  # doctest: +SKIP
@@ -19,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,36 +38,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# The lease of the group's one working offline appender (beside the partitions' leases).
+APPENDER_LEASE = "appender"
 
 
 @dataclass
 class Checkpoint:
-    """What a partition's checkpoint holds.
-
-    ``offline_rows``: the raw events first applied since the previous checkpoint (column
-    lists); ``offline_done``: the last sequence whose rows are in the offline store;
-    ``offline_version``: the offline table's version before they were appended (at
-    recovery, files added after it tell whether the append happened).
-    """
+    """What a partition's checkpoint holds: ``sequence`` grows by one per checkpoint (the
+    spool entries carry it); ``watermark`` is the greatest event time seen."""
 
     sequence: int = 0
     watermark: int = -(2**63)
-    offline_done: int = 0
-    offline_rows: dict[str, list[Any]] | None = None
-    offline_version: int | None = None
     entities: dict[bytes, bytes] = field(default_factory=dict)
 
 
 def _meta(checkpoint: Checkpoint) -> bytes:
-    return orjson.dumps(
-        {
-            "sequence": checkpoint.sequence,
-            "watermark": checkpoint.watermark,
-            "offline_done": checkpoint.offline_done,
-            "offline_rows": checkpoint.offline_rows,
-            "offline_version": checkpoint.offline_version,
-        }
-    )
+    return orjson.dumps({"sequence": checkpoint.sequence, "watermark": checkpoint.watermark})
 
 
 class RedisCoordinator:
@@ -105,17 +92,17 @@ class RedisCoordinator:
         """Remove ``member`` from the group (a clean shutdown)."""
         self._client.zrem(self._key("members"), member)
 
-    def try_lease(self, partition: int, member: str) -> bool:
+    def try_lease(self, partition: int | str, member: str) -> bool:
         """Take ``partition`` if nobody holds it."""
         return bool(
             self._client.set(self._key("lease", partition), member, nx=True, px=self.lease_ms)
         )
 
-    def renew(self, partition: int, member: str) -> bool:
+    def renew(self, partition: int | str, member: str) -> bool:
         """Extend ``member``'s lease; False if it was lost (expired and taken)."""
         return bool(self._renew(keys=[self._key("lease", partition)], args=[member, self.lease_ms]))
 
-    def release(self, partition: int, member: str) -> None:
+    def release(self, partition: int | str, member: str) -> None:
         """Give ``partition`` up (only if ``member`` holds it)."""
         self._release(keys=[self._key("lease", partition)], args=[member])
 
@@ -130,14 +117,7 @@ class RedisCoordinator:
         if meta is None:
             return Checkpoint(entities=entities)
         data = orjson.loads(meta)
-        return Checkpoint(
-            sequence=data["sequence"],
-            watermark=data["watermark"],
-            offline_done=data["offline_done"],
-            offline_rows=data["offline_rows"],
-            offline_version=data.get("offline_version"),
-            entities=entities,
-        )
+        return Checkpoint(sequence=data["sequence"], watermark=data["watermark"], entities=entities)
 
     def save(
         self,
@@ -146,8 +126,13 @@ class RedisCoordinator:
         *,
         upserts: dict[bytes, bytes],
         removed: Iterable[bytes],
+        spool: dict[str, bytes] | None = None,
     ) -> None:
-        """Write changed entities and the meta record atomically."""
+        """Write changed entities, the meta record and the spool entry atomically.
+
+        ``spool``: the fields of the checkpoint's spool entry (raw events, rejected
+        messages); the entry gets the checkpoint's sequence.
+        """
         state = self._key("state", partition)
         pipe = self._client.pipeline(transaction=True)
         if upserts:
@@ -156,13 +141,48 @@ class RedisCoordinator:
         if gone:
             pipe.hdel(state, *gone)
         pipe.set(self._key("meta", partition), _meta(checkpoint))
+        if spool:
+            fields: dict[str, bytes] = {"seq": str(checkpoint.sequence).encode(), **spool}
+            pipe.xadd(self._key("spool", partition), fields)  # type: ignore[arg-type]
         pipe.execute()
 
-    def mark_offline_done(self, partition: int, checkpoint: Checkpoint) -> None:
-        """Record that the checkpoint's raw events are in the offline store."""
-        checkpoint.offline_done = checkpoint.sequence
-        checkpoint.offline_rows = None
-        self._client.set(self._key("meta", partition), _meta(checkpoint))
+    # --- spools (raw events on their way to the offline store) -------------------------
+
+    def read_spools(
+        self, partitions: int, *, count: int
+    ) -> list[tuple[int, bytes, int, dict[bytes, bytes]]]:
+        """Pending spool entries of every partition, oldest first per partition:
+        ``(partition, entry id, sequence, fields)``."""
+        reply: Any = self._client.xread(
+            {self._key("spool", p): "0-0" for p in range(partitions)}, count=count
+        )
+        out: list[tuple[int, bytes, int, dict[bytes, bytes]]] = []
+        for stream, entries in reply or ():
+            name = stream.decode() if isinstance(stream, bytes) else stream
+            partition = int(name.rsplit(":", 1)[1])
+            for entry_id, fields in entries:
+                out.append((partition, entry_id, int(fields[b"seq"]), fields))
+        return out
+
+    def confirm_spools(
+        self, entries: Sequence[tuple[int, bytes]], appended: dict[int, int]
+    ) -> None:
+        """Delete spool entries the offline store holds; publish each partition's last
+        appended sequence (``appended``) in ``offline_done``."""
+        pipe = self._client.pipeline(transaction=True)
+        by_partition: dict[int, list[bytes]] = {}
+        for partition, entry_id in entries:
+            by_partition.setdefault(partition, []).append(entry_id)
+        for partition, ids in by_partition.items():
+            pipe.xdel(self._key("spool", partition), *ids)
+        if appended:
+            pipe.hset(self._key("offline_done"), mapping=appended)  # type: ignore[arg-type]
+        pipe.execute()
+
+    def offline_done(self) -> dict[int, int]:
+        """Per partition, the last checkpoint sequence whose spool entry is appended."""
+        raw = self._client.hgetall(self._key("offline_done"))
+        return {int(k): int(v) for k, v in raw.items()}
 
     def close(self) -> None:
         """Release the connection pool."""

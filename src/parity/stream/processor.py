@@ -12,15 +12,16 @@ One loop, each turn:
    created timestamp is the processing time, so a recomputed value at the same instant
    replaces the previous one; replays are idempotent by the online store's rule);
 5. every ``checkpoint_interval_seconds``: evict and snapshot the changes; a flush thread
-   writes the checkpoint (changed entities and the events first applied since the last
-   one, atomically), appends those raw events to the offline store and marks them
-   appended; then the loop acknowledges the messages. The loop never waits on Delta.
+   writes the checkpoint (changed entities, and the events first applied since the last
+   one into the partition's spool, in one ``MULTI/EXEC``); then the loop acknowledges
+   the messages. The loop never touches Delta: an offline appender *process*
+   (:mod:`parity.stream.offline_appender`) drains the spools into the offline store,
+   exactly once, so its Arrow and Delta work never holds this process's GIL.
 
 A crash at any point loses nothing: unacknowledged messages are delivered again and the
-checkpoint says which of them are already in the state. Raw events are appended after
-their checkpoint (which holds them and the offline table version) and then recorded as
-appended; recovering from a crash in between, the new owner looks for them in the files
-added since that version and appends them only if they are not there.
+checkpoint says which of them are already in the state; the spool holds a checkpoint's
+raw events exactly when the checkpoint exists, and the Delta table records (application
+transactions) which spool entries it holds.
 
 Example:
     >>> processor = StreamProcessor.for_view(store, "txn_stats@v1",  # doctest: +SKIP
@@ -48,10 +49,12 @@ from parity.errors import DefinitionError
 from parity.offline.aggregations import events_spec
 from parity.online.base import ViewTable
 from parity.stream.base import Message, StreamTransport
+from parity.stream.collector import quiet_collector
 from parity.stream.config import StreamSettings
 from parity.stream.coordination import Checkpoint, RedisCoordinator
 from parity.stream.events import BadEvent, EventSchema
 from parity.stream.metrics import StreamMetrics
+from parity.stream.offline_appender import AppenderJob, AppenderProcess, OfflineAppendStalled
 from parity.stream.state import Applied, EntityWindow, Key, WindowState
 
 if TYPE_CHECKING:
@@ -65,13 +68,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Flush:
-    """One checkpoint on its way to Redis and the offline store."""
+    """One checkpoint on its way to Redis (state, meta and spool entry)."""
 
     partition: int
     checkpoint: Checkpoint
     upserts: dict[bytes, bytes]
     removed: list[bytes]
     unacked: list[Message]
+    offline: dict[str, Any] | None
     rejected: list[tuple[Message, str]]
 
 
@@ -92,6 +96,8 @@ class _Partition:
 _MAX_FLUSHES = 4
 # Eviction walks every entity of a partition: memory hygiene, every few checkpoints.
 _EVICT_EVERY = 8
+# How often checkpoint() looks whether the offline appender caught up.
+_OFFLINE_POLL_SECONDS = 0.02
 
 
 def _now_us() -> int:
@@ -139,22 +145,15 @@ class StreamProcessor:
         self.engine = engine
         self.quarantine_root = quarantine_root
         self.schema = EventSchema.from_spec(spec, id_field=settings.id_field)
-        self.group = settings.group or f"{project}_{view.name}_v{version}"
+        self.group = settings.group_for(project, view.name, version)
         self.member = member or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.transport = transport if transport is not None else self._transport()
         self.coordinator = RedisCoordinator(
             settings.coordination_url,
-            prefix=f"parity:stream:{settings.stream}:{self.group}",
+            prefix=settings.coordination_prefix(self.group),
             lease_ms=int(settings.lease_seconds * 1000),
         )
         self.metrics = StreamMetrics()
-        # Imported now, not by the first checkpoint: an import holds the GIL for a long
-        # while, stalling the loop (measured: a 100-200 ms p99 step at start).
-        import deltalake  # noqa: F401
-        import pyarrow.compute  # noqa: F401
-
-        import parity.offline.delta_writes  # noqa: F401
-
         self._partitions: dict[int, _Partition] = {}
         self._turn = 0
         self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-flush")
@@ -165,6 +164,38 @@ class StreamProcessor:
         self._next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
         self._lateness_us = int(settings.allowed_lateness_seconds * 1_000_000)
         self._future_us = int(settings.future_tolerance_seconds * 1_000_000)
+        # Per partition: the last spooled sequence, and (sequence, rows) not yet confirmed.
+        self._spooled: dict[int, int] = {}
+        self._unconfirmed: dict[int, list[tuple[int, int]]] = {}
+        self.appender: AppenderProcess | None = None
+        if settings.offline_appender == "process":
+            self.appender = AppenderProcess(
+                AppenderJob(
+                    raw_spec=self.raw_spec,
+                    quarantine_root=quarantine_root,
+                    coordination_url=settings.coordination_url,
+                    prefix=self.coordinator.prefix,
+                    partitions=settings.partitions,
+                    lease_ms=self.coordinator.lease_ms,
+                    member=f"{self.member}-appender",
+                )
+            )
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run the online write path once, on no rows: its imports and first-call setup
+        (codec, compute kernels) otherwise stall the first turn with events for 100-300 ms
+        (measured), which alone is 1-2% of the events of a 15-second run."""
+        import pyarrow as pa
+
+        stamp = pa.timestamp("us", tz="UTC")
+        columns = {name: pa.array([], dtype.to_arrow()) for name, dtype in self.table.join_keys}
+        columns.update(
+            {name: pa.array([], dtype.to_arrow()) for name, dtype in self.table.features}
+        )
+        columns["event_timestamp"] = pa.array([], stamp)
+        columns["created_timestamp"] = pa.array([], stamp)
+        self.online.write(self.table, pa.table(columns))
 
     @classmethod
     def for_view(
@@ -211,11 +242,17 @@ class StreamProcessor:
     # --- the loop --------------------------------------------------------------------
 
     def run(self, *, stop: threading.Event, max_seconds: float | None = None) -> None:
-        """Process until ``stop`` is set (or ``max_seconds`` pass), then checkpoint and leave."""
+        """Process until ``stop`` is set (or ``max_seconds`` pass), then checkpoint and leave.
+
+        While it runs, the cyclic garbage collector leaves the long-lived heap alone
+        (:func:`quiet_collector`); the previous settings come back when it returns.
+        """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
-            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                self.step()
+            with quiet_collector(self.settings.full_collection_seconds) as collector:
+                while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                    self.step()
+                    collector.tick()
         finally:
             self.shutdown()
 
@@ -325,11 +362,40 @@ class StreamProcessor:
 
     def checkpoint(self) -> None:
         """Checkpoint every owned partition and wait until the checkpoints are written,
-        their raw events appended offline and their messages acknowledged."""
+        their messages acknowledged and their raw events appended offline (by whichever
+        process of the group holds the appender lease)."""
         self._next_checkpoint = time.monotonic() + self.settings.checkpoint_interval_seconds
         for partition, part in list(self._partitions.items()):
             self._checkpoint(partition, part)
         self._finish(block=True)
+        self._wait_offline()
+
+    def _wait_offline(self) -> None:
+        deadline = time.monotonic() + self.settings.offline_wait_seconds
+        while True:
+            done = self.coordinator.offline_done()
+            self._confirm_offline(done)
+            if all(done.get(p, 0) >= s for p, s in self._spooled.items()):
+                return
+            if time.monotonic() >= deadline:
+                behind = {p: (done.get(p, 0), s) for p, s in self._spooled.items()}
+                raise OfflineAppendStalled(
+                    f"stream {self.settings.stream!r}, group {self.group!r}: raw events of "
+                    f"checkpoints are not in the offline store after "
+                    f"{self.settings.offline_wait_seconds} s (partition: (appended, "
+                    f"spooled) sequences {behind}). They are safe in the spool; start an "
+                    "appender (`parity stream run` starts one unless --offline-appender "
+                    "none; else `parity stream append-offline`) or raise "
+                    "offline_wait_seconds."
+                )
+            time.sleep(_OFFLINE_POLL_SECONDS)
+
+    def _confirm_offline(self, done: dict[int, int]) -> None:
+        """Count the spooled rows the appender has confirmed."""
+        for partition, pending in self._unconfirmed.items():
+            upto = done.get(partition, 0)
+            while pending and pending[0][0] <= upto:
+                self.metrics.offline_rows_appended += pending.pop(0)[1]
 
     def _checkpoint(self, partition: int, part: _Partition) -> None:
         """Snapshot a partition's changes here; write them on the flush thread."""
@@ -340,13 +406,10 @@ class StreamProcessor:
             return
         part.checkpoint.sequence += 1
         part.checkpoint.watermark = part.state.watermark
+        sequence = part.checkpoint.sequence
         flush = _Flush(
             partition=partition,
-            checkpoint=dataclasses.replace(
-                part.checkpoint,
-                offline_rows=self._offline_columns(part.offline) if part.offline else None,
-                entities={},
-            ),
+            checkpoint=dataclasses.replace(part.checkpoint, entities={}),
             upserts={
                 _key_bytes(k): orjson.dumps(part.state.entities[k].to_list())
                 for k in part.changed
@@ -354,21 +417,36 @@ class StreamProcessor:
             },
             removed=[_key_bytes(k) for k in part.removed],
             unacked=part.unacked,
+            offline=self._offline_columns(part.offline) if part.offline else None,
             rejected=part.rejected,
         )
+        if part.offline or part.rejected:
+            self._spooled[partition] = sequence
+            self._unconfirmed.setdefault(partition, []).append((sequence, len(part.offline)))
         part.unacked, part.offline, part.rejected = [], [], []
         part.changed, part.removed = set(), set()
         self._flushes.append((flush, self._flusher.submit(self._write_checkpoint, flush)))
 
     def _write_checkpoint(self, flush: _Flush) -> None:
-        """On the flush thread: checkpoint, raw events offline, quarantine (in this order)."""
-        ckpt = flush.checkpoint
-        if ckpt.offline_rows is not None:
-            ckpt.offline_version = self._offline_version()
-        self.coordinator.save(flush.partition, ckpt, upserts=flush.upserts, removed=flush.removed)
-        self._append_offline(flush.partition, ckpt)
+        """On the flush thread: the checkpoint and its spool entry, in one transaction."""
+        spool: dict[str, bytes] = {}
+        if flush.offline is not None:
+            flush.offline["created"] = max(_now_us(), self._created_us)
+            spool["rows"] = orjson.dumps(flush.offline)
         if flush.rejected:
-            self._quarantine(flush.rejected)
+            spool["rejected"] = orjson.dumps(
+                [
+                    [m.partition, m.message_id, m.payload.decode("utf-8", "replace"), reason]
+                    for m, reason in flush.rejected
+                ]
+            )
+        self.coordinator.save(
+            flush.partition,
+            flush.checkpoint,
+            upserts=flush.upserts,
+            removed=flush.removed,
+            spool=spool or None,
+        )
 
     def _finish(self, *, block: bool) -> None:
         """Acknowledge the messages of written checkpoints, oldest first (on this thread:
@@ -379,101 +457,14 @@ class StreamProcessor:
             self.transport.ack(flush.unacked)
             self.metrics.checkpoints += 1
 
-    def _offline_columns(
-        self, events: list[tuple[Key, int, tuple[Any, ...]]]
-    ) -> dict[str, list[Any]]:
-        columns: dict[str, list[Any]] = {}
+    def _offline_columns(self, events: list[tuple[Key, int, tuple[Any, ...]]]) -> dict[str, Any]:
+        columns: dict[str, Any] = {}
         for n, key in enumerate(self.raw_spec.join_keys):
             columns[key.source_column] = [k[n] for k, _, _ in events]
         columns[self.raw_spec.source.timestamp_field] = [t for _, t, _ in events]
         for n, name in enumerate(self.schema.input_names):
             columns[name] = [v[n] for _, _, v in events]
         return columns
-
-    def _offline_version(self) -> int:
-        from deltalake import DeltaTable
-
-        path = self.raw_spec.source.path
-        return DeltaTable(path).version() if DeltaTable.is_deltatable(path) else -1
-
-    def _already_appended(self, ckpt: Checkpoint) -> bool:
-        """Whether a checkpoint's raw events reached the offline table before a crash.
-
-        Only this partition's owner appends this partition's entities, so rows of those
-        entities at those times in files added after ``offline_version`` are that append.
-        """
-        import duckdb
-        import pyarrow as pa
-        from deltalake import DeltaTable
-
-        path = self.raw_spec.source.path
-        if ckpt.offline_version is None or not DeltaTable.is_deltatable(path):
-            return False
-        before = (
-            set(DeltaTable(path, version=ckpt.offline_version).file_uris())
-            if ckpt.offline_version >= 0
-            else set()
-        )
-        added = [f for f in DeltaTable(path).file_uris() if f not in before]
-        if not added or ckpt.offline_rows is None:
-            return False
-        ts = self.raw_spec.source.timestamp_field
-        keys = [k.source_column for k in self.raw_spec.join_keys]
-        pending = pa.table({c: ckpt.offline_rows[c] for c in [*keys, ts]})
-        on = " AND ".join(f'f."{c}" = p."{c}"' for c in keys)
-        with duckdb.connect(":memory:") as conn:
-            conn.register("p", pending)
-            found = conn.execute(
-                f"SELECT count(*) FROM read_parquet($files) f SEMI JOIN p ON {on} "
-                f'AND epoch_us(f."{ts}") = p."{ts}"',
-                {"files": added},
-            ).fetchone()
-        return bool(found and found[0])
-
-    def _append_offline(
-        self, partition: int, ckpt: Checkpoint, *, recovering: bool = False
-    ) -> None:
-        import pyarrow as pa
-
-        from parity.offline.delta_writes import table_schema
-
-        if ckpt.offline_rows is None or ckpt.offline_done >= ckpt.sequence:
-            return
-        if recovering and self._already_appended(ckpt):
-            self.coordinator.mark_offline_done(partition, ckpt)
-            return
-        schema = table_schema(self.raw_spec)
-        stamp = pa.timestamp("us", tz="UTC")
-        data = dict(ckpt.offline_rows)
-        columns = {}
-        for name in schema.names:
-            if name == self.raw_spec.source.timestamp_field:
-                columns[name] = pa.array(data[name], pa.int64()).cast(stamp)
-            elif name == self.raw_spec.source.created_timestamp_field:
-                created = max(_now_us(), self._created_us)
-                columns[name] = pa.array(
-                    [created] * len(data[self.raw_spec.source.timestamp_field]), pa.int64()
-                ).cast(stamp)
-            else:
-                columns[name] = pa.array(data[name], schema.field(name).type)
-        report = self.engine.append(self.raw_spec, pa.table(columns))
-        self.metrics.offline_rows_appended += report.rows_written
-        self.coordinator.mark_offline_done(partition, ckpt)
-
-    def _quarantine(self, rejected: list[tuple[Message, str]]) -> None:
-        import pyarrow as pa
-
-        from parity.offline.delta_writes import quarantine
-
-        rows = pa.table(
-            {
-                "partition": [m.partition for m, _ in rejected],
-                "message_id": [m.message_id for m, _ in rejected],
-                "message": [m.payload.decode("utf-8", "replace") for m, _ in rejected],
-            }
-        )
-        reasons = pa.array([reason for _, reason in rejected], pa.string())
-        quarantine(self.raw_spec, rows, reasons, operation="stream", root=self.quarantine_root)
 
     # --- partitions --------------------------------------------------------------------
 
@@ -501,6 +492,8 @@ class StreamProcessor:
             ):
                 self._acquire(partition)
         self.metrics.partitions_owned = len(self._partitions)
+        if self._unconfirmed:
+            self._confirm_offline(self.coordinator.offline_done())
 
     def _acquire(self, partition: int) -> None:
         ckpt = self.coordinator.load(partition)
@@ -513,8 +506,6 @@ class StreamProcessor:
             ckpt.watermark,
         )
         ckpt.entities = {}
-        # A crash after the checkpoint, maybe before its raw events reached the offline store.
-        self._append_offline(partition, ckpt, recovering=True)
         self.transport.acquire(partition)
         self._partitions[partition] = _Partition(state, ckpt)
 
@@ -528,5 +519,7 @@ class StreamProcessor:
             self.coordinator.leave(self.member)
         finally:
             self._flusher.shutdown(wait=True)
+            if self.appender is not None:
+                self.appender.stop()
             self.transport.close()
             self.coordinator.close()
