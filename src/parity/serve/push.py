@@ -84,6 +84,14 @@ class PushSourceNotFound(ObjectNotFound):
     """No live feature view reads from a push source of that name."""
 
 
+class _CommittedElsewhere(Exception):
+    """Another process committed this push id between our check and our commit."""
+
+    def __init__(self, identity: PushIdentity) -> None:
+        super().__init__(identity.push_id)
+        self.identity = identity
+
+
 @dataclass(frozen=True)
 class PushTarget:
     """One live view version a push writes to."""
@@ -391,7 +399,14 @@ def apply_push(
     if ledger is not None and entry is None:
         ledger.start(source, identity)
     table = rows_to_table(plan, request.rows, now=identity.received_at)
-    result = _write_push(store, plan, table, identity, offline=offline, online=online)
+    try:
+        result = _write_push(store, plan, table, identity, offline=offline, online=online)
+    except _CommittedElsewhere as raced:
+        # Lost a race with the same push id: continue as a retry of the winner's attempt.
+        raced.identity.require_same(print_, push_source=source)
+        identity, replayed = raced.identity, True
+        table = rows_to_table(plan, request.rows, now=identity.received_at)
+        result = _write_push(store, plan, table, identity, offline=offline, online=online)
     result = dataclasses.replace(result, replayed=replayed)
     if ledger is not None:
         ledger.finish(source, identity, dataclasses.replace(result, replayed=False).to_dict())
@@ -500,6 +515,9 @@ def _append_offline(
     )
     committed_before = version is None
     if committed_before:
+        committed = committed_identity(path, identity.push_id)
+        if committed is not None and committed != identity:
+            raise _CommittedElsewhere(committed)
         version = commit_with_metadata(path, COMMIT_KEY, identity.push_id)
     return {
         "table_path": path,

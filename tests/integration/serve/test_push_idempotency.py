@@ -20,15 +20,24 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
 from parity import FeatureStore
 from parity.config import load_config
 from parity.errors import OnlineStoreUnavailable
+from parity.offline.delta_writes import append_once
 from parity.online.base import ReadRequest, ViewTable
 from parity.scaffold import init_repo
 from parity.serve.http_errors import PushIdConflict
+from parity.serve.push_ledger import (
+    COMMIT_KEY,
+    LEDGER_VIEW,
+    PushIdentity,
+    fingerprint,
+    offline_transactions,
+)
 
 from .conftest import RedisServer, free_port
 from .online_faults import FaultBeforeFirstWrite, RecordingWrites
@@ -266,6 +275,46 @@ def test_a_push_that_is_never_retried_reaches_online_with_the_next_incremental_s
     [report] = store.materialize_incremental(views=["user_live"])
     assert report.rows_written == 2, report
     assert repo.online(ACCEPTED) == as_online(repo.offline())
+
+
+def test_losing_a_race_for_the_same_push_id_continues_as_a_retry_of_the_winner(
+    repo: Repo,
+) -> None:
+    # Another server commits the very same push (its rows and its record, with its own time
+    # of receipt) just after this one checked the Delta table and before it appends: at
+    # this push's first online write, the ledger's "started" row.
+    won_at = datetime.now(UTC) - timedelta(minutes=1)
+    winner = PushIdentity("p-race", fingerprint("txn_push", "online_and_offline", ROWS), won_at)
+    ts = pa.timestamp("us", tz="UTC")
+
+    def other_server_commits() -> None:
+        rows = pa.table(
+            {
+                "user_id": pa.array(ACCEPTED, pa.int64()),
+                "event_timestamp": pa.array([EVENT, EVENT], ts),
+                "created_at": pa.array([won_at, won_at], ts),
+                "last_amount": [10.5, 20.0],
+                "txn_count": pa.array([1, 2], pa.int64()),
+            }
+        )
+        version = append_once(
+            repo.events,
+            rows,
+            transactions=offline_transactions(winner),
+            metadata={COMMIT_KEY: "p-race"},
+        )
+        assert version is not None
+
+    store = repo.store
+    store.online_store = FaultBeforeFirstWrite(  # type: ignore[misc]
+        store.online_store, LEDGER_VIEW, other_server_commits
+    )
+    result = store.push("txn_push", ROWS, push_id="p-race")
+    assert result.replayed is True
+    assert result.offline is not None and result.offline["committed_before"] is True
+    committed = repo.offline()
+    assert [(r["user_id"], r["created_at"]) for r in committed] == [(1, won_at), (2, won_at)]
+    assert repo.online(ACCEPTED) == as_online(committed)
 
 
 KILLED = """
