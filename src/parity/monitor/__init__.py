@@ -2,8 +2,9 @@
 
 Every monitor returns plain frozen dataclasses with a ``to_dict()`` and, where it can
 alert, ``observations()`` for :func:`evaluate`; what is stored lives in Parquet tables
-under ``<offline path>/monitoring/`` (``alerts``, ``audits``, ``quality``, ``labels``,
-``predictions``) and reference profiles beside their saved datasets. See
+under ``<offline path>/monitoring/`` (``alerts``, ``audits``, ``unblocks``, ``quality``,
+``labels``, ``predictions``) and reference profiles beside their saved datasets. A feature
+server runs a :class:`ServingMonitor` (blocked versions, ``/metrics`` gauges). See
 docs/monitoring.md.
 
 Example:
@@ -31,6 +32,7 @@ from parity.monitor.audit import (
     serving_blocked,
     store_audit,
 )
+from parity.monitor.blocking import Block, ServingBlocked, blocked_versions, store_unblock
 from parity.monitor.config import InconsistencyPolicy, MonitorConfig, load_monitor_config
 from parity.monitor.drift import (
     DriftReport,
@@ -51,6 +53,17 @@ from parity.monitor.performance import (
     log_predictions,
     performance,
 )
+from parity.monitor.performance_report import (
+    PerformanceOverview,
+    performance_overview,
+    render_performance_html,
+)
+from parity.monitor.policy import (
+    alert_on_quality,
+    apply_inconsistency_policy,
+    check_push_quality,
+    dispatch_observations,
+)
 from parity.monitor.profile import (
     FeatureProfile,
     ReferenceProfile,
@@ -66,16 +79,19 @@ from parity.monitor.quality import (
     record_batch_quality,
 )
 from parity.monitor.records import monitoring_root
+from parity.monitor.reference_job import ProfilingRetrievalJob
 from parity.monitor.report_html import render_drift_html
 from parity.monitor.routes import CommandRoute, LogRoute, Route, WebhookRoute
 from parity.monitor.served import served_drift, served_window
 from parity.monitor.served_audit import audit_served
+from parity.monitor.serving import ServingMonitor
 
 __all__ = [
     "Alert",
     "AlertDispatcher",
     "AlertRule",
     "AuditReport",
+    "Block",
     "CheckSeverity",
     "CommandRoute",
     "ConsistencyStatus",
@@ -96,19 +112,28 @@ __all__ = [
     "LogRoute",
     "MonitorConfig",
     "Observation",
+    "PerformanceOverview",
     "PerformanceReport",
+    "ProfilingRetrievalJob",
     "QualityCheck",
     "QualityRun",
     "ReferenceProfile",
     "Route",
+    "ServingBlocked",
+    "ServingMonitor",
     "Severity",
     "WebhookRoute",
     "WindowPerformance",
+    "alert_on_quality",
+    "apply_inconsistency_policy",
     "audit_served",
     "audit_view",
+    "blocked_versions",
     "check_batch",
     "check_freshness",
+    "check_push_quality",
     "compare_to_reference",
+    "dispatch_observations",
     "drift_by_window",
     "drift_error_link",
     "error_by_window",
@@ -121,13 +146,16 @@ __all__ = [
     "monitoring_metrics",
     "monitoring_root",
     "performance",
+    "performance_overview",
     "profile_table",
     "record_batch_quality",
     "render_drift_html",
     "render_gauges",
+    "render_performance_html",
     "save_profile",
     "served_drift",
     "served_window",
     "serving_blocked",
     "store_audit",
+    "store_unblock",
 ]
