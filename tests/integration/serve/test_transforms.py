@@ -6,7 +6,7 @@ transform) is materialized once per backend (SQLite, Redis); every test reads it
 
 from __future__ import annotations
 
-import math
+import struct
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -149,8 +149,9 @@ def offline_rows(store: FeatureStore, rows: list[dict[str, Any]]) -> list[dict[s
 
 
 def same(a: Any, b: Any) -> bool:
+    """Equal values of the same type; floats bit for bit (so -0.0 differs from 0.0)."""
     if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
+        return struct.pack("<d", a) == struct.pack("<d", b)
     return type(a) is type(b) and a == b
 
 
