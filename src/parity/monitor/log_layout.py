@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,8 +171,9 @@ class StoredLayout:
 
     def files(self, *, start: datetime | None = None, end: datetime | None = None) -> list[str]:
         """Its Parquet files, only the days that ``[start, end)`` touches."""
-        first = None if start is None else start.date().isoformat()
-        last = None if end is None else (end - timedelta(microseconds=1)).date().isoformat()
+        # Folders are UTC days (``served_at``); a window given in another zone is converted.
+        first = None if start is None else _utc_day(start)
+        last = None if end is None else _utc_day(end - timedelta(microseconds=1))
         out = []
         for day in sorted(self.path.glob(f"{DATE_PREFIX}*")):
             date = day.name.removeprefix(DATE_PREFIX)
@@ -180,6 +181,12 @@ class StoredLayout:
                 continue
             out += [str(f) for f in sorted(day.glob("*.parquet"))]
         return out
+
+
+def _utc_day(instant: datetime) -> str:
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(UTC)
+    return instant.date().isoformat()
 
 
 def find_layouts(root: Path) -> list[StoredLayout]:

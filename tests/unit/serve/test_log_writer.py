@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +144,7 @@ def test_rows_of_two_days_go_to_two_date_partitions(tmp_path: Path) -> None:
     assert days == ["date=2026-11-01", "date=2026-11-02"]
     start = datetime(2026, 11, 2, tzinfo=UTC)
     assert [Path(f).parent.name for f in stored.files(start=start)] == ["date=2026-11-02"]
+    assert [Path(f).parent.name for f in stored.files(end=start)] == ["date=2026-11-01"]
+    # Folders are UTC days: 01:00 at UTC+2 on the 2nd is still the 1st in UTC.
+    paris = datetime(2026, 11, 2, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert len(stored.files(start=paris)) == 2
