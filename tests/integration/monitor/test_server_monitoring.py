@@ -1,10 +1,12 @@
 """A real feature server (uvicorn on loopback) exposes the monitoring gauges on /metrics and
 applies the block policy: 503 for the blocked view version only, visible in /ready and
-/metrics, lifted by ``parity unblock`` and by a passing audit."""
+/metrics, lifted by ``parity unblock`` and by a passing audit. On SQLite and on the real
+Redis (private key prefix)."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from parity.config import load_config
 from parity.scaffold import init_repo
 from parity.serve.app import create_app
 from parity.serve.config import ServerConfig
@@ -88,12 +91,34 @@ def corrupt(root: Path, users: int = 5) -> None:
     pq.write_table(pa.concat_tables([source, fix.select(source.column_names)]), path)
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def environ(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The online store for the test (environment overrides, as an operator sets them)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("unique_prefix")
+    yield {
+        "PARITY__ONLINE_STORE__TYPE": "redis",
+        "PARITY__ONLINE_STORE__URL": url,
+        "PARITY__ONLINE_STORE__KEY_PREFIX": prefix,
+    }
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> Iterator[FeatureStore]:
+def repo(tmp_path: Path, environ: dict[str, str]) -> Iterator[FeatureStore]:
     root = init_repo(tmp_path / "r", project="srvmon", rows=600)
     with (root / "parity.yaml").open("a") as f:
         f.write(MONITORING)
-    store = FeatureStore(root)
+    store = FeatureStore(root, config=load_config(root, environ=environ))
     store.apply(message="t")
     now = datetime.now(UTC)
     for report in store.materialize(now - timedelta(days=400), now):
@@ -102,10 +127,13 @@ def repo(tmp_path: Path) -> Iterator[FeatureStore]:
     store.close()
 
 
-def parity_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def parity_cli(
+    store: FeatureStore, environ: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **environ}  # the CLI sees the store the server serves
     return subprocess.run(
-        [sys.executable, "-m", "parity", "--repo", str(root), *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "parity", "--repo", str(store.repo_path), *args],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
     )  # fmt: skip
 
 
@@ -163,13 +191,13 @@ def test_metrics_expose_freshness_sync_delay_and_quality_per_view_version(
 
 
 def test_block_policy_answers_503_for_the_blocked_version_until_unblocked(
-    repo: FeatureStore,
+    repo: FeatureStore, environ: dict[str, str]
 ) -> None:
     root = repo.repo_path
     corrupt(root)
     with Server(repo) as server:
         assert read(server, f"{REF}:amount_mean_7d").status_code == 200
-        result = parity_cli(root, "audit", REF, "--json")
+        result = parity_cli(repo, environ, "audit", REF, "--json")
         assert result.returncode == 1, result.stderr
         audit = json.loads(result.stdout)
         assert audit["action"].startswith("blocked")
@@ -201,7 +229,7 @@ def test_block_policy_answers_503_for_the_blocked_version_until_unblocked(
         )
         assert seen[("parity_monitor_audit_mismatch_rate", LABELS)] > 0
 
-        unblocked = parity_cli(root, "unblock", REF, "-m", "checked", "--json")
+        unblocked = parity_cli(repo, environ, "unblock", REF, "-m", "checked", "--json")
         assert json.loads(unblocked.stdout) == {"ref": REF, "was_blocked": True, "unblocked": True}
 
         def serving() -> None:
@@ -209,20 +237,22 @@ def test_block_policy_answers_503_for_the_blocked_version_until_unblocked(
 
         eventually(serving)
         assert httpx.get(f"{server.url}/ready").json()["monitor"]["blocked"] == {}
-        again = parity_cli(root, "unblock", REF, "--json")
+        again = parity_cli(repo, environ, "unblock", REF, "--json")
         assert json.loads(again.stdout)["was_blocked"] is False
 
 
-def test_a_passing_audit_lifts_the_block_on_a_running_server(repo: FeatureStore) -> None:
+def test_a_passing_audit_lifts_the_block_on_a_running_server(
+    repo: FeatureStore, environ: dict[str, str]
+) -> None:
     root = repo.repo_path
     corrupt(root)
     with Server(repo) as server:
-        assert parity_cli(root, "audit", REF, "--json").returncode == 1
+        assert parity_cli(repo, environ, "audit", REF, "--json").returncode == 1
         eventually(lambda: _status(server, 503))
         # Publish the corrections (the operator's fix), then audit again: it passes.
         now = datetime.now(UTC)
         repo.sync_controller.materialize(VIEW, 1, start=now - timedelta(days=400), end=now)
-        passed = parity_cli(root, "audit", REF, "--json")
+        passed = parity_cli(repo, environ, "audit", REF, "--json")
         assert passed.returncode == 0, passed.stdout
         eventually(lambda: _status(server, 200))
 
