@@ -378,3 +378,31 @@ def test_a_failing_transform_function_is_a_server_error_not_a_client_error() -> 
     assert status_for(TransformFailed("RowTransform 'x' raised ZeroDivisionError")) == 500
     assert status_for(TransformUnavailable("fraud@v1 ...")) == 500
     assert status_for(SchemaMismatch("entity_rows[0] has no request field 'a'")) == 422
+
+
+def test_an_unknown_fingerprint_rereads_the_repository_at_most_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from parity import Field, Float64, RowTransform
+    from parity.serve import transforms as module
+
+    known = RowTransform(
+        "r", inputs=["a"], outputs=[Field("b", Float64)], function=lambda df: {"b": df["a"]}
+    )
+    loads: list[int] = []
+
+    def load() -> list[RowTransform]:
+        loads.append(1)
+        return [known]
+
+    functions = module.TransformFunctions(load)
+    assert functions.find(known.spec, service_ref="s@v1") is known
+    missing = module.TransformSpec.from_dict({**known.to_dict(), "function_sha256": "f" * 64})
+    for _ in range(3):
+        with pytest.raises(TransformUnavailable, match=r"f{64}"):
+            functions.find(missing, service_ref="s@v1")
+    assert len(loads) == 1  # within RELOAD_SECONDS of the first load: no re-import
+    monkeypatch.setattr(module, "RELOAD_SECONDS", 0.0)
+    with pytest.raises(TransformUnavailable, match=known.function_sha256):
+        functions.find(missing, service_ref="s@v1")
+    assert len(loads) == 2
