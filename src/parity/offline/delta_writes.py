@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
     import pyarrow as pa
+    from deltalake import DeltaTable
 
 RowsInput = Union["pd.DataFrame", "pa.Table", "pl.DataFrame"]
 
@@ -182,19 +183,31 @@ def quarantine(
     return path
 
 
-def committed_versions(path: str, app_ids: Sequence[str]) -> dict[str, int | None]:
-    """The version each application id recorded in the Delta table at ``path`` (or None).
+def open_delta(path: str) -> DeltaTable | None:
+    """The Delta table at ``path`` (its latest snapshot), or None if there is none yet.
+
+    Example:
+        >>> open_delta("data/no_such_table") is None  # doctest: +SKIP
+        True
+    """
+    from deltalake import DeltaTable
+
+    return DeltaTable(path) if DeltaTable.is_deltatable(path) else None
+
+
+def committed_versions(
+    table: str | DeltaTable | None, app_ids: Sequence[str]
+) -> dict[str, int | None]:
+    """The version each application id recorded in a Delta table (a path or an open one).
 
     Example:
         >>> committed_versions("data/txn_events", ["parity.push/p1"])  # doctest: +SKIP
         {'parity.push/p1': 1795512030840123}
     """
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(path):
+    opened = open_delta(table) if isinstance(table, str) else table
+    if opened is None:
         return dict.fromkeys(app_ids)
-    table = DeltaTable(path)
-    return {app_id: table.transaction_version(app_id) for app_id in app_ids}
+    return {app_id: opened.transaction_version(app_id) for app_id in app_ids}
 
 
 def append_once(
@@ -203,13 +216,16 @@ def append_once(
     *,
     transactions: Mapping[str, int],
     metadata: Mapping[str, str] | None = None,
+    table: DeltaTable | None = None,
 ) -> int | None:
     """Append ``rows`` and record ``transactions`` in one Delta commit, at most once.
 
     The first application id decides: if the table already records it, nothing is written
     and None is returned; otherwise the new table version. A concurrent writer that commits
     the same id first makes this commit fail in Delta's conflict check; that too returns
-    None. ``metadata`` goes into the commit's info (``DeltaTable.history()``).
+    None. ``metadata`` goes into the commit's info (``DeltaTable.history()``). ``table``,
+    an open snapshot of ``path``, saves reloading the log (commits still check conflicts
+    with everything committed since that snapshot).
 
     Example:
         >>> append_once("data/t", rows, transactions={"parity.push/p1": 1})  # doctest: +SKIP
@@ -217,24 +233,32 @@ def append_once(
         >>> append_once("data/t", rows, transactions={"parity.push/p1": 1})  # doctest: +SKIP
         None
     """
-    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+    from deltalake import CommitProperties, Transaction, write_deltalake
     from deltalake.exceptions import CommitFailedError
 
     first = next(iter(transactions))
-    Path(path).mkdir(parents=True, exist_ok=True)
-    if committed_versions(path, [first])[first] is not None:
+    if table is None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        table = open_delta(path)
+    if committed_versions(table, [first])[first] is not None:
         return None
     properties = CommitProperties(
         custom_metadata=dict(metadata or {}),
         app_transactions=[Transaction(app_id, v) for app_id, v in transactions.items()],
     )
     try:
-        write_deltalake(path, rows, mode="append", commit_properties=properties)
+        write_deltalake(
+            path if table is None else table, rows, mode="append", commit_properties=properties
+        )
     except CommitFailedError:
         if committed_versions(path, [first])[first] is not None:
             return None  # a concurrent writer committed the same transaction first
         raise
-    return DeltaTable(path).version()
+    if table is None:
+        from deltalake import DeltaTable
+
+        table = DeltaTable(path)
+    return table.version()
 
 
 def commit_with_metadata(path: str, key: str, value: str, *, within: int = 200) -> int | None:

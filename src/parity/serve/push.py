@@ -41,6 +41,7 @@ from parity.definitions import FeatureView, PushSource
 from parity.errors import ObjectNotFound, SchemaMismatch, did_you_mean
 from parity.monitor.policy import check_push_quality
 from parity.offline.base import ViewReadSpec
+from parity.offline.delta_writes import open_delta
 from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, VersionState
 from parity.serve.http_errors import BadRequest, RequestTooLarge
@@ -60,6 +61,7 @@ from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP, validate_ro
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
     from parity.store import FeatureStore
 
@@ -389,7 +391,9 @@ def apply_push(
         entry.identity.require_same(print_, push_source=source)
         if entry.result is not None:
             return PushResult.from_dict(entry.result, replayed=True)
-    committed = committed_identity(plan.offline.source.path, push_id) if offline else None
+    # One snapshot of the batch table serves the check and the append (no reloads).
+    delta = open_delta(plan.offline.source.path) if offline else None
+    committed = committed_identity(delta, push_id)
     if committed is not None:
         committed.require_same(print_, push_source=source)
     identity = committed or (None if entry is None else entry.identity)
@@ -400,7 +404,9 @@ def apply_push(
         ledger.start(source, identity)
     table = rows_to_table(plan, request.rows, now=identity.received_at)
     try:
-        result = _write_push(store, plan, table, identity, offline=offline, online=online)
+        result = _write_push(
+            store, plan, table, identity, offline=offline, online=online, delta=delta
+        )
     except _CommittedElsewhere as raced:
         # Lost a race with the same push id: continue as a retry of the winner's attempt.
         raced.identity.require_same(print_, push_source=source)
@@ -421,6 +427,7 @@ def _write_push(
     *,
     offline: bool,
     online: bool,
+    delta: DeltaTable | None = None,
 ) -> PushResult:
     """Validate against every target, quarantine rejects (once), then write."""
     import pyarrow as pa
@@ -472,7 +479,7 @@ def _write_push(
     if written:
         typed = {t.ref: validate_rows(t.view, accepted, now=now).valid for t in plan.targets}
         if offline:
-            result_offline = _append_offline(plan, typed, identity)
+            result_offline = _append_offline(plan, typed, identity, delta)
         if online:
             for target in plan.targets:
                 outcome = store.online_store.write(target.table, typed[target.ref])
@@ -495,7 +502,10 @@ def _quarantine_root(store: FeatureStore) -> Any:
 
 
 def _append_offline(
-    plan: PushPlan, typed: Mapping[str, pa.Table], identity: PushIdentity
+    plan: PushPlan,
+    typed: Mapping[str, pa.Table],
+    identity: PushIdentity,
+    delta: DeltaTable | None,
 ) -> dict[str, Any]:
     """One Delta commit holding the rows and the push's record, or none if it committed."""
     from parity.offline.delta_writes import append_once, commit_with_metadata, table_schema
@@ -512,6 +522,7 @@ def _append_offline(
         rows,
         transactions=offline_transactions(identity),
         metadata={COMMIT_KEY: identity.push_id},
+        table=delta,
     )
     committed_before = version is None
     if committed_before:

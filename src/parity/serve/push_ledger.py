@@ -30,12 +30,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from parity.online.base import OnlineStore, ReadRequest, ViewTable
 from parity.serve.http_errors import BadRequest, PushIdConflict
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 APP_PREFIX = "parity.push/"
 LEDGER_VIEW = "parity_push_ledger"
@@ -138,8 +141,8 @@ def offline_transactions(identity: PushIdentity) -> dict[str, int]:
     return {app_id: identity.received_us, f"{app_id}/rows": identity.fingerprint}
 
 
-def committed_identity(path: str, push_id: str) -> PushIdentity | None:
-    """The identity recorded in the Delta table at ``path`` if that push was committed.
+def committed_identity(table: str | DeltaTable | None, push_id: str) -> PushIdentity | None:
+    """The identity recorded in a Delta table (path or open) if that push was committed.
 
     Example:
         >>> committed_identity("data/txn_events", "p1") is None  # doctest: +SKIP
@@ -148,7 +151,7 @@ def committed_identity(path: str, push_id: str) -> PushIdentity | None:
     from parity.offline.delta_writes import committed_versions
 
     app_id = APP_PREFIX + push_id
-    found = committed_versions(path, [app_id, f"{app_id}/rows"])
+    found = committed_versions(table, [app_id, f"{app_id}/rows"])
     received, rows = found[app_id], found[f"{app_id}/rows"]
     if received is None or rows is None:
         return None
