@@ -14,12 +14,15 @@ Example:
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from parity.retrain.ledger import Ledger
+
+logger = logging.getLogger("parity.retrain")
 
 
 class Severity(enum.StrEnum):
@@ -54,10 +57,21 @@ class LedgerAlertSink:
     def alert(
         self, model: str, severity: Severity, message: str, evidence: Mapping[str, Any]
     ) -> None:
-        """Record the alert."""
-        self._ledger.record_alert(
-            model, severity=severity.value, message=message, evidence=evidence, now=self._clock()
-        )
+        """Record the alert; if the database cannot take it, log it instead (never raise)."""
+        import sqlalchemy as sa
+
+        try:
+            self._ledger.record_alert(
+                model,
+                severity=severity.value,
+                message=message,
+                evidence=evidence,
+                now=self._clock(),
+            )
+        except sa.exc.SQLAlchemyError as exc:
+            logger.error(
+                "retrain alert not recorded (%r): %s %s: %s", exc, severity, model, message
+            )
 
 
 class MemoryAlertSink:

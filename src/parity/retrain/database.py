@@ -76,6 +76,24 @@ def reading(engine: Engine) -> sa.Connection:
     return engine.connect().execution_options(**{_READ_ONLY: True})
 
 
+def ensure_tables(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create ``metadata``'s tables if any is missing; when all exist, only read.
+
+    A server opening the registry must not need the write lock (SQLite) while another
+    process holds it.
+
+    Example:
+        >>> ensure_tables(engine, metadata)  # doctest: +SKIP
+    """
+    schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
+    with reading(engine) as conn:
+        inspector = sa.inspect(conn)
+        if all(inspector.has_table(t.name, schema=schema) for t in metadata.sorted_tables):
+            return
+    with engine.begin() as conn:
+        metadata.create_all(conn, checkfirst=True)
+
+
 def utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored here is UTC.
 

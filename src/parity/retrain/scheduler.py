@@ -6,7 +6,8 @@ for the monitor's latest drift/performance evidence (by default
 ``retrain.evidence`` in ``parity.yaml``), records a decision per model with that evidence
 (and why any of it is missing) and runs the pipeline when it says retrain. Too little
 data is no evidence: it never triggers. Guards and failures are recorded and alerted by
-the runner; the scheduler carries on.
+the runner; the scheduler carries on. A pass that cannot reach the registry database
+(locked, down) is logged, and alerted in the ledger by the first pass that can.
 
 Example:
     >>> ticks = run_scheduler(store, iterations=1)  # doctest: +SKIP
@@ -16,13 +17,17 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
 from parity.errors import ParityError
+from parity.retrain.alerts import Severity
 from parity.retrain.context import Clock, load_models, system_clock
 from parity.retrain.model import Model
 from parity.retrain.monitor_evidence import Evidence, MonitorEvidence, no_evidence
@@ -34,6 +39,10 @@ if TYPE_CHECKING:
     from parity.store import FeatureStore
 
 __all__ = ["EvidenceProvider", "Tick", "no_evidence", "run_scheduler", "tick"]
+
+logger = logging.getLogger("parity.retrain")
+SCHEDULER = "scheduler"
+"""The name alerts about the scheduler itself are recorded under."""
 
 EvidenceProvider = Callable[[Loop, Model], Evidence]
 """Returns the latest drift/performance evidence for a model (None: the monitor's)."""
@@ -53,7 +62,11 @@ class Tick:
 
 
 def tick(
-    store: FeatureStore, *, clock: Clock = system_clock, evidence: EvidenceProvider | None = None
+    store: FeatureStore,
+    *,
+    clock: Clock = system_clock,
+    evidence: EvidenceProvider | None = None,
+    backlog: list[str] | None = None,
 ) -> Tick:
     """One pass over every model of the repository.
 
@@ -62,9 +75,12 @@ def tick(
         {'fraud_model': 'none'}
 
     ``evidence`` None: the monitor's (:class:`MonitorEvidence`), unless
-    ``retrain.evidence.enabled`` is false (then schedules only).
+    ``retrain.evidence.enabled`` is false (then schedules only). ``backlog``: failures of
+    earlier passes not recorded yet; they are alerted now and the list is emptied.
     """
     loop = open_loop(store, clock=clock)
+    while backlog:
+        loop.alerts.alert(SCHEDULER, Severity.CRITICAL, backlog.pop(0), {})
     if evidence is None:
         settings = loop.config.evidence
         evidence = MonitorEvidence(settings) if settings.enabled else no_evidence
@@ -109,11 +125,22 @@ def run_scheduler(
         >>> run_scheduler(store, iterations=1, evidence=no_evidence)  # doctest: +SKIP
     """
     ticks: list[Tick] = []
+    backlog: list[str] = []
     count = 0
     while iterations is None or count < iterations:
         if count:
             sleep(interval_seconds)
-        result = tick(store, clock=clock, evidence=evidence)
+        try:
+            result = tick(store, clock=clock, evidence=evidence, backlog=backlog)
+        except sa.exc.OperationalError as exc:  # the registry database is locked or down
+            message = (
+                f"Scheduler pass at {clock().isoformat()} failed: the registry database is "
+                f"unavailable ({exc.orig}). No model was evaluated; retrying in "
+                f"{interval_seconds:g}s."
+            )
+            logger.error(message)
+            backlog.append(message)
+            result = Tick(clock(), {SCHEDULER: "error: registry database unavailable"})
         if on_tick is not None:
             on_tick(result)
         if iterations is not None:

@@ -5,7 +5,9 @@
 version the model was trained on, predicts, and returns a :class:`Prediction` to log.
 When a ``challenger`` exists it runs in shadow on a background thread with the same
 feature vectors, off the hot path, and both predictions go to the prediction log.
-If the champion cannot load, the ``previous`` version serves and an alert is raised.
+If the champion cannot load, the ``previous`` version serves and an alert is raised. If
+the model registry cannot be read (its database locked or down), the last champion read
+keeps serving until it can.
 
 Example:
     >>> result = predict(store, "fraud_model", [{"user_id": 1, "merchant_id": 2,
@@ -17,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from parity.store import FeatureStore
 
 _ALIAS_CACHE_SECONDS = 2.0
+logger = logging.getLogger("parity.retrain")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class ModelServer:
         log: PredictionLog | None = None,
         clock: Clock = system_clock,
         on_served: Callable[[OnlineResponse], None] | None = None,
+        alias_cache_seconds: float = _ALIAS_CACHE_SECONDS,
     ) -> None:
         self._store = store
         self._on_served = on_served  # sees each online read (the feature server logs it)
@@ -117,6 +122,7 @@ class ModelServer:
         self._alerts = alerts
         self.log = log or PredictionLog(store.repo_path / "data" / "models" / "predictions")
         self._clock = clock
+        self._alias_seconds = alias_cache_seconds
         self._estimators: dict[tuple[str, int], Any] = {}
         self._aliases: dict[tuple[str, str], tuple[float, ModelVersion | None]] = {}
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-shadow")
@@ -131,8 +137,16 @@ class ModelServer:
         cached = self._aliases.get((name, alias))
         if cached is not None and cached[0] > now:
             return cached[1]
-        version = self._registry.alias(name, alias)
-        self._aliases[(name, alias)] = (now + _ALIAS_CACHE_SECONDS, version)
+        try:
+            version = self._registry.alias(name, alias)
+        except Exception as exc:  # database or MLflow server unreachable: any error type
+            if cached is None:
+                raise
+            # Production keeps serving the champion it knows while the registry is down.
+            logger.warning("model registry unreadable, %s %s stays %s: %r", name, alias,
+                           None if cached[1] is None else cached[1].ref, exc)  # fmt: skip
+            version = cached[1]
+        self._aliases[(name, alias)] = (now + self._alias_seconds, version)
         return version
 
     def _estimator(self, version: ModelVersion) -> Any:

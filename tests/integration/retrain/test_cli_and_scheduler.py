@@ -148,3 +148,51 @@ def test_parity_scheduler_once_makes_one_pass(repo: Path) -> None:
         ["no champion yet: nothing serves, nothing to monitor"],
         ["monitor evidence disabled: schedules only"],
     ]
+
+
+def test_locked_registry_database_is_alerted_once_reachable_and_the_champion_serves(
+    repo: Path,
+) -> None:
+    import sqlite3
+
+    from parity.retrain.context import find_model
+    from parity.retrain.runner import run_retrain
+    from parity.retrain.scheduler import SCHEDULER, no_evidence
+    from parity.retrain.serving import ModelServer
+    from parity.retrain.wiring import open_model_registry
+
+    now = END + timedelta(days=1)
+    with FeatureStore(repo) as store:
+        loop = open_loop(store, clock=lambda: now)
+        try:
+            run_retrain(loop, find_model(repo, "fraud_model"))
+        finally:
+            loop.close()
+        # Another process takes the registry database's write lock and keeps it.
+        blocker = sqlite3.connect(repo / "data" / "registry.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        # As the feature server's first /predict does: open the registry, then serve.
+        server = ModelServer(store, open_model_registry(store), alias_cache_seconds=0.0)
+        try:
+            # Serving reads the registry without waiting for the writer: the champion serves.
+            served = server.predict("fraud_model", [{"user_id": 1, "merchant_id": 1}])
+            assert (served.version, served.role) == (1, "champion")
+
+            def release(_seconds: float) -> None:
+                blocker.execute("ROLLBACK")  # the lock goes away before the second pass
+
+            ticks = run_scheduler(
+                store, iterations=2, clock=lambda: now, sleep=release, evidence=no_evidence
+            )
+        finally:
+            server.close()
+            blocker.close()
+        assert ticks[0].outcomes == {SCHEDULER: "error: registry database unavailable"}
+        assert ticks[1].outcomes == {"fraud_model": "none"}
+        loop = open_loop(store)
+        try:
+            [alert] = loop.ledger.alerts(SCHEDULER)
+        finally:
+            loop.close()
+    assert alert["severity"] == "critical"
+    assert "registry database is unavailable" in alert["message"]

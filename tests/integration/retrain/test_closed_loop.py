@@ -206,3 +206,97 @@ def test_model_that_fails_to_load_falls_back_and_rollback_is_one_call(
     assert "SHA-256" in loop.ledger.alerts("fraud_model")[-1]["message"]
     assert loop.registry.rollback("fraud_model").version == 1
     assert loop.registry.alias("fraud_model", "previous").version == 2  # type: ignore[union-attr]
+
+
+def test_champion_that_fails_to_load_fails_the_run_until_a_rollback_then_it_resumes(
+    store: FeatureStore, loop: Loop
+) -> None:
+    import dataclasses
+
+    run_retrain(loop, _model())
+    v1 = loop.registry.alias("fraud_model", CHAMPION)
+    assert v1 is not None
+    bad = dataclasses.replace(v1.lineage, run_id="manual-v2")
+    v2 = loop.registry.register("fraud_model", "placeholder", lineage=bad)
+    loop.registry.promote("fraud_model", v2.version)
+    Path(v2.artifact_uri.removeprefix("file://")).write_bytes(b"truncated")
+    loop.clock.now += timedelta(days=2)  # type: ignore[attr-defined]
+    with pytest.raises(StepFailed, match="step evaluate failed") as info:
+        run_retrain(loop, _model(), run_id="r3", trigger="schedule")
+    assert "rollback" in str(info.value.__cause__)  # the error says how to recover
+    assert loop.ledger.run("r3").state is RunState.FAILED  # type: ignore[union-attr]
+    assert loop.ledger.alerts("fraud_model")[-1]["severity"] == "critical"
+    # Production meanwhile: the previous champion serves, and that is alerted too.
+    server = ModelServer(store, loop.registry, alerts=loop.alerts)
+    served = server.predict("fraud_model", _rows())
+    server.close()
+    assert (served.version, served.role) == (1, "previous")
+    # Recover: roll back, resume the same run; it compares with the restored champion.
+    assert loop.registry.rollback("fraud_model").version == 1
+    report = run_retrain(loop, _model(), run_id="r3", trigger="schedule")
+    assert report.state in (RunState.PROMOTED, RunState.REJECTED)
+    assert report.outputs["evaluate"]["champion"] == 1
+
+
+def test_labels_that_arrive_late_let_the_failed_run_resume_while_the_champion_serves(
+    store: FeatureStore, loop: Loop
+) -> None:
+    import shutil
+
+    run_retrain(loop, _model())
+    late = Model(
+        "fraud_model",
+        feature_service="fraud_detection@v1",
+        labels=LabelSource(
+            "data/late_labels.parquet",
+            entity_keys=("user_id", "merchant_id"),
+            label_column="is_fraud",
+            request_features=("amount",),
+        ),
+        policy=_model().policy,
+    )
+    loop.clock.now += timedelta(days=2)  # type: ignore[attr-defined]
+    with pytest.raises(StepFailed, match="does not exist yet"):
+        run_retrain(loop, late, run_id="late1", trigger="performance")
+    assert loop.ledger.run("late1").state is RunState.FAILED  # type: ignore[union-attr]
+    assert loop.ledger.alerts("fraud_model")[-1]["severity"] == "critical"
+    served = ModelServer(store, loop.registry).predict("fraud_model", _rows())
+    assert served.version == 1 and served.role == "champion"
+    shutil.copy(
+        store.repo_path / "data/transactions.parquet", store.repo_path / "data/late_labels.parquet"
+    )
+    report = run_retrain(loop, late, run_id="late1", trigger="performance")
+    assert report.state in (RunState.PROMOTED, RunState.REJECTED)
+    assert loop.ledger.run("late1").state is report.state  # type: ignore[union-attr]
+
+
+def test_unreadable_registry_keeps_the_last_champion_serving(
+    store: FeatureStore, loop: Loop
+) -> None:
+    import sqlalchemy as sa
+
+    from parity.retrain.registries.builtin import BuiltinModelRegistry
+
+    class DownRegistry(BuiltinModelRegistry):
+        """Test-only: the real registry, whose database stops answering on demand."""
+
+        down = False
+
+        def alias(self, name: str, alias: str) -> Any:
+            if self.down:
+                raise sa.exc.OperationalError("SELECT", {}, Exception("server closed"))
+            return super().alias(name, alias)
+
+    run_retrain(loop, _model())
+    registry = DownRegistry(
+        loop.ledger.engine, project="fraud", root=store.repo_path / "data/models"
+    )
+    server = ModelServer(store, registry, alias_cache_seconds=0.0)  # every request reads
+    assert server.predict("fraud_model", _rows()).version == 1
+    registry.down = True
+    assert server.predict("fraud_model", _rows()).version == 1  # the champion it knew
+    fresh = ModelServer(store, registry, alias_cache_seconds=0.0)
+    with pytest.raises(sa.exc.OperationalError):  # nothing known yet: the error surfaces
+        fresh.predict("fraud_model", _rows())
+    server.close()
+    fresh.close()

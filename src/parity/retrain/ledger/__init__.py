@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from parity.retrain.database import ensure_tables
 from parity.retrain.ledger.journal import Journal
 from parity.retrain.ledger.locks import ModelLocks
 from parity.retrain.ledger.runs import RunLog, RunRecord, RunState, StepState
@@ -40,5 +41,4 @@ class Ledger(RunLog, Journal, ModelLocks, TransitionLog):
     def __init__(self, engine: Engine, *, project: str) -> None:
         self.engine = engine
         self.project = project
-        with engine.begin() as conn:
-            metadata.create_all(conn, checkfirst=True)
+        ensure_tables(engine, metadata)

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import reading, utc
+from parity.retrain.database import ensure_tables, reading, utc
 from parity.retrain.errors import ModelLoadError, ModelNotFound
 from parity.retrain.registries.base import (
     CHALLENGER,
@@ -70,8 +70,7 @@ class BuiltinModelRegistry(ModelRegistry):
         self._engine = engine
         self._project = project
         self._root = root
-        with engine.begin() as conn:
-            metadata.create_all(conn, checkfirst=True)
+        ensure_tables(engine, metadata)
 
     def _record(self, row: Any) -> ModelVersion:
         return ModelVersion(
@@ -158,7 +157,8 @@ class BuiltinModelRegistry(ModelRegistry):
         if hashlib.sha256(payload).hexdigest() != row["artifact_sha256"]:
             raise ModelLoadError(
                 f"The artifact of {version.ref} at {path} does not match its recorded SHA-256: "
-                "it was changed or truncated. Restore it or register a new version."
+                "it was changed or truncated. Restore it, or roll back to the previous "
+                f"champion: 'parity retrain rollback {version.name}'."
             )
         try:
             return pickle.loads(payload)
