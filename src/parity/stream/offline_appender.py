@@ -30,8 +30,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,7 +303,10 @@ def run_appender(job: AppenderJob, stop: _Stop, *, parent: int | None = None) ->
 
 
 class AppenderProcess:
-    """A child process running :func:`run_appender` (spawned: no inherited locks).
+    """A child process running :func:`run_appender`: ``python -m
+    parity.stream.offline_appender`` with the pickled job on its stdin (a fresh
+    interpreter: no inherited locks, and no re-import of the caller's main script).
+    SIGTERM asks it to drain and leave.
 
     Example:
         >>> process = AppenderProcess(job)  # doctest: +SKIP
@@ -307,30 +314,40 @@ class AppenderProcess:
     """
 
     def __init__(self, job: AppenderJob, /) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
-        self._process = context.Process(
-            target=run_appender,
-            args=(job, self._stop),
-            kwargs={"parent": os.getpid()},
-            name=f"parity-appender-{job.member}",
-            daemon=True,
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "parity.stream.offline_appender"], stdin=subprocess.PIPE
         )
-        self._process.start()
+        assert self._process.stdin is not None
+        self._process.stdin.write(pickle.dumps((job, os.getpid())))
+        self._process.stdin.close()
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         """The child's process id."""
         return self._process.pid
 
     def alive(self) -> bool:
         """Whether the child is running."""
-        return self._process.is_alive()
+        return self._process.poll() is None
 
     def stop(self, *, timeout: float = 30.0) -> None:
-        """Ask the child to drain and leave; terminate it if it does not within ``timeout``."""
-        self._stop.set()
-        self._process.join(timeout)
-        if self._process.is_alive():
+        """Ask the child to drain and leave; kill it if it does not within ``timeout``."""
+        if self._process.poll() is None:
             self._process.terminate()
-            self._process.join(5)
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def _child() -> None:
+    job, parent = pickle.loads(sys.stdin.buffer.read())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's Ctrl-C: it stops us
+    run_appender(job, stop, parent=parent)
+
+
+if __name__ == "__main__":
+    _child()

@@ -118,9 +118,12 @@ def test_unacknowledged_nats_messages_are_redelivered_to_the_next_owner(
             assert time.monotonic() < deadline
             first.step()
         assert first.metrics.checkpoints == 0
-        # "Crash": nothing checkpointed or acknowledged; the process just disappears.
+        # "Crash": nothing checkpointed or acknowledged; the process just disappears (and
+        # its offline appender child with it).
         first.transport.close()
         first.coordinator.close()
+        assert first.appender is not None
+        first.appender.stop()
         second = StreamProcessor.for_view(store, "txn_stats", settings=config, member="second")
         deadline = time.monotonic() + 30
         while second.metrics.applied < len(items):
