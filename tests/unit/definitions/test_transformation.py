@@ -9,6 +9,7 @@ import pytest
 
 from parity import Entity, FeatureView, Field, Float64, Int64, ParquetSource, String
 from parity.definitions import Aggregation, AggregationFunction, RowTransform
+from parity.definitions.row_transform import TransformFailed
 from parity.errors import DefinitionError
 from parity.registry.classify import ChangeClass, classify_view
 
@@ -142,7 +143,7 @@ def test_row_transform_reports_missing_inputs_and_outputs() -> None:
     )
     with pytest.raises(DefinitionError, match="needs column"):
         transform.apply(pa.table({"x": [1.0]}))
-    with pytest.raises(DefinitionError, match="did not return output 'b'"):
+    with pytest.raises(TransformFailed, match="did not return output 'b'"):
         transform.apply(pa.table({"a": [1.0]}))
 
 
