@@ -113,35 +113,56 @@ def evaluate_command(
     model: ModelArg,
     evidence: Annotated[
         Path | None,
-        typer.Option(help='JSON file: {"drift": {"features": [...]}, "performance": {...}}.'),
+        typer.Option(
+            help='JSON file: {"drift": {"features": [...]}, "performance": {...}}. '
+            "Default: the monitor's evidence (request log, labels), as the scheduler reads it."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate MODEL's triggers against monitor evidence; record the decision."""
     from parity.retrain.context import find_model
+    from parity.retrain.monitor_evidence import Evidence, MonitorEvidence
     from parity.retrain.runner import evaluate_triggers
     from parity.retrain.triggers import DriftEvidence, FeatureDrift, PerformanceEvidence
     from parity.retrain.wiring import open_loop
 
-    data = json.loads(evidence.read_text()) if evidence else {}
-    drift = data.get("drift")
-    perf = data.get("performance")
     with _store(ctx) as store:
         loop = open_loop(store)
         try:
+            definition = find_model(store.repo_path, model)
+            if evidence is None:
+                found = MonitorEvidence(loop.config.evidence)(loop, definition)
+            else:
+                data = json.loads(evidence.read_text())
+                drift, perf = data.get("drift"), data.get("performance")
+                found = Evidence(
+                    None
+                    if drift is None
+                    else DriftEvidence(
+                        tuple(FeatureDrift(**f) for f in drift["features"]),
+                        drift.get("window", ""),
+                    ),
+                    None if perf is None else PerformanceEvidence(**perf),
+                )
             decision = evaluate_triggers(
                 loop,
-                find_model(store.repo_path, model),
-                drift=None
-                if drift is None
-                else DriftEvidence(
-                    tuple(FeatureDrift(**f) for f in drift["features"]), drift.get("window", "")
-                ),
-                performance=None if perf is None else PerformanceEvidence(**perf),
+                definition,
+                drift=found.drift,
+                performance=found.performance,
+                notes=found.notes,
+                details=found.details,
             )
         finally:
             loop.close()
-    _emit({"action": decision.action.value, "reasons": list(decision.reasons)}, as_json)
+    _emit(
+        {
+            "action": decision.action.value,
+            "reasons": list(decision.reasons),
+            "notes": list(found.notes),
+        },
+        as_json,
+    )
 
 
 @app.command("promote")
@@ -188,6 +209,7 @@ def status_command(ctx: typer.Context, model: ModelArg, as_json: JsonOption = Fa
             versions = loop.registry.versions(model)
             runs = loop.ledger.runs(model)
             alerts = loop.ledger.alerts(model)
+            pending = loop.ledger.transitions(model, pending=True)
         finally:
             loop.close()
     if as_json:
@@ -199,6 +221,9 @@ def status_command(ctx: typer.Context, model: ModelArg, as_json: JsonOption = Fa
                     {"run_id": r.run_id, "state": r.state.value, "trigger": r.trigger} for r in runs
                 ],
                 "alerts": [{"severity": a["severity"], "message": a["message"]} for a in alerts],
+                "pending_transitions": [
+                    {"kind": t.kind, "target": dict(t.target)} for t in pending
+                ],
             }
         )
         return
@@ -221,6 +246,13 @@ def status_command(ctx: typer.Context, model: ModelArg, as_json: JsonOption = Fa
         console.print(f"run {r.run_id}: {r.state.value} ({r.trigger})")
     for a in alerts[-5:]:
         console.print(f"[yellow]{a['severity']}[/]: {a['message']}")
+    for t in pending:
+        again = f"{t.kind} {model}"
+        if t.kind == "promote":
+            again += f" --version {t.target.get('champion')}"
+        console.print(
+            f"[red]half-done {t.kind}[/] to {dict(t.target)}: 'parity retrain {again}' completes it"
+        )
 
 
 @app.command("reset")

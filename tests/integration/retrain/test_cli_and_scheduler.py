@@ -196,3 +196,11 @@ def test_locked_registry_database_is_alerted_once_reachable_and_the_champion_ser
             loop.close()
     assert alert["severity"] == "critical"
     assert "registry database is unavailable" in alert["message"]
+
+
+def test_evaluate_without_a_file_reads_the_monitors_evidence(repo: Path) -> None:
+    out = json.loads(_cli(repo, "retrain", "evaluate", "fraud_model", "--json"))
+    assert out["action"] == "none"
+    assert out["notes"] == ["no champion yet: nothing serves, nothing to monitor"]
+    status = json.loads(_cli(repo, "retrain", "status", "fraud_model", "--json"))
+    assert status["pending_transitions"] == []
