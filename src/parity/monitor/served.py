@@ -4,9 +4,8 @@ The server writes one row per served entity row under
 ``<offline path>/request_log/layout=<name>/date=YYYY-MM-DD/*.parquet``, one typed schema
 per layout (a service version or feature list: :mod:`parity.monitor.log_layout`,
 documented in docs/serving.md). :func:`served_window` reads a window of it as a columnar
-Parquet scan with DuckDB (only the ``features`` fields asked for are read, no JSON is
-parsed) and combines the layouts by feature name. A value served as ``not_found`` or
-``outside_max_age`` is null, as the model saw it.
+Parquet scan with Arrow (no JSON is parsed) and combines the layouts by feature name. A
+value served as ``not_found`` or ``outside_max_age`` is null, as the model saw it.
 
 Example:
     >>> window = served_window(Path("data/offline"), kinds={"amount": "numeric"},
@@ -30,6 +29,7 @@ from parity.monitor.profile import (
     load_reference_sample,
     save_profile,
 )
+from parity.types import require_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -62,21 +62,25 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def window_filter(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
-    """``WHERE`` text and parameters for ``served_at`` in ``[start, end)``.
+def window_filter(start: datetime | None, end: datetime | None) -> Any:
+    """An Arrow dataset filter for ``served_at`` in ``[start, end)`` (None: everything).
 
     Example:
-        >>> window_filter(None, None)
-        ('TRUE', {})
+        >>> window_filter(None, None) is None
+        True
     """
-    where, params = ["TRUE"], dict[str, Any]()
-    if start is not None:
-        where.append("served_at >= $start")
-        params["start"] = start
-    if end is not None:
-        where.append("served_at < $end")
-        params["end"] = end
-    return " AND ".join(where), params
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    ts = pa.timestamp("us", tz="UTC")
+    condition = None
+    for instant, what in ((start, "start"), (end, "end")):
+        if instant is None:
+            continue
+        bound = pa.scalar(require_utc(instant, what=what), ts)
+        term = ds.field("served_at") >= bound if what == "start" else ds.field("served_at") < bound
+        condition = term if condition is None else condition & term
+    return condition
 
 
 def served_window(
@@ -95,36 +99,34 @@ def served_window(
     (default :data:`META_COLUMNS`; drift needs only ``sample_weight``).
 
     Rows of several layouts (service versions, feature lists) are combined by feature
-    name; a feature a layout does not serve is null there.
+    name; a feature a layout does not serve is null there. Each layout's files are read
+    by Arrow as one columnar scan (``served_at`` filtered with the row groups'
+    statistics, days outside the window not opened).
     """
-    import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
     root = log_root if log_root is not None else request_log_root(offline_path)
-    where, params = window_filter(start, end)
+    condition = window_filter(start, end)
     parts = []
-    with duckdb.connect() as con:
-        for stored in find_layouts(root):
-            layout = stored.layout
-            if service is not None and layout.service != service:
-                continue
-            if service_version is not None and layout.service_version != service_version:
-                continue
-            files = stored.files(start=start, end=end)
-            if not files:
-                continue
-            served = set(layout.feature_names)
-            columns = [
-                f"{'TRY_CAST' if kind == 'numeric' else 'CAST'}(features.{quote(name)} AS "
-                f"{'DOUBLE' if kind == 'numeric' else 'VARCHAR'}) AS {quote(name)}"
-                for name, kind in kinds.items()
-                if name in served
-            ]
-            query = (
-                f"SELECT {', '.join([*(quote(m) for m in meta), *columns])} "
-                f"FROM read_parquet($files) WHERE {where}"
-            )
-            parts.append(con.sql(query, params={**params, "files": files}).to_arrow_table())
+    for stored in find_layouts(root):
+        layout = stored.layout
+        if service is not None and layout.service != service:
+            continue
+        if service_version is not None and layout.service_version != service_version:
+            continue
+        files = stored.files(start=start, end=end)
+        if not files:
+            continue
+        read = ds.dataset(files, format="parquet").to_table(
+            columns=[*meta, "features"], filter=condition
+        )
+        features = read.column("features")
+        columns = {m: read.column(m) for m in meta}
+        for name, kind in kinds.items():
+            if name in layout.feature_names:
+                columns[name] = _as_kind(pa.compute.struct_field(features, name), kind)
+        parts.append(pa.table(columns))
     if not parts:  # nothing served in the window: empty columns, so every verdict says so
         return pa.table(
             {
@@ -135,6 +137,17 @@ def served_window(
     if len(parts) == 1:
         return parts[0]
     return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _as_kind(column: Any, kind: FeatureKind) -> Any:
+    """Numeric as float64, categorical as text (a value that does not convert is null)."""
+    import pyarrow as pa
+
+    target = pa.float64() if kind == "numeric" else pa.string()
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.nulls(len(column), target)
 
 
 def served_drift(
