@@ -87,7 +87,11 @@ def tick(
     outcomes: dict[str, str] = {}
     try:
         for name, model in sorted(load_models(store.repo_path).items()):
-            found = evidence(loop, model)
+            try:
+                found = evidence(loop, model)
+            except ParityError as exc:  # e.g. an unreadable request log: decide without it
+                found = Evidence(notes=(f"evidence unavailable: {exc}",))
+                loop.alerts.alert(name, Severity.WARN, found.notes[0], {})
             decision = evaluate_triggers(
                 loop,
                 model,
