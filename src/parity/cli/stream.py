@@ -103,14 +103,16 @@ def append_offline(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     if seconds is not None:
-        threading.Timer(seconds, stop.set).start()
+        timer = threading.Timer(seconds, stop.set)
+        timer.daemon = True
+        timer.start()
     member = f"{socket.gethostname()}-{os.getpid()}-appender"
     with FeatureStore(ctx.obj) as store:
         job = AppenderJob.for_view(store, view, settings=settings, member=member)
     if not as_json:
         console.print(f"{view}: appending the spools of {job.prefix!r} as {member}")
-    run_appender(dataclasses.replace(job, niceness=0), stop)
-    _render({"member": member, "prefix": job.prefix}, as_json, title="Offline appender")
+    done = run_appender(dataclasses.replace(job, niceness=0), stop)
+    _render({"member": member, "prefix": job.prefix, **done}, as_json, title="Offline appender")
 
 
 def verify_consistency(

@@ -21,7 +21,8 @@ class StreamMetrics:
     ``received``: messages polled; ``applied``: events that entered the state;
     ``duplicates``: redeliveries recognised by event id; ``late_dropped``: events older
     than the allowed lateness (dead-lettered, not applied); ``dead_lettered``: undecodable
-    or invalid messages; ``expiries``: window expiries that changed a value. Latencies
+    or invalid messages; ``expiries``: window expiries that changed a value;
+    ``offline_rows_appended``: raw events the offline appender confirmed. Latencies
     run from the transport accepting a message to its value being written online (Redis
     stream ids have millisecond resolution, so those read up to 1 ms high).
     """
@@ -37,6 +38,8 @@ class StreamMetrics:
     offline_rows_appended: int = 0
     checkpoints: int = 0
     partitions_owned: int = 0
+    # Offline appender child processes started again after dying.
+    appender_restarts: int = 0
     # Publish -> visible online, microseconds, for the most recent applied messages.
     latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=200_000), repr=False)
 

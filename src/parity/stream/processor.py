@@ -167,19 +167,18 @@ class StreamProcessor:
         # Per partition: the last spooled sequence, and (sequence, rows) not yet confirmed.
         self._spooled: dict[int, int] = {}
         self._unconfirmed: dict[int, list[tuple[int, int]]] = {}
+        self._appender_job = AppenderJob(
+            raw_spec=self.raw_spec,
+            quarantine_root=quarantine_root,
+            coordination_url=settings.coordination_url,
+            prefix=self.coordinator.prefix,
+            partitions=settings.partitions,
+            lease_ms=self.coordinator.lease_ms,
+            member=f"{self.member}-appender",
+        )
         self.appender: AppenderProcess | None = None
         if settings.offline_appender == "process":
-            self.appender = AppenderProcess(
-                AppenderJob(
-                    raw_spec=self.raw_spec,
-                    quarantine_root=quarantine_root,
-                    coordination_url=settings.coordination_url,
-                    prefix=self.coordinator.prefix,
-                    partitions=settings.partitions,
-                    lease_ms=self.coordinator.lease_ms,
-                    member=f"{self.member}-appender",
-                )
-            )
+            self.appender = AppenderProcess(self._appender_job)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -492,6 +491,11 @@ class StreamProcessor:
             ):
                 self._acquire(partition)
         self.metrics.partitions_owned = len(self._partitions)
+        if self.appender is not None and not self.appender.alive():
+            # Killed or crashed: its spool entries wait; a new child takes the lease over.
+            self.appender.stop()
+            self.appender = AppenderProcess(self._appender_job)
+            self.metrics.appender_restarts += 1
         if self._unconfirmed:
             self._confirm_offline(self.coordinator.offline_done())
 
