@@ -410,7 +410,7 @@ def performance_report(
             store.offline_path, model=model, window=length,
             validation=_validation_metrics(store, model, validation), threshold=threshold,
             start=_instant(start, "--start"), end=_instant(end, "--end"), dataset=dataset,
-            service=service, thresholds=config.drift.thresholds(),
+            service=service, thresholds=config.drift.thresholds(), request_log=log_root(store),
         )  # fmt: skip
         alerts: list[dict[str, Any]] = []
         if alert:

@@ -93,8 +93,12 @@ def performance_overview(
     service: str | None = None,
     error_metric: str = "f1",
     thresholds: DriftThresholds | None = None,
+    request_log: Path | None = None,
 ) -> PerformanceOverview:
     """Performance of ``model`` per ``window``; with ``dataset``, the drift-error links.
+
+    ``request_log``: the server's request log folder; its ``/predict`` predictions count
+    too, and it is where served values are read from (default: the default folder).
 
     Example:
         >>> performance_overview(path, model="m", window=timedelta(hours=1),
@@ -102,7 +106,7 @@ def performance_overview(
     """
     report = performance(
         monitoring_root(offline_path), model=model, window=window, validation=validation,
-        threshold=threshold, start=start, end=end,
+        threshold=threshold, start=start, end=end, request_log=request_log,
     )  # fmt: skip
     if dataset is None or not report.windows:
         return PerformanceOverview(report, dataset, error_metric)
@@ -123,6 +127,7 @@ def performance_overview(
         service=service,
         start=starts[0],
         end=starts[-1] + window,
+        log_root=request_log,
     )
     drift = drift_by_window(
         profile, served, time_column="served_at", starts=starts, window=window,
