@@ -12,18 +12,20 @@ server sends one every 250 ms, so time-based flushes happen when no request come
 
 - a layout (a JSON object, sent once per layout to each writer process): ``{"id", "dir",
   "schema"`` (the Arrow schema, IPC-serialized, base64), ``"keys"`` (join key names),
-  ``"stamps"`` (per view read, the index of its first output column), ``"statuses"``
-  (status spellings in code order)``}``; see :mod:`parity.monitor.log_layout`;
+  ``"statuses"`` (status spellings in code order), ``"service"``, ``"service_version"``
+  ``}``; see :mod:`parity.monitor.log_layout`;
 - a request (a JSON array): ``[layout_id, request_id, served_at, entity_rows, values,
   statuses, event_timestamps, sample_weight, prediction]`` with times as RFC 3339
-  strings, bytes as base64, and ``prediction`` null or ``[model, version, role, scores]``.
+  strings, bytes as base64, ``event_timestamps`` per row one per event-time group of the
+  layout (a view version read, or a row-transform output), and ``prediction`` null or
+  ``[model, version, role, scores]``.
 
 Each layout's rows go to ``ROOT/<dir>/date=YYYY-MM-DD/part-*.parquet`` (written under a
 temporary name, then renamed), one file per layout and day per flush.
 
 Example:
     >>> frame = encode_frame([0, "r1", "2026-01-01T00:00:00Z", [{"id": 1}], [[1.5]],
-    ...                       ["present"], [[None]], 1.0, None])
+    ...                       [["present"]], [[None]], 1.0, None])
     >>> len(frame) > 4
     True
 """
@@ -102,7 +104,8 @@ class _Layout:
         self.folder = str(frame["dir"])
         self.schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(frame["schema"])))
         self.keys = tuple(frame["keys"])
-        self.stamps = tuple(frame["stamps"])
+        groups = self.schema.field("event_timestamps").type
+        self.groups = 0 if pa.types.is_null(groups.field(0).type) else groups.num_fields
         self.dictionary = pa.array(frame["statuses"], pa.string())
         self.codes = {status: code for code, status in enumerate(frame["statuses"])}
         self.prediction = "prediction" in self.schema.names
@@ -126,7 +129,7 @@ class _Batch:
         self.patterns: dict[tuple[str, ...], int] = {}
         self.codes: list[list[int]] = []
         self.pattern_ids: list[int] = []
-        self.stamps: list[list[int | None]] = [[] for _ in layout.stamps]
+        self.stamps: list[list[int | None]] = [[] for _ in range(layout.groups)]
         self.predicted: list[list[Any]] = [[], [], [], []]
 
     @property
@@ -145,7 +148,9 @@ class _Batch:
             raise ValueError(f"a request of layout {layout.folder} has ragged rows")
         served_us = micros(served)
         keys = [[row.get(key) for row in rows] for key in layout.keys]
-        stamp_columns = [[micros(row[first]) for row in stamps] for first in layout.stamps]
+        if any(len(row) != layout.groups for row in stamps):
+            raise ValueError(f"a request of layout {layout.folder} has ragged event times")
+        stamp_columns = [[micros(row[g]) for row in stamps] for g in range(layout.groups)]
         ids = []
         patterns = self.patterns
         for row in statuses:

@@ -66,16 +66,25 @@ class ServedPrediction:
 def plan_layout(plan: ServingPlan, *, prediction: bool = False) -> LogLayout:
     """The log layout of the responses a serving plan produces.
 
+    Event times are grouped: one per view version read (every feature of a view shares
+    its row's event time) and one per row-transform output (named after the output; its
+    event time is its own, the oldest of its inputs').
+
     Example:
         >>> plan_layout(plan).views  # doctest: +SKIP
         ('user_stats@v1', 'merchant_risk@v1')
     """
     view_of: dict[int, int] = {}
     key_types: dict[str, str] = {}
+    groups = [f"{r.table.view}@v{r.table.version}" for r in plan.reads]
     for index, read in enumerate(plan.reads):
         view_of.update(dict.fromkeys(read.outputs, index))
         for name, dtype in read.table.join_keys:
             key_types.setdefault(name, dtype.name)
+    for j, name in enumerate(plan.output_names):
+        if j not in view_of:  # a row-transform output
+            view_of[j] = len(groups)
+            groups.append(name)
     return LogLayout(
         service=plan.service,
         service_version=plan.service_version,
@@ -86,9 +95,61 @@ def plan_layout(plan: ServingPlan, *, prediction: bool = False) -> LogLayout:
             )
         ),
         join_keys=tuple((k, key_types[k]) for k in plan.join_keys),
-        views=tuple(f"{r.table.view}@v{r.table.version}" for r in plan.reads),
+        views=tuple(groups),
         statuses=tuple(s.value for s in FeatureStatus),
         prediction=prediction,
+    )
+
+
+def stamp_positions(layout: LogLayout) -> tuple[int, ...]:
+    """Per event-time group of ``layout`` (its ``views``), the first feature in it: a
+    request frame carries only those event times (one per group, not one per feature).
+
+    Example:
+        >>> stamp_positions(LogLayout(None, None, (("a", "int64", 0), ("b", "int64", 1),
+        ...                                        ("c", "int64", 1)), (), ("v@v1", "w@v1"), ()))
+        (0, 1)
+    """
+    first: dict[int, int] = {}
+    for index, (_, _, group) in enumerate(layout.features):
+        first.setdefault(group, index)
+    return tuple(first[group] for group in range(len(layout.views)))
+
+
+def request_frame(
+    layout_id: int,
+    positions: tuple[int, ...],
+    request_id: str,
+    response: OnlineResponse,
+    weight: float,
+    prediction: ServedPrediction | None,
+) -> bytes:
+    """The frame of one logged response (``positions``: :func:`stamp_positions`).
+
+    Example:
+        >>> request_frame(0, (0,), "r1", response, 1.0, None)  # doctest: +SKIP
+    """
+    if len(positions) == 1:
+        (only,) = positions
+        stamps = [[row[only]] for row in response.event_timestamps]
+    else:
+        stamps = [[row[p] for p in positions] for row in response.event_timestamps]
+    predicted = None
+    if prediction is not None:
+        predicted = [prediction.model, prediction.version, prediction.role,
+                     list(prediction.scores)]  # fmt: skip
+    return encode_frame(
+        [
+            layout_id,
+            request_id,
+            response.served_at,
+            response.entity_rows,
+            response.values,
+            response.statuses,
+            stamps,
+            weight,
+            predicted,
+        ]
     )
 
 
@@ -101,16 +162,12 @@ def layout_frame(layout: LogLayout, layout_id: int) -> bytes:
         b'{"id":0,'
     """
     schema = layout_schema(layout).serialize().to_pybytes()
-    first: dict[int, int] = {}
-    for index, (_, _, view) in enumerate(layout.features):
-        first.setdefault(view, index)
     return encode_frame(
         {
             "id": layout_id,
             "dir": LAYOUT_PREFIX + layout.name,
             "schema": base64.b64encode(schema).decode(),
             "keys": [k for k, _ in layout.join_keys],
-            "stamps": [first[view] for view in range(len(layout.views))],
             "statuses": list(layout.statuses),
             "service": layout.service,
             "service_version": layout.service_version,
@@ -155,7 +212,7 @@ class RequestLog:
         self._random = random.Random()
         # Sender thread only: layout per (plan, with prediction), ids per layout name, and
         # the layouts the current writer process has been told about.
-        self._plans: dict[tuple[int, bool], tuple[ServingPlan, int]] = {}
+        self._plans: dict[tuple[int, bool], tuple[ServingPlan, int, tuple[int, ...]]] = {}
         self._layouts: dict[str, int] = {}
         self._frames: dict[int, bytes] = {}
         self._declared: set[int] = set()
@@ -234,25 +291,9 @@ class RequestLog:
             rows = 0
             while self._queue and len(frames) < _CHUNK:
                 request_id, plan, response, weight, prediction = self._queue.popleft()
-                layout_id = self._layout(plan, prediction is not None, frames)
-                predicted = None
-                if prediction is not None:
-                    predicted = [prediction.model, prediction.version, prediction.role,
-                                 list(prediction.scores)]  # fmt: skip
+                layout_id, positions = self._layout(plan, prediction is not None, frames)
                 frames.append(
-                    encode_frame(
-                        [
-                            layout_id,
-                            request_id,
-                            response.served_at,
-                            response.entity_rows,
-                            response.values,
-                            response.statuses,
-                            response.event_timestamps,
-                            weight,
-                            predicted,
-                        ]
-                    )
+                    request_frame(layout_id, positions, request_id, response, weight, prediction)
                 )
                 rows += len(response.values)
             self._write(frames, rows)
@@ -262,8 +303,11 @@ class RequestLog:
         if pending <= self._half:
             self._metrics.log_sample_rate.set(1.0)
 
-    def _layout(self, plan: ServingPlan, prediction: bool, frames: list[bytes]) -> int:
-        """The layout id of ``plan``'s responses; declares it first to a new writer."""
+    def _layout(
+        self, plan: ServingPlan, prediction: bool, frames: list[bytes]
+    ) -> tuple[int, tuple[int, ...]]:
+        """The layout id of ``plan``'s responses and its stamp positions; declares the
+        layout first to a writer that does not know it."""
         cached = self._plans.get((id(plan), prediction))
         if cached is None or cached[0] is not plan:
             if len(self._plans) > 256:
@@ -273,12 +317,14 @@ class RequestLog:
             if layout_id < 0:
                 layout_id = self._layouts[layout.name] = len(self._layouts)
                 self._frames[layout_id] = layout_frame(layout, layout_id)
-            cached = self._plans[(id(plan), prediction)] = (plan, layout_id)
-        layout_id = cached[1]
+            cached = self._plans[(id(plan), prediction)] = (
+                plan, layout_id, stamp_positions(layout)
+            )  # fmt: skip
+        _, layout_id, positions = cached
         if layout_id not in self._declared:
             frames.append(self._frames[layout_id])
             self._declared.add(layout_id)
-        return layout_id
+        return layout_id, positions
 
     def _write(self, frames: list[bytes], rows: int) -> None:
         process = self._process

@@ -34,7 +34,7 @@ from datetime import timedelta
 
 from features import user
 from parity import (Array, Bool, Bytes, DeltaSource, FeatureService, FeatureView, Field,
-                    Float64, Int64, PushSource, String, Timestamp, Vector)
+                    Float64, Int64, PushSource, RowTransform, String, Timestamp, Vector)
 
 typed_push = PushSource(
     "typed_push", batch_source=DeltaSource("data/typed_events", timestamp_field="event_timestamp")
@@ -51,6 +51,19 @@ user_typed = FeatureView(
     ttl=timedelta(days=1),
 )
 typed = FeatureService("typed", features=[SELECTION])
+
+
+def bumped(df):
+    return {"score_bumped": df["user_typed:score"] + df["bump"]}
+
+
+scored = FeatureService(
+    "scored",
+    features=["user_typed:score"],
+    request_schema=[Field("bump", Float64)],
+    transforms=[RowTransform("bumping", inputs=["user_typed:score", "bump"],
+                             outputs=[Field("score_bumped", Float64)], function=bumped)],
+)
 """
 SEEN = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 
@@ -242,3 +255,27 @@ def test_a_log_in_the_old_json_layout_is_refused_with_the_fix(tmp_path: Path) ->
     pq.write_table(pa.table({"values": ["[1.5]"]}), root / "date=2026-11-01" / "part-0.parquet")
     with pytest.raises(SchemaMismatch, match=r"old JSON layout.*mv .*date=\*"):
         served_window(tmp_path / "offline", kinds={"x": "numeric"})
+
+
+def test_a_row_transform_output_is_logged_with_its_own_event_time(
+    typed_store: FeatureStore, live_server: Any
+) -> None:
+    root = typed_store.offline_path / "request_log"
+    rows = [{"user_id": 1, "bump": 2.0}, {"user_id": 3, "bump": 1.0}]
+    with live_server(typed_store, request_log={"flush_interval_seconds": 3600}) as live:
+        reply = httpx.post(
+            f"{live.url}/get-online-features",
+            json={"feature_service": "scored", "entity_rows": rows},
+            headers={"x-request-id": "transformed"},
+        )
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    by_key = logged(root)
+    for index, result in enumerate(answer["results"]):
+        row, layout = by_key[("transformed", index)]
+        assert layout.views == ("user_typed@v1", "score_bumped")
+        assert list(row["features"].values()) == result["values"]
+        assert list(row["statuses"].values()) == result["statuses"]
+        stamps = [row["event_timestamps"][layout.views[v]] for _, _, v in layout.features]
+        assert stamps == [from_json(s, "timestamp") for s in result["event_timestamps"]]
+    assert by_key[("transformed", 0)][0]["features"] == {"score": 0.1, "score_bumped": 2.1}

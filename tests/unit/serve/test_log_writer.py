@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from parity.monitor.log_layout import LogLayout, find_layouts
 from parity.serve.log_writer import encode_frame, run
-from parity.serve.request_log import layout_frame
-from parity.serve.vectors import FeatureStatus
+from parity.serve.request_log import ServedPrediction, layout_frame, request_frame, stamp_positions
+from parity.serve.vectors import FeatureStatus, OnlineResponse
 
 STATUSES = tuple(s.value for s in FeatureStatus)
 STAMPS = st.datetimes(
@@ -90,7 +90,15 @@ def test_every_logged_value_reads_back_exactly_with_its_declared_type(
     layout, frames = drawn
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write([layout_frame(layout, 0), *(encode_frame(f) for f in frames)], root)
+        positions = stamp_positions(layout)
+        encoded = [layout_frame(layout, 0)]
+        for _, request_id, served, rows, values, statuses, stamps, weight, predicted in frames:
+            response = OnlineResponse(
+                layout.feature_names, ("user_id",), rows, values, statuses, stamps, served
+            )
+            prediction = None if predicted is None else ServedPrediction(*predicted)
+            encoded.append(request_frame(0, positions, request_id, response, weight, prediction))
+        write(encoded, root)
         (stored,) = find_layouts(root)
         assert stored.layout == layout
         got = {
