@@ -181,9 +181,9 @@ class ServingMonitor:
         self._refreshed_at = now
 
     def start(self) -> None:
-        """Compute everything once (blocks are known before the first request), then keep
-        refreshing in a daemon thread."""
-        self._guarded(self.refresh_gauges)
+        """Read the blocks once (known before the first request), then refresh in a daemon
+        thread, gauges first (their online scans never delay the server's start)."""
+        self._guarded(self.refresh_blocks)
         self._thread = threading.Thread(target=self._run, name="parity-monitor", daemon=True)
         self._thread.start()
 
@@ -194,13 +194,15 @@ class ServingMonitor:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        next_gauges = time.monotonic() + self.settings.refresh_seconds
-        while not self._stop.wait(self.settings.block_refresh_seconds):
+        next_gauges = time.monotonic()
+        while True:
             if time.monotonic() >= next_gauges:
                 next_gauges = time.monotonic() + self.settings.refresh_seconds
                 self._guarded(self.refresh_gauges)
             else:
                 self._guarded(self.refresh_blocks)
+            if self._stop.wait(self.settings.block_refresh_seconds):
+                return
 
     def _guarded(self, refresh: Any) -> None:
         # A failed refresh (online store down, a file being replaced) keeps the last

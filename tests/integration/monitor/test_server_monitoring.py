@@ -171,7 +171,8 @@ def test_metrics_expose_freshness_sync_delay_and_quality_per_view_version(
     repo: FeatureStore,
 ) -> None:
     with Server(repo) as server:
-        seen = gauges(server)
+        # The first refresh runs in the background right after the start.
+        seen = eventually(lambda: _with_freshness(gauges(server)))
     runs = repo.registry.sync_records(repo.project, VIEW, 1)
     succeeded = next(r for r in runs if r.outcome == "succeeded")
     assert seen[("parity_monitor_sync_delay_seconds", LABELS)] == pytest.approx(
@@ -255,6 +256,11 @@ def test_a_passing_audit_lifts_the_block_on_a_running_server(
         passed = parity_cli(repo, environ, "audit", REF, "--json")
         assert passed.returncode == 0, passed.stdout
         eventually(lambda: _status(server, 200))
+
+
+def _with_freshness(seen: dict[Any, float]) -> dict[Any, float]:
+    assert ("parity_monitor_freshness_lag_seconds", LABELS) in seen
+    return seen
 
 
 def _status(server: Server, code: int) -> None:
