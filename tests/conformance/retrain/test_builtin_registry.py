@@ -77,3 +77,36 @@ def test_a_changed_artifact_fails_to_load(registry: BuiltinModelRegistry) -> Non
     Path(version.artifact_uri.removeprefix("file://")).write_bytes(b"garbage")
     with pytest.raises(ModelLoadError, match="SHA-256"):
         registry.load(version)
+
+
+def test_concurrent_promotions_end_as_one_serial_order(
+    registry: BuiltinModelRegistry, engine: Engine, tmp_path: Path
+) -> None:
+    import threading
+
+    for run in ("r1", "r2", "r3"):
+        registry.register("m", run, lineage=_lineage(run))
+    registry.promote("m", 1)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def promote(version: int) -> None:
+        # Each thread its own registry (as each process would), on the same database.
+        own = BuiltinModelRegistry(engine, project="p", root=tmp_path / "models")
+        barrier.wait()
+        try:
+            own.promote("m", version)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # 1 -> 2 -> 3 or 1 -> 3 -> 2: 'previous' is the other new version, never 1 again.
+    assert _aliases(registry) in (
+        {CHAMPION: 3, PREVIOUS: 2, CHALLENGER: None},
+        {CHAMPION: 2, PREVIOUS: 3, CHALLENGER: None},
+    )

@@ -196,14 +196,25 @@ class BuiltinModelRegistry(ModelRegistry):
             version = self._alias_version(conn, name, alias)
             return None if version is None else self._record(self._version(conn, name, version))
 
+    def _lock(self, conn: sa.Connection, name: str) -> None:
+        """Serialise alias moves of ``name`` (PostgreSQL row locks; SQLite's transaction
+        already holds the database's write lock)."""
+        conn.execute(
+            sa.select(model_versions.c.version)
+            .where(model_versions.c.project == self._project, model_versions.c.name == name)
+            .with_for_update()
+        ).all()
+
     def set_alias(self, name: str, alias: str, version: int | None) -> None:
         """Point ``alias`` at ``version`` (None removes it)."""
         with self._engine.begin() as conn:
+            self._lock(conn, name)
             self._set(conn, name, alias, version)
 
     def promote(self, name: str, version: int) -> ModelVersion:
         """champion -> previous, version -> champion, challenger cleared; one transaction."""
         with self._engine.begin() as conn:
+            self._lock(conn, name)
             current = self._alias_version(conn, name, CHAMPION)
             if current != version:
                 self._set(conn, name, PREVIOUS, current)
@@ -215,6 +226,7 @@ class BuiltinModelRegistry(ModelRegistry):
     def rollback(self, name: str) -> ModelVersion:
         """Swap champion and previous in one transaction."""
         with self._engine.begin() as conn:
+            self._lock(conn, name)
             previous = self._alias_version(conn, name, PREVIOUS)
             if previous is None:
                 raise ModelNotFound(
