@@ -335,18 +335,29 @@ def run(root: Path, flush_seconds: float, flush_rows: int, stream: IO[bytes]) ->
     """Read frames until end of input, writing files per ``flush_seconds``/``flush_rows``."""
     log = _Log()
     last = time.monotonic()
+    skipped = 0
     for frame in _frames(stream):
         if frame is not None:
             try:
                 log.add(frame)
             except Exception:  # one malformed frame must not stop the log
-                logger.exception("request log: a frame could not be read; skipped")
+                skipped += 1
+                if skipped == 1:  # the first with its traceback, then a count per flush
+                    logger.exception("request log: a frame could not be read; skipped")
         if log.rows >= flush_rows or time.monotonic() - last >= flush_seconds:
+            skipped = _report(skipped)
             if log.rows:
                 log.write(root)
             last = time.monotonic()
+    _report(skipped)
     if log.rows:
         log.write(root)
+
+
+def _report(skipped: int) -> int:
+    if skipped > 1:
+        logger.error("request log: %d more malformed frames skipped", skipped - 1)
+    return 0
 
 
 def main() -> None:
