@@ -75,8 +75,20 @@ def dispatch_observations(
 
 
 def resync(controller: SyncController, report: AuditReport, *, now: datetime) -> str:
-    """Re-materialize the audited version in full; the action text that records it."""
-    run = controller.materialize(report.view, report.version, start=EPOCH, end=now)
+    """Re-materialize the audited version in full; the action text that records it.
+
+    A resync that fails or is blocked (the source is unreadable, its schema changed, the
+    registry is down) is recorded as such, with its error: the audit and its alert must
+    not be lost with it.
+    """
+    from parity.errors import ParityError
+
+    try:
+        run = controller.materialize(report.view, report.version, start=EPOCH, end=now)
+    except ParityError as exc:
+        return f"resync failed: {type(exc).__name__}: {exc}"
+    if run.error is not None:  # a blocked run: the rows did not pass the schema checks
+        return f"resync {run.outcome.value}: sync run {run.run_id}: {run.error}"
     validation = "" if run.validation is None else (
         ", validation passed" if run.validation.passed else ", validation failed"
     )  # fmt: skip

@@ -217,3 +217,46 @@ def test_resync_policy_rematerializes_the_version_and_records_the_run(repo: Feat
     assert "validation passed" in report.action
     assert [a.rule for a in alerts] == ["online_offline_skew"]
     assert _audit(repo, InconsistencyPolicy.RESYNC).status is ConsistencyStatus.CONSISTENT
+
+
+def test_a_failed_resync_is_recorded_and_still_alerts(repo: FeatureStore) -> None:
+    now = datetime.now(UTC)
+    view = "user_transaction_stats"
+    repo.sync_controller.materialize(view, 1, start=now - timedelta(days=400), end=now)
+    _unpublished_corrections(repo.repo_path)
+    report = _audit(repo, InconsistencyPolicy.RESYNC)
+    (repo.repo_path / "data/user_transaction_stats.parquet").unlink()  # the source is gone
+    report, alerts = apply_inconsistency_policy(
+        report, controller=repo.sync_controller, settings=repo.config.monitoring,
+        root=monitoring_root(repo.offline_path), repo_root=repo.repo_path,
+    )  # fmt: skip
+    assert report.action.startswith("resync blocked: sync run "), report.action
+    assert "user_transaction_stats.parquet" in report.action
+    assert [a.rule for a in alerts] == ["online_offline_skew"]
+
+
+def test_warned_push_batches_alert_only_when_a_rule_names_warnings(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "w", project="qwarn", rows=200)
+    (root / "push_features.py").write_text(PUSH_VIEWS)
+    with (root / "parity.yaml").open("a") as f:
+        f.write(MONITORING)
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    # One bad row in 200 is under quality.fail_ratio (1%): the contract check warns.
+    rows = [{"user_id": u, "last_amount": -1.0 if u == 0 else 1.0, "event_timestamp": at}
+            for u in range(200)]  # fmt: skip
+    with FeatureStore(root) as store:
+        store.apply(message="t")
+        store.push("txn_push", rows, to="online")
+        history = quality_history(monitoring_root(store.offline_path), "user_live").to_pylist()
+        assert {r["severity"] for r in history if r["check"] == "contract"} == {"warn"}
+        assert stored_alerts(store) == []  # the default rules alert on failures only
+    with (root / "parity.yaml").open("a") as f:
+        f.write(
+            "    rules:\n      - {name: quality_warnings, metric: quality_warned_checks, warn: 1}\n"
+        )
+    with FeatureStore(root) as store:
+        store.push("txn_push", rows, to="online")
+        [alert] = stored_alerts(store)
+        assert (alert["rule"], alert["severity"], alert["subject"]) == (
+            "quality_warnings", "warn", "user_live@v1",
+        )  # fmt: skip
