@@ -110,3 +110,33 @@ def test_concurrent_promotions_end_as_one_serial_order(
         {CHAMPION: 3, PREVIOUS: 2, CHALLENGER: None},
         {CHAMPION: 2, PREVIOUS: 3, CHALLENGER: None},
     )
+
+
+def test_concurrent_registrations_get_distinct_versions_and_intact_artifacts(
+    registry: BuiltinModelRegistry, engine: Engine, tmp_path: Path
+) -> None:
+    import threading
+
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def register(run: str) -> None:
+        own = BuiltinModelRegistry(engine, project="p", root=tmp_path / "models")
+        barrier.wait()
+        try:
+            own.register("m", {"run": run}, lineage=_lineage(run))
+        except BaseException as exc:
+            errors.append(exc)
+
+    # Two runs race for the first version number; a third repeats one of them.
+    threads = [threading.Thread(target=register, args=(r,)) for r in ("a", "b", "a")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    versions = registry.versions("m")
+    assert sorted(v.lineage.run_id for v in versions) == ["a", "b"]
+    assert [v.version for v in versions] == [1, 2]
+    for v in versions:
+        assert registry.load(v) == {"run": v.lineage.run_id}  # SHA-256 checked

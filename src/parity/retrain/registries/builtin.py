@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -93,17 +94,24 @@ class BuiltinModelRegistry(ModelRegistry):
     def register(self, name: str, estimator: Any, *, lineage: ModelLineage) -> ModelVersion:
         """Pickle ``estimator``, record it as the next version (idempotent by run id)."""
         payload = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            return self._register(name, payload, lineage)
+        except sa.exc.IntegrityError:
+            # PostgreSQL: another process took the same version number first (its row is
+            # committed now); number again, or find our run id if that process was us.
+            return self._register(name, payload, lineage)
+
+    def _register(self, name: str, payload: bytes, lineage: ModelLineage) -> ModelVersion:
         with self._engine.begin() as conn:
+            self._lock(conn, name)
             rows = self._rows(conn, name)
             for row in rows:
                 if row["run_id"] == lineage.run_id:
                     return self._record(row)
             version = (rows[-1]["version"] if rows else 0) + 1
             path = self._root / name / f"v{version}.pkl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
-            temporary.write_bytes(payload)
-            temporary.replace(path)
+            # The row first: a process that loses the race for this number fails here,
+            # before it could overwrite the winner's artifact.
             conn.execute(
                 model_versions.insert().values(
                     project=self._project,
@@ -115,6 +123,10 @@ class BuiltinModelRegistry(ModelRegistry):
                     lineage=lineage.to_dict(),
                 )
             )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+            temporary.write_bytes(payload)
+            temporary.replace(path)
             return self._record(self._rows(conn, name)[-1])
 
     def versions(self, name: str) -> Sequence[ModelVersion]:
