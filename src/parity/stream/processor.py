@@ -58,8 +58,6 @@ from parity.stream.offline_appender import AppenderJob, AppenderProcess, Offline
 from parity.stream.state import Applied, EntityWindow, Key, WindowState
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from parity.definitions import FeatureView
     from parity.offline.base import OfflineEngine, ViewReadSpec
     from parity.online.base import OnlineStore
@@ -159,6 +157,23 @@ class StreamProcessor:
         self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parity-flush")
         self._flushes: deque[tuple[_Flush, Future[None]]] = deque()
         self._order = [spec.aggregations.index(a) for a in self._aggregations_in_table_order()]
+        # The online write's columns and Arrow types, resolved once (it runs every turn).
+        import pyarrow as pa
+
+        self._online_columns = [
+            *self.table.join_key_names,
+            *self.table.feature_names,
+            "event_timestamp",
+            "created_timestamp",
+        ]
+        self._arrow_types = (
+            [dtype.to_arrow() for _, dtype in self.table.join_keys],
+            [
+                (position, dtype.to_arrow())
+                for (_, dtype), position in zip(self.table.features, self._order, strict=True)
+            ],
+            pa.timestamp("us", tz="UTC"),
+        )
         self._created_us = 0
         self._next_rebalance = 0.0
         self._next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
@@ -344,17 +359,14 @@ class StreamProcessor:
         if not keys:
             return
         self._created_us = max(now_us, self._created_us + 1)
-        columns: dict[str, pa.Array] = {}
-        for n, (name, dtype) in enumerate(self.table.join_keys):
-            columns[name] = pa.array([k[n] for k in keys], dtype.to_arrow())
-        for (name, dtype), position in zip(self.table.features, self._order, strict=True):
-            columns[name] = pa.array([r[position] for r in rows], dtype.to_arrow())
-        stamp = pa.timestamp("us", tz="UTC")
-        columns["event_timestamp"] = pa.array(times, pa.int64()).cast(stamp)
-        columns["created_timestamp"] = pa.array([self._created_us] * len(keys), pa.int64()).cast(
-            stamp
+        key_types, feature_types, stamp = self._arrow_types
+        arrays = [pa.array([k[n] for k in keys], t) for n, t in enumerate(key_types)]
+        arrays += [pa.array([r[position] for r in rows], t) for position, t in feature_types]
+        arrays.append(pa.array(times, stamp))
+        arrays.append(pa.array([self._created_us] * len(keys), stamp))
+        result = self.online.write(
+            self.table, pa.Table.from_arrays(arrays, names=self._online_columns)
         )
-        result = self.online.write(self.table, pa.table(columns))
         self.metrics.online_rows_written += result.written
 
     # --- checkpoints -----------------------------------------------------------------
