@@ -32,6 +32,7 @@ from parity.errors import (
     SchemaMismatch,
     Transient,
 )
+from parity.monitor.blocking import ServingBlocked
 from parity.serve.http_errors import (
     BadRequest,
     Forbidden,
@@ -55,6 +56,7 @@ _ERRORS: dict[str, type[ParityError]] = {
         PushIdConflict,
         RegistryUnreachable,
         SchemaMismatch,
+        ServingBlocked,
     )
 }
 

@@ -24,7 +24,9 @@ import pyarrow.parquet as pq
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from parity.client import Client
 from parity.config import load_config
+from parity.monitor.blocking import ServingBlocked
 from parity.scaffold import init_repo
 from parity.serve.app import create_app
 from parity.serve.config import ServerConfig
@@ -212,6 +214,10 @@ def test_block_policy_answers_503_for_the_blocked_version_until_unblocked(
         error = eventually(blocked).json()["error"]
         assert error["type"] == "ServingBlocked"
         assert REF in error["message"] and f"parity unblock {REF}" in error["message"]
+        with Client(server.url) as client, pytest.raises(ServingBlocked, match=REF):
+            client.get_online_features(
+                features=[f"{REF}:amount_mean_7d"], entity_rows=[{"user_id": 1}]
+            )
         # Other view versions keep serving.
         assert read(server, "user_profile@v1:age").status_code == 200
         ready = httpx.get(f"{server.url}/ready")
