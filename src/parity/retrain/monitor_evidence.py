@@ -121,7 +121,8 @@ class MonitorEvidence:
         if report is not None:
             links = self._links(store, champion, perf_report, thresholds, now, notes)
             details["links"] = [link.to_dict() for link in links]
-            drift = drift_evidence(report, links)
+            window = f"{(now - self.window).isoformat()}/{now.isoformat()}"
+            drift = dataclasses.replace(drift_evidence(report, links), window=window)
             details["drift_rows"] = report.current_rows
         return Evidence(drift, performance, tuple(notes), details)
 
@@ -220,7 +221,7 @@ class MonitorEvidence:
         from parity.offline.saved_dataset import load_saved_dataset
 
         if report is None or not report.windows:
-            notes.append("drift-error link: no labelled predictions yet")
+            notes.append("drift-error link: no performance windows (no predictions logged)")
             return ()
         metric = next(iter(report.validation))
         errors = [
