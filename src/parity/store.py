@@ -40,6 +40,8 @@ from parity.errors import (
     RegistryUnreachable,
     did_you_mean,
 )
+from parity.monitor.blocking import BlockedVersions
+from parity.monitor.records import monitoring_root
 from parity.monitor.reference_job import ProfilingRetrievalJob
 from parity.offline.base import (
     EntityInput,
@@ -142,6 +144,14 @@ class FeatureStore:
         """Where parity keeps managed tables, quarantine and saved datasets."""
         path = Path(self.config.offline_store.path)
         return path if path.is_absolute() else self.repo_path / path
+
+    @cached_property
+    def serving_blocks(self) -> BlockedVersions:
+        """View versions the consistency policy blocked (checked by every online read)."""
+        return BlockedVersions(
+            monitoring_root(self.offline_path),
+            refresh_seconds=self.config.monitoring.serving.block_refresh_seconds,
+        )
 
     @cached_property
     def sync_controller(self) -> SyncController:
@@ -429,6 +439,7 @@ class FeatureStore:
             features=features,
             full_feature_names=full_feature_names,
         )
+        self.serving_blocks.check(plan.reads)  # ServingBlocked for a blocked view version
         at = datetime.now(UTC) if now is None else require_utc(now, what="now")
         return read_online(self.online_store, plan, entity_rows, now=at)
 

@@ -22,17 +22,21 @@ Example:
 from __future__ import annotations
 
 import getpass
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from parity.errors import ParityError, Transient
-from parity.monitor.records import append_records, read_records
+from parity.monitor.records import RecordsTail, append_records, read_records
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from parity.online.base import ViewTable
 
 UNBLOCKS_TABLE = "unblocks"
 
@@ -195,3 +199,50 @@ def blocked_versions(root: Path) -> dict[str, Block]:
     state.add_audits(read_records(root, AUDITS_TABLE, audits_schema()).to_pylist())
     state.add_unblocks(read_records(root, UNBLOCKS_TABLE, unblocks_schema()).to_pylist())
     return state.blocked()
+
+
+class ReadsTable(Protocol):
+    """One view version a read touches (a serving plan's ``ViewRead``)."""
+
+    @property
+    def table(self) -> ViewTable:
+        """The view version's online table."""
+
+
+class BlockedVersions:
+    """The blocked versions of a store for in-process reads, refreshed at most every
+    ``refresh_seconds`` on the reading thread (new audit and unblock files only: about
+    0.2 ms), so ``FeatureStore.get_online_features`` honours the block policy as the
+    feature server does.
+
+    Example:
+        >>> BlockedVersions(Path("/nonexistent")).check([])
+    """
+
+    def __init__(self, root: Path, *, refresh_seconds: float = 5.0) -> None:
+        from parity.monitor.audit import AUDITS_TABLE, audits_schema
+
+        self.refresh_seconds = refresh_seconds
+        self._audits = RecordsTail(root, AUDITS_TABLE, audits_schema())
+        self._unblocks = RecordsTail(root, UNBLOCKS_TABLE, unblocks_schema())
+        self._state = BlockState()
+        self._blocked: dict[str, Block] = {}
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def check(self, reads: Iterable[ReadsTable]) -> None:
+        """Raise :class:`ServingBlocked` if any of the view versions read is blocked."""
+        if time.monotonic() >= self._next and self._lock.acquire(blocking=False):
+            try:  # one thread refreshes; the others use the state it last published
+                self._state.add_audits(self._audits.new_rows().to_pylist())
+                self._state.add_unblocks(self._unblocks.new_rows().to_pylist())
+                self._blocked = self._state.blocked()
+                self._next = time.monotonic() + self.refresh_seconds
+            finally:
+                self._lock.release()
+        blocked = self._blocked
+        if blocked:
+            for read in reads:
+                block = blocked.get(f"{read.table.view}@v{read.table.version}")
+                if block is not None:
+                    raise block.error()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -260,3 +261,33 @@ def test_warned_push_batches_alert_only_when_a_rule_names_warnings(tmp_path: Pat
         assert (alert["rule"], alert["severity"], alert["subject"]) == (
             "quality_warnings", "warn", "user_live@v1",
         )  # fmt: skip
+
+
+def test_in_process_reads_honour_the_block_until_unblocked(tmp_path: Path) -> None:
+    from parity.monitor.audit import store_audit
+    from parity.monitor.blocking import ServingBlocked, store_unblock
+
+    root = init_repo(tmp_path / "b", project="sdkblock", rows=600)
+    with (root / "parity.yaml").open("a") as f:
+        f.write("monitoring: {serving: {block_refresh_seconds: 0.01}}\n")
+    with FeatureStore(root) as store:
+        store.apply(message="t")
+        now = datetime.now(UTC)
+        view = "user_transaction_stats"
+        store.sync_controller.materialize(view, 1, start=now - timedelta(days=400), end=now)
+        read = {"features": [f"{view}@v1:amount_mean_7d"], "entity_rows": [{"user_id": 1}]}
+        store.get_online_features(**read)  # type: ignore[arg-type]
+        _unpublished_corrections(root)
+        report = _audit(store, InconsistencyPolicy.BLOCK)
+        report, _ = apply_inconsistency_policy(
+            report, controller=None, settings=store.config.monitoring,
+            root=monitoring_root(store.offline_path), repo_root=root,
+        )  # fmt: skip
+        store_audit(monitoring_root(store.offline_path), report)
+        time.sleep(0.05)
+        with pytest.raises(ServingBlocked, match=f"{view}@v1"):
+            store.get_online_features(**read)  # type: ignore[arg-type]
+        store.get_online_features(features=["user_profile@v1:age"], entity_rows=[{"user_id": 1}])
+        store_unblock(monitoring_root(store.offline_path), view, 1, message="checked")
+        time.sleep(0.05)
+        store.get_online_features(**read)  # type: ignore[arg-type]
