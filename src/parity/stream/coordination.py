@@ -78,15 +78,21 @@ class RedisCoordinator:
 
     # --- membership and leases -------------------------------------------------------
 
-    def heartbeat(self, member: str) -> int:
-        """Record ``member`` as alive; return how many members are alive."""
+    def heartbeat_and_renew(self, member: str, partitions: Sequence[int]) -> tuple[int, list[int]]:
+        """:meth:`heartbeat` and :meth:`renew` of ``partitions`` in one round trip: how many
+        members are alive, and which of the partitions' leases were lost."""
         now = int(time.time() * 1000)
         key = self._key("members")
-        pipe = self._client.pipeline()
+        pipe = self._client.pipeline(transaction=False)
         pipe.zadd(key, {member: now + self.lease_ms})
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zcard(key)
-        return int(pipe.execute()[-1])
+        for partition in partitions:
+            lease = self._key("lease", partition)
+            self._renew(keys=[lease], args=[member, self.lease_ms], client=pipe)
+        replies = pipe.execute()
+        lost = [p for p, renewed in zip(partitions, replies[3:], strict=True) if not renewed]
+        return int(replies[2]), lost
 
     def leave(self, member: str) -> None:
         """Remove ``member`` from the group (a clean shutdown)."""
