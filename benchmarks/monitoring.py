@@ -14,6 +14,10 @@ Drift (45 numeric + 5 categorical features, the current window shifted on some):
    NumPy/SciPy (``np.quantile`` + ``np.searchsorted`` + ``ks_2samp`` on the full columns +
    ``chi2_contingency``), as a first implementation would.
 
+Request log writing: 50,000 served rows x 50 features (5 per request) encoded as the
+server's sending thread does, then built and written by the writer's code (in-process),
+in CPU seconds.
+
 Audit: a view of 100,000 entities (5 features) materialized to the SQLite online store,
 then ``audit_view`` on 10,000 sampled keys; baseline: the sync controller's row-by-row
 ``compare_online_offline`` on the same keys.
@@ -190,6 +194,63 @@ def bench_drift(rows: int) -> list[tuple[str, float]]:
     return results
 
 
+def bench_log_writer(rows: int, per_request: int = 5) -> list[tuple[str, float]]:
+    """CPU seconds to log ``rows`` served rows x 50 features: the server's encoding of the
+    frames (its sending thread) and the writer process's work (run here in-process)."""
+    import io
+    import resource
+
+    from parity.monitor.log_layout import LogLayout
+    from parity.serve.log_writer import run
+    from parity.serve.request_log import layout_frame, request_frame, stamp_positions
+    from parity.serve.vectors import FeatureStatus, OnlineResponse
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    window = frame(rows, 3, 0.0)
+    names = tuple(window.column_names)
+    layout = LogLayout(
+        "bench", 1, tuple((n, "float64" if n.startswith("f") else "string", 0) for n in names),
+        (("user_id", "int64"),), ("bench@v1",), tuple(s.value for s in FeatureStatus),
+    )  # fmt: skip
+    at = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    event = at - timedelta(hours=1)
+    vectors = [list(v.values()) for v in window.to_pylist()]
+    responses = []
+    for start in range(0, rows, per_request):
+        values = vectors[start : start + per_request]
+        responses.append(
+            OnlineResponse(
+                names,
+                ("user_id",),
+                [{"user_id": start + i} for i in range(len(values))],
+                values,
+                [[FeatureStatus.PRESENT] * 50 for _ in values],
+                [[event] * 50 for _ in values],
+                at,
+            )
+        )
+    positions = stamp_positions(layout)
+    started = cpu()
+    frames = [layout_frame(layout, 0)] + [
+        request_frame(0, positions, f"r{i}", r, 1.0, None) for i, r in enumerate(responses)
+    ]
+    encoded = cpu() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        started = cpu()
+        run(Path(tmp), 3600.0, 20_000, io.BytesIO(b"".join(frames)))
+        written = cpu() - started
+        size = sum(f.stat().st_size for f in Path(tmp).rglob("*.parquet"))
+    print(f"  request log: {sum(map(len, frames)) / 1e6:.0f} MB of frames, {size / 1e6:.1f} MB "
+          f"of Parquet for {rows:,} rows")  # fmt: skip
+    return [
+        (f"log: server encodes {rows:,} rows (CPU s)", encoded),
+        (f"log: writer builds and writes {rows:,} rows (CPU s)", written),
+    ]
+
+
 def bench_audit(entities: int, sample: int) -> list[tuple[str, float]]:
     import parity as p
     from parity.monitor.audit import audit_view
@@ -254,9 +315,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--sample", type=int, default=10_000)
+    parser.add_argument("--log-rows", type=int, default=50_000)
     args = parser.parse_args()
     print(f"monitoring benchmark: {args.rows:,} rows x 50 features; audit of {args.sample:,} keys")
-    for name, seconds in bench_drift(args.rows) + bench_audit(args.entities, args.sample):
+    results = bench_drift(args.rows) + bench_log_writer(args.log_rows)
+    for name, seconds in results + bench_audit(args.entities, args.sample):
         print(f"  {name:<56}  {seconds:8.2f} s")
 
 
