@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 
 _READ_ONLY = "parity_read_only"
+_CREATE_LOCK = 0x72657472  # "retr": the advisory lock key of retrain-table creation
 
 
 def open_engine(
@@ -91,6 +92,10 @@ def ensure_tables(engine: Engine, metadata: sa.MetaData) -> None:
         if all(inspector.has_table(t.name, schema=schema) for t in metadata.sorted_tables):
             return
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Serialise first-time creation by several processes (SQLite's BEGIN IMMEDIATE
+            # already does): concurrent CREATE TABLEs of one name collide in pg_type.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK})
         metadata.create_all(conn, checkfirst=True)
 
 

@@ -249,3 +249,7 @@ class BuiltinModelRegistry(ModelRegistry):
             self._set(conn, name, CHAMPION, previous)
             self._set(conn, name, PREVIOUS, current)
             return self._record(self._version(conn, name, previous))
+
+    def close(self) -> None:
+        """Release the database connections (the engine reconnects if used again)."""
+        self._engine.dispose()
