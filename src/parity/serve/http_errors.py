@@ -26,7 +26,6 @@ from parity.errors import (
     Terminal,
 )
 from parity.monitor.blocking import ServingBlocked
-from parity.monitor.blocking import ServingBlocked
 
 
 class BadRequest(ParityError, Terminal, ValueError):
@@ -62,7 +61,6 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (AmbiguousReference, 400),
     (DefinitionError, 400),
     (OnlineStoreUnavailable, 503),
-    (ServingBlocked, 503),
     (ServingBlocked, 503),
     (RegistryUnreachable, 503),
     (ConfigError, 500),
