@@ -35,6 +35,8 @@ from parity.retrain.wiring import Loop
 STEP_NAMES = tuple(step.__name__ for step in RETRAIN_STEPS)
 RESET = "reset"
 """Decision action a person records to re-arm the loop breaker."""
+EVIDENCE_TRIGGERS = ("drift", "performance")
+"""Run triggers that count towards the loop breaker (the monitor's evidence fired)."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,34 @@ def check_rate_limit(loop: Loop, model: Model, *, run_id: str) -> None:
         )
 
 
+def healthy(decision: Mapping[str, Any]) -> bool:
+    """A recorded decision that re-arms the loop breaker: a reset, or "nothing to do" said
+    on evidence (no evidence, e.g. too little data, proves nothing).
+
+    Example:
+        >>> healthy({"action": "none", "evidence": {"drift": None, "performance": None}})
+        False
+    """
+    if decision["action"] == RESET:
+        return True
+    evidence = decision["evidence"] or {}
+    return decision["action"] == Action.NONE.value and any(
+        evidence.get(kind) is not None for kind in ("drift", "performance")
+    )
+
+
 def unstable_runs(loop: Loop, model: Model) -> int:
-    """Triggered runs since the last healthy evaluation (or reset) of ``model``."""
+    """Runs the monitor triggered since the last healthy evaluation (or reset) of ``model``.
+
+    Manual and scheduled runs do not count: they are not the loop chasing a metric.
+    """
     decisions = loop.ledger.decisions(model.name)
     # utc(): SQLite gives naive UTC, PostgreSQL aware times in the session's time zone.
-    healthy = [utc(d["at"]) for d in decisions if d["action"] in (Action.NONE.value, RESET)]
-    since = max(healthy) if healthy else None
+    since = max((utc(d["at"]) for d in decisions if healthy(d)), default=None)
     return sum(
         1
         for r in loop.ledger.runs(model.name)
-        if r.trigger != "manual"
+        if r.trigger in EVIDENCE_TRIGGERS
         and r.started_at is not None
         and (since is None or r.started_at > since)
     )

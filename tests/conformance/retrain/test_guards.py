@@ -106,9 +106,28 @@ def test_breaker_blocks_run_retrain_and_alerts_a_person(loop: Loop) -> None:
     assert loop.ledger.run("r3") is None
 
 
-def test_manual_runs_do_not_count_towards_the_breaker(loop: Loop) -> None:
+def test_manual_and_scheduled_runs_do_not_count_towards_the_breaker(loop: Loop) -> None:
     _run(loop, "r1", trigger="manual")
-    _run(loop, "r2", trigger="manual")
+    _run(loop, "r2", trigger="schedule")
+    _run(loop, "r3", trigger="schedule")
+    check_loop_breaker(loop, MODEL)
+
+
+def test_only_a_healthy_evaluation_on_evidence_rearms_the_breaker(loop: Loop) -> None:
+    for day, run_id in enumerate(("r1", "r2")):
+        loop.clock.now = T0 + timedelta(days=day)
+        _run(loop, run_id, trigger="drift")
+    loop.clock.now = T0 + timedelta(days=3)
+    nothing = {"drift": None, "performance": None, "notes": ["insufficient data"]}
+    loop.ledger.record_decision(
+        MODEL.name, action="none", reasons=["no trigger fired"], evidence=nothing, now=T0
+    )
+    with pytest.raises(RetrainBlocked, match="loop breaker"):
+        check_loop_breaker(loop, MODEL)  # too little data proves nothing
+    fine = {"drift": None, "performance": {"metric": "roc_auc", "value": 0.9}}
+    loop.ledger.record_decision(
+        MODEL.name, action="none", reasons=["no trigger fired"], evidence=fine, now=loop.clock()
+    )
     check_loop_breaker(loop, MODEL)
 
 
