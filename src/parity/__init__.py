@@ -23,9 +23,14 @@ from parity.definitions import (
     ParquetSource,
     PushSource,
 )
+from parity.definitions.row_transform import TransformFailed
 from parity.definitions.transformation import Aggregation, RowTransform
 from parity.errors import ParityError
+from parity.monitor.blocking import ServingBlocked
 from parity.retrain import LabelSource, Model, RetrainPolicy, TimeSplit
+from parity.serve.http_errors import PushIdConflict
+from parity.serve.push import PushResult
+from parity.serve.transforms import TransformUnavailable
 from parity.store import FeatureStore
 from parity.types import (
     Array,
@@ -66,12 +71,17 @@ __all__ = [
     "Model",
     "ParityError",
     "ParquetSource",
+    "PushIdConflict",
+    "PushResult",
     "PushSource",
     "RetrainPolicy",
     "RowTransform",
+    "ServingBlocked",
     "String",
     "TimeSplit",
     "Timestamp",
+    "TransformFailed",
+    "TransformUnavailable",
     "Vector",
     "__version__",
 ]
