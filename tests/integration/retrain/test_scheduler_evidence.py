@@ -117,7 +117,8 @@ def _serve(
         for k in range(windows):
             clock.now = NOW - timedelta(hours=windows - k) + timedelta(minutes=5)
             share = k / max(windows - 1, 1)  # 0 -> all risky merchants
-            picked = txns.sample(rows, random_state=k)
+            # The same users every window: only the merchant mix (the drift) changes.
+            picked = txns.sample(rows, random_state=0)
             merchants = np.where(
                 rng.random(rows) < share, rng.choice(risky, rows), picked["merchant_id"]
             )
