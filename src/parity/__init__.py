@@ -29,7 +29,6 @@ from parity.errors import ParityError
 from parity.monitor.blocking import ServingBlocked
 from parity.retrain import LabelSource, Model, RetrainPolicy, TimeSplit
 from parity.serve.http_errors import PushIdConflict
-from parity.serve.push import PushResult
 from parity.serve.transforms import TransformUnavailable
 from parity.store import FeatureStore
 from parity.types import (
@@ -72,7 +71,6 @@ __all__ = [
     "ParityError",
     "ParquetSource",
     "PushIdConflict",
-    "PushResult",
     "PushSource",
     "RetrainPolicy",
     "RowTransform",

@@ -35,7 +35,6 @@ EXPECTED = {
     "ParquetSource",
     "PushSource",
     "PushIdConflict",
-    "PushResult",
     "ServingBlocked",
     "TransformFailed",
     "TransformUnavailable",
