@@ -539,7 +539,8 @@ class FeatureStore:
         after a failure and the push is applied exactly once (docs/serving.md).
 
         Example:
-            >>> rows = [{"user_id": 1, "last_amount": 2.5, "event_timestamp": now}]  # doctest: +SKIP
+            >>> row = {"user_id": 1, "last_amount": 2.5, "event_timestamp": now}  # doctest: +SKIP
+            >>> rows = [row]  # doctest: +SKIP
             >>> store.push("txn_push", rows, push_id="order-17").rows_written  # doctest: +SKIP
             1
         """
