@@ -4,19 +4,29 @@ redelivered spool entries, and with no appender at all (they wait, and the error
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from deltalake import DeltaTable
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import parity as p
+from parity.offline.aggregations import events_spec
+from parity.offline.base import ViewReadSpec
 from parity.stream.consistency import online_against_offline
+from parity.stream.coordination import Checkpoint
 from parity.stream.offline_appender import (
     AppenderJob,
     OfflineAppender,
@@ -24,7 +34,8 @@ from parity.stream.offline_appender import (
 )
 from parity.stream.processor import StreamProcessor
 
-from .test_redis_streams import drain, events, publish, settings, specs
+from .conftest import TXN_STATS
+from .test_redis_streams import T0, drain, events, publish, settings, specs
 
 pytestmark = pytest.mark.redis
 
@@ -194,3 +205,116 @@ def test_one_delta_commit_records_each_partitions_last_spooled_sequence(
         for partition, sequence in processor._spooled.items():
             assert table.transaction_version(f"{prefix}:{partition}") == sequence
         processor.shutdown()
+
+
+def test_a_checkpoint_of_only_rejected_messages_quarantines_them_and_records_its_sequence(
+    stream_repo: Path, redis_url: str, unique_prefix: str
+) -> None:
+    with p.FeatureStore(stream_repo) as store:
+        processor = StreamProcessor.for_view(
+            store, "txn_stats", settings=settings(redis_url, unique_prefix)
+        )
+        processor.transport.publish(0, [b"poison", b"[]"])
+        drain(processor, 2)
+        spec, _ = specs(store)
+        table = DeltaTable(spec.source.path)
+        assert table.to_pyarrow_table().num_rows == 0
+        assert (
+            table.transaction_version(f"{processor.coordinator.prefix}:0")
+            == (processor._spooled[0])
+        )
+        quarantined = DeltaTable(str(store.offline_path / "quarantine" / "txn_stats"))
+        assert quarantined.to_pyarrow_table().num_rows == 2
+        processor.shutdown()
+
+
+# One partition's life: spool a checkpoint of n rows, run the appender, or let it die
+# after its Delta commit (before confirming) or before it (nothing written).
+_ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("spool"), st.integers(0, 4)),
+        st.tuples(st.sampled_from(["step", "die_after_commit", "die_before_commit"]), st.none()),
+    ),
+    max_size=8,
+)
+
+
+@hypothesis_settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(actions=_ACTIONS)
+def test_every_spooled_row_reaches_delta_exactly_once_whatever_the_appender_crashes(
+    redis_url: str, actions: list[tuple[str, int | None]]
+) -> None:
+    prefix = f"parity_test_{uuid.uuid4().hex[:12]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = events_spec(ViewReadSpec.from_view(TXN_STATS, version=1, repo_root=tmp))
+        job = AppenderJob(
+            raw_spec=spec,
+            quarantine_root=Path(tmp) / "quarantine",
+            coordination_url=redis_url,
+            prefix=prefix,
+            partitions=1,
+            lease_ms=60_000,
+            member="m",
+        )
+        spooler = OfflineAppender(job)  # its coordinator writes checkpoints like a processor
+        sequence, spooled = 0, 0
+        t0 = int(T0.timestamp() * 1_000_000)
+
+        def appender() -> OfflineAppender:
+            fresh = OfflineAppender(job)
+            spooler.coordinator.release("appender", "m")  # the dead one's lease, expired
+            assert fresh.acquire()
+            return fresh
+
+        for action, n in actions:
+            if action == "spool" and n is not None:
+                sequence += 1
+                rows = {
+                    "user_id": [sequence] * n,
+                    "ts": [t0 + i for i in range(spooled, spooled + n)],
+                    "amount": [float(i) for i in range(n)],
+                    "merchant": ["m"] * n,
+                    "created": t0,
+                }
+                spooled += n
+                spooler.coordinator.save(
+                    0,
+                    Checkpoint(sequence=sequence),
+                    upserts={},
+                    removed=(),
+                    spool={"rows": orjson.dumps(rows)},
+                )
+                continue
+            worker = appender()
+            if action == "die_after_commit":
+                worker.coordinator.confirm_spools = _die  # type: ignore[method-assign]
+            elif action == "die_before_commit":
+                worker._append = _die  # type: ignore[method-assign]
+            with contextlib.suppress(AppenderDied):
+                worker.step()
+            worker.close()
+        final = appender()
+        while final.step():
+            pass
+        final.close()
+        spooler.coordinator.release("appender", "m")
+        spooler.close()
+        times = (
+            DeltaTable(spec.source.path).to_pyarrow_table().column("ts").to_pylist()
+            if DeltaTable.is_deltatable(spec.source.path)
+            else []
+        )
+        assert sorted(int(t.timestamp() * 1_000_000) for t in times) == list(
+            range(t0, t0 + spooled)
+        )
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _die(*_: Any, **__: Any) -> None:
+    raise AppenderDied
