@@ -9,10 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -67,6 +63,7 @@ from parity.registry import (
     open_registry,
     plan_apply,
 )
+from parity.registry.actors import current_actor
 from parity.serve.resolve import ServingPlan, resolve_serving_plan
 from parity.serve.transforms import TransformFunctions
 from parity.serve.vectors import OnlineResponse, read_online
@@ -85,25 +82,6 @@ _NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
     ObjectKind.FEATURE_VIEW: FeatureViewNotFound,
     ObjectKind.FEATURE_SERVICE: FeatureServiceNotFound,
 }
-
-
-def current_actor(repo_path: Path) -> Actor:
-    """Who is acting: ``PARITY_ACTOR`` or ``user@host``, with the repo's git commit if any."""
-    name = os.environ.get("PARITY_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
-    context: dict[str, str] = {"host": socket.gethostname()}
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(repo_path), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        if commit.returncode == 0:
-            context["git_commit"] = commit.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass  # not a git checkout, or no git: the audit entry simply has no commit
-    return Actor(name, context)
 
 
 class FeatureStore:
