@@ -63,8 +63,9 @@ class EntityWindow:
     known: set[str] = field(default_factory=set)
 
     def to_list(self) -> list[Any]:
-        """Plain form for checkpoints."""
-        return [self.as_of, self.times, self.ids, [list(v) for v in self.values]]
+        """Plain form for checkpoints: a snapshot (shallow copies; the value tuples are
+        immutable), so another thread may serialize it while this window changes."""
+        return [self.as_of, self.times[:], self.ids[:], self.values[:]]
 
     @classmethod
     def from_list(cls, data: Sequence[Any]) -> EntityWindow:
