@@ -149,9 +149,13 @@ class ViewReadSpec:
     """One feature view version to read, resolved to plain data.
 
     Example:
-        >>> spec = ViewReadSpec.from_view(stats, version=1, repo_root="/repo")  # doctest: +SKIP
-        >>> spec.source.path  # doctest: +SKIP
-        '/repo/data/user_stats.parquet'
+        >>> from parity import ParquetSource, Entity, FeatureView, Field, Float64, Int64
+        >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+        >>> stats = FeatureView("user_stats", entities=[user], schema=[Field("spend", Float64)],
+        ...                     source=ParquetSource("data/stats.parquet", timestamp_field="ts"))
+        >>> spec = ViewReadSpec.from_view(stats, version=1, repo_root="/repo")
+        >>> spec.source.path
+        '/repo/data/stats.parquet'
     """
 
     name: str
@@ -194,7 +198,12 @@ class ViewReadSpec:
         """The same spec pinned to a Delta table version (time travel).
 
         Example:
-            >>> spec.at_table_version(3).source.table_version  # doctest: +SKIP
+            >>> from parity import DeltaSource, Entity, FeatureView, Field, Float64, Int64
+            >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+            >>> stats = FeatureView("user_stats", entities=[user], schema=[Field("spend", Float64)],
+            ...                     source=DeltaSource("data/user_stats", timestamp_field="ts"))
+            >>> spec = ViewReadSpec.from_view(stats, version=1, repo_root="/repo")
+            >>> spec.at_table_version(3).source.table_version
             3
         """
         return dataclasses.replace(
@@ -217,7 +226,11 @@ class ViewReadSpec:
         ``output_names`` renames output columns, e.g. ``{"spend_7d": "user_stats__spend_7d"}``.
 
         Example:
-            >>> ViewReadSpec.from_view(stats, version=2, repo_root=".").ref  # doctest: +SKIP
+            >>> from parity import ParquetSource, Entity, FeatureView, Field, Float64, Int64
+            >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+            >>> stats = FeatureView("user_stats", entities=[user], schema=[Field("spend", Float64)],
+            ...                     source=ParquetSource("stats.parquet", timestamp_field="ts"))
+            >>> ViewReadSpec.from_view(stats, version=2, repo_root=".").ref
             'user_stats@v2'
         """
         batch = view.source.batch_source if isinstance(view.source, PushSource) else view.source

@@ -20,9 +20,15 @@ In both modes the ttl test (``event >= t - ttl``) is applied to the chosen row o
 older row can never pass it when the newest visible one fails.
 
 Example:
-    >>> sql, params = point_in_time_query(["user_id", "event_timestamp"], [spec],  # doctest: +SKIP
-    ...     sources=["read_parquet($files_0)"], mode="event",
+    >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec, ViewReadSpec
+    >>> from parity.types import Float64, Int64
+    >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("parquet", "s.parquet", "ts"),
+    ...                     (JoinKey("user_id", Int64),), (FeatureColumn("x", "x", Float64),))
+    >>> sql = point_in_time_query(["user_id", "event_timestamp"], [spec],
+    ...     sources=[SourceRelation("read_parquet($files_0)")], mode="event",
     ...     timestamp_column="event_timestamp")
+    >>> sql.endswith('ORDER BY m."__parity_row"')
+    True
 """
 
 from __future__ import annotations
@@ -249,7 +255,11 @@ def point_in_time_query(
     """The whole point-in-time join: entity columns first, then each view's features.
 
     Example:
-        >>> point_in_time_query(["user_id", "ts"], [spec],  # doctest: +SKIP
+        >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec, ViewReadSpec
+        >>> from parity.types import Float64, Int64
+        >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("parquet", "s.parquet", "ts"),
+        ...                     (JoinKey("user_id", Int64),), (FeatureColumn("x", "x", Float64),))
+        >>> point_in_time_query(["user_id", "ts"], [spec],
         ...     sources=[SourceRelation("src0")], mode="event", timestamp_column="ts")[:4]
         'WITH'
     """
