@@ -12,8 +12,16 @@ warns; a row count outside its bounds fails; a null rate above ``max_null_rate``
 newest event older than ``max_event_age_seconds`` warns.
 
 Example:
-    >>> run = check_batch(view, rows, version=1, source="sync", now=now)  # doctest: +SKIP
-    >>> run.severity  # doctest: +SKIP
+    >>> import pyarrow as pa
+    >>> from datetime import datetime, timezone
+    >>> from parity import Entity, FeatureView, Field, Float64, Int64, ParquetSource
+    >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+    >>> view = FeatureView("stats", entities=[user], schema=[Field("spend", Float64)],
+    ...                    source=ParquetSource("s.parquet", timestamp_field="ts"))
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> rows = pa.table({"user_id": [1, 2], "spend": [3.0, 4.0], "event_timestamp": [now, now]})
+    >>> run = check_batch(view, rows, version=1, source="sync", now=now)
+    >>> run.severity
     <CheckSeverity.PASS: 'pass'>
 """
 
@@ -75,8 +83,12 @@ class QualityRun:
     """The checks of one batch of one view version.
 
     Example:
-        >>> run.failed  # doctest: +SKIP
-        0
+        >>> from datetime import datetime, timezone
+        >>> check = QualityCheck("row_count", None, 0.0, ">= 1", CheckSeverity.FAIL, "")
+        >>> run = QualityRun("r1", datetime(2026, 1, 1, tzinfo=timezone.utc), "stats", 1,
+        ...                  "push", 0, (check,))
+        >>> run.failed, run.severity.value
+        (1, 'fail')
     """
 
     run_id: str
@@ -187,8 +199,16 @@ def check_batch(
     """Every quality check of one batch (``validation``: the controller's result, if it has one).
 
     Example:
-        >>> check_batch(view, rows, version=1, source="push", now=now).rows  # doctest: +SKIP
-        10
+        >>> import pyarrow as pa
+        >>> from datetime import datetime, timezone
+        >>> from parity import Entity, FeatureView, Field, Float64, Int64, ParquetSource
+        >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+        >>> view = FeatureView("stats", entities=[user], schema=[Field("spend", Float64)],
+        ...                    source=ParquetSource("s.parquet", timestamp_field="ts"))
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> rows = pa.table({"user_id": [1, 2], "spend": [3.0, 4.0], "event_timestamp": [now, now]})
+        >>> check_batch(view, rows, version=1, source="push", now=now).rows
+        2
     """
     if validation is None:
         validation = validate_rows(view, rows, now=now)
