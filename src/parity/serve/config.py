@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -84,6 +85,23 @@ class RequestLogConfig(BaseModel):
     max_pending_rows: Annotated[int, Field(gt=0)] = 200_000
 
 
+class PushConfig(BaseModel):
+    """How ``/push`` and ``FeatureStore.push`` keep their idempotency records.
+
+    ``idempotency_retention``: how long the online push ledger remembers a push (at least
+    this long, at most twice as long; see docs/serving.md). Seconds, or an ISO 8601
+    duration such as ``P7D``; at least one second (fractions of a second are ignored).
+
+    Example:
+        >>> PushConfig.model_validate({"idempotency_retention": "PT1H"}).idempotency_retention
+        datetime.timedelta(seconds=3600)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idempotency_retention: Annotated[timedelta, Field(ge=timedelta(seconds=1))] = timedelta(days=7)
+
+
 class ServerConfig(BaseModel):
     """``server: {host: 127.0.0.1, port: 6566, api_keys: [...], tls_certfile: ...}``.
 
@@ -115,4 +133,5 @@ class ServerConfig(BaseModel):
     # event loop, so a Redis that hangs would stall every request for that long once.
     online_timeout_seconds: Annotated[float, Field(gt=0)] | None = 1.0
     request_log: RequestLogConfig = RequestLogConfig()
+    push: PushConfig = PushConfig()
     access_log: bool = False

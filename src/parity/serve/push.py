@@ -14,7 +14,8 @@ written: the offline append (one Delta commit that also records the push id, see
 ``push_id``; a retry with the same id reuses the time of receipt of the first attempt (so
 its rows are bit-identical), skips what already committed, re-runs the online writes
 (idempotent: the newest row wins) and, once a push completed, returns its answer without
-writing anything. The same id with other rows is refused (409).
+writing anything (while the online ledger remembers it, see
+``server.push.idempotency_retention``). The same id with other rows is refused (409).
 
 Rows use the batch source's column names (its ``timestamp_field``, ``field_mapping``) or
 parity's canonical ones (``event_timestamp``); timestamps are ISO 8601 strings with an
@@ -384,7 +385,10 @@ def apply_push(
             'its batch_source as DeltaSource(...), or push with "to": "online".'
         )
     print_ = fingerprint(source, request.to, request.rows)
-    ledger = PushLedger(store.online_store, project=store.project) if online else None
+    ledger = None
+    if online:
+        retention = store.config.server.push.idempotency_retention
+        ledger = PushLedger(store.online_store, project=store.project, retention=retention, now=now)
     # The ledger read is the online probe: 503 before anything is written if the store is down.
     entry = None if ledger is None else ledger.lookup(source, push_id)
     if entry is not None:

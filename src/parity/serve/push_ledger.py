@@ -13,7 +13,9 @@ each write it vouches for:
   (:class:`PushLedger`), written before anything else (it pins the time of receipt for
   ``to: "online"`` pushes and doubles as the online store probe) and again once every
   online write is done, with the answer of the push. A retry of a completed push returns
-  that answer and writes nothing.
+  that answer and writes nothing. The ledger rotates over time buckets and forgets a push
+  after ``server.push.idempotency_retention`` (at most twice that); a later retry is
+  still appended at most once offline, by the Delta record.
 
 Example:
     >>> rows = fingerprint("txn_push", "online", [{"a": 1}])
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from parity.online.base import OnlineStore, ReadRequest, ViewTable
+from parity.online.base import OnlineRow, OnlineStore, ReadRequest, ViewTable
 from parity.serve.http_errors import BadRequest, PushIdConflict
 
 if TYPE_CHECKING:
@@ -42,12 +44,15 @@ if TYPE_CHECKING:
 
 APP_PREFIX = "parity.push/"
 LEDGER_VIEW = "parity_push_ledger"
+ROTATION_VIEW = "parity_push_ledger_rotation"
 COMMIT_KEY = "parity.push_id"
 """Commit-info key of the Delta commit that appended a push's rows."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _STARTED_US = 0
 _DONE_US = 1
+# The version of the single, unbounded ledger table written before buckets existed.
+_LEGACY_VERSION = 1
 
 
 def new_push_id() -> str:
@@ -167,30 +172,68 @@ class LedgerEntry:
 
 
 class PushLedger:
-    """The ``parity_push_ledger`` table of an online store (one row per push).
+    """The ``parity_push_ledger`` of an online store: one row per push, kept for a bounded time.
 
-    Rows are ordered by the online store's write rule: the "done" row has a later event
-    time than the "started" one, so it always wins, whatever order writes land in.
+    The ledger rotates over time buckets as long as the retention: bucket ``k`` covers
+    ``[k * retention, (k + 1) * retention)`` from the epoch and is the view version whose
+    number is the bucket's start in epoch seconds (so two retentions never share a
+    version). A push is looked up in the bucket of its time of receipt and the one before,
+    in one ``read``; it is written to its own bucket. A push is therefore remembered for at
+    least ``retention`` and at most twice that.
+
+    Buckets are dropped with ``delete_table`` by the first push that writes to a new bucket,
+    whichever process it runs in: a rotation row (``parity_push_ledger_rotation``, read in
+    the same ``read`` as the lookup) names the two buckets that may hold rows; when the
+    current bucket is not one of them, the others are dropped and the row is rewritten. Its
+    event time is the time of receipt, so a process with a late clock never rolls it back.
+    Without a rotation row (a new store, or one upgraded from the single-table ledger) the
+    old unbounded ledger, version 1, is dropped.
+
+    One instance serves one push (its time of receipt is fixed): :meth:`lookup` first,
+    then :meth:`start` and :meth:`finish`. Within a bucket, rows are ordered by the online
+    store's write rule: the "done" row has a later event time than the "started" one, so it
+    always wins, whatever order writes land in.
 
     Example:
-        >>> ledger = PushLedger(store.online_store, project="fraud")  # doctest: +SKIP
+        >>> ledger = PushLedger(store.online_store, project="fraud",
+        ...                     retention=timedelta(days=7), now=now)  # doctest: +SKIP
         >>> ledger.lookup("txn_push", "p1") is None  # doctest: +SKIP
         True
     """
 
-    def __init__(self, store: OnlineStore, *, project: str) -> None:
+    def __init__(
+        self, store: OnlineStore, *, project: str, retention: timedelta, now: datetime
+    ) -> None:
         self._store = store
-        self.table = ViewTable.build(
+        self._project = project
+        self._now = now
+        length = max(int(retention.total_seconds()), 1)
+        start = bucket_start(now, length)
+        self.table = ledger_table(project, start)
+        self.previous = ledger_table(project, start - length)
+        self.rotation = ViewTable.build(
             project,
-            LEDGER_VIEW,
+            ROTATION_VIEW,
             1,
-            join_keys={"push_source": "string", "push_id": "string"},
-            features={"fingerprint": "int64", "received_us": "int64", "result": "string"},
+            join_keys={"ledger": "string"},
+            features={"current": "int64", "previous": "int64"},
         )
+        # Set by lookup: the bucket versions to drop before the first write, if any.
+        self._stale: tuple[int, ...] | None = None
 
     def lookup(self, push_source: str, push_id: str) -> LedgerEntry | None:
-        """The entry of ``push_id`` (raises ``OnlineStoreUnavailable`` if the store is down)."""
-        [[row]] = self._store.read([ReadRequest(self.table, [(push_source, push_id)])])
+        """The entry of ``push_id`` in this bucket or the previous one (raises
+        ``OnlineStoreUnavailable`` if the store is down)."""
+        key = (push_source, push_id)
+        current, previous, rotation = self._store.read(
+            [
+                ReadRequest(self.table, [key]),
+                ReadRequest(self.previous, [key]),
+                ReadRequest(self.rotation, [(LEDGER_VIEW,)]),
+            ]
+        )
+        self._stale = self._stale_buckets(rotation[0])
+        row = current[0] if current[0] is not None else previous[0]
         if row is None:
             return None
         fingerprint_, received_us, result = row.values
@@ -205,11 +248,39 @@ class PushLedger:
         """Record that ``identity`` completed with answer ``result``."""
         self._write(push_source, identity, orjson.dumps(dict(result)).decode(), _DONE_US)
 
+    def _stale_buckets(self, rotation: OnlineRow | None) -> tuple[int, ...] | None:
+        if rotation is None:
+            return (_LEGACY_VERSION,)
+        live = {int(v) for v in rotation.values if v is not None}
+        if self.table.version in live:
+            return None
+        return tuple(sorted(live - {self.table.version, self.previous.version}))
+
+    def _rotate(self, stale: tuple[int, ...]) -> None:
+        import pyarrow as pa
+
+        for version in stale:
+            self._store.delete_table(ledger_table(self._project, version))
+        row = pa.table(
+            {
+                "ledger": pa.array([LEDGER_VIEW], pa.string()),
+                "current": pa.array([self.table.version], pa.int64()),
+                "previous": pa.array([self.previous.version], pa.int64()),
+                "event_timestamp": pa.array([self._now], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        self._store.write(self.rotation, row)
+
     def _write(
         self, push_source: str, identity: PushIdentity, result: str | None, stage_us: int
     ) -> None:
         import pyarrow as pa
 
+        if self._stale is not None:
+            # Dropped before the first row lands in the new bucket: a crash in between
+            # leaves the rotation row as it was, and the next push drops them again.
+            self._rotate(self._stale)
+            self._stale = None
         row = pa.table(
             {
                 "push_source": pa.array([push_source], pa.string()),
@@ -221,3 +292,30 @@ class PushLedger:
             }
         )
         self._store.write(self.table, row)
+
+
+def bucket_start(moment: datetime, length_seconds: int) -> int:
+    """The start, in epoch seconds, of the ledger bucket holding ``moment``.
+
+    Example:
+        >>> bucket_start(datetime(1970, 1, 8, 1, tzinfo=UTC), 7 * 86_400)
+        604800
+    """
+    seconds = (moment - _EPOCH) // timedelta(seconds=1)
+    return seconds // length_seconds * length_seconds
+
+
+def ledger_table(project: str, version: int) -> ViewTable:
+    """The ledger table of one bucket (``version``: the bucket start in epoch seconds).
+
+    Example:
+        >>> ledger_table("fraud", 604800).namespace
+        'fraud:parity_push_ledger:v604800'
+    """
+    return ViewTable.build(
+        project,
+        LEDGER_VIEW,
+        version,
+        join_keys={"push_source": "string", "push_id": "string"},
+        features={"fingerprint": "int64", "received_us": "int64", "result": "string"},
+    )

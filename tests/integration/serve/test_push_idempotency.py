@@ -31,16 +31,20 @@ from parity.offline.delta_writes import append_once
 from parity.online.base import ReadRequest, ViewTable
 from parity.scaffold import init_repo
 from parity.serve.http_errors import PushIdConflict
+from parity.serve.push import PushResult, apply_push, parse_push_request, resolve_push_plan
 from parity.serve.push_ledger import (
     COMMIT_KEY,
     LEDGER_VIEW,
     PushIdentity,
+    at_us,
+    bucket_start,
     fingerprint,
+    ledger_table,
     offline_transactions,
 )
 
 from .conftest import RedisServer, free_port
-from .online_faults import FaultBeforeFirstWrite, RecordingWrites
+from .online_faults import Delegating, FaultBeforeFirstWrite, RecordingWrites
 
 # The batch source keeps a created timestamp, so offline and online can be compared whole.
 PUSH_VIEWS = """
@@ -370,3 +374,167 @@ def test_kill_9_between_the_offline_commit_and_the_online_writes_then_retry_conv
     assert repo.quarantined() == 1
     again = repo.store.push("txn_push", ROWS, push_id="p-killed")
     assert again.to_dict() == {**retried.to_dict(), "replayed": True}
+
+
+# Bounded retention of the online ledger (server.push.idempotency_retention, 7 days by
+# default): buckets of 7 days from the epoch, the first one starting after the real now so
+# every row of ROWS is in the past of every controlled clock below.
+WEEK = timedelta(days=7)
+BOUNDARY = at_us(bucket_start(datetime.now(UTC), 7 * 86_400) * 1_000_000) + WEEK
+BUCKET = int(BOUNDARY.timestamp())  # the ledger version of the bucket starting at BOUNDARY
+
+
+OTHER = [{"user_id": 9, "last_amount": 1.0, "txn_count": 1, "event_timestamp": EVENT.isoformat()}]
+
+
+def push_at(
+    store: FeatureStore,
+    now: datetime,
+    push_id: str,
+    *,
+    to: str = "online_and_offline",
+    rows: list[dict[str, Any]] = ROWS,
+) -> PushResult:
+    """A push received at ``now`` (the server's path, with a controlled clock)."""
+    body = {"push_source_name": "txn_push", "rows": rows, "to": to, "push_id": push_id}
+    request = parse_push_request(body, max_rows=100)
+    plan = resolve_push_plan(store.snapshot(), "txn_push", repo_root=store.repo_path)
+    return apply_push(store, plan, request, now=now)
+
+
+def ledger_rows(repo: Repo) -> dict[int, int]:
+    """Rows held per ledger bucket version, read from the backend itself (not via parity)."""
+    prefix = f"t:{LEDGER_VIEW}:v"
+    held: dict[int, int] = {}
+    if repo.environ.get("PARITY__ONLINE_STORE__TYPE") == "redis":
+        import redis
+
+        client = redis.Redis.from_url(repo.environ["PARITY__ONLINE_STORE__URL"])
+        try:
+            skip = len(repo.environ["PARITY__ONLINE_STORE__KEY_PREFIX"]) + 1 + len(prefix)
+            for key in client.scan_iter(
+                match=f"{repo.environ['PARITY__ONLINE_STORE__KEY_PREFIX']}:{prefix}*"
+            ):
+                version = int(key[skip:].split(b":", 1)[0])
+                held[version] = held.get(version, 0) + 1
+        finally:
+            client.close()
+        return held
+    conn = sqlite3.connect(repo.store.repo_path / "data" / "online.db")
+    try:
+        names = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", (prefix + "%",)
+        ).fetchall()
+        for (name,) in names:
+            (count,) = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+            held[int(name[len(prefix) :])] = count
+    finally:
+        conn.close()
+    return held
+
+
+class CountingDeletes(Delegating):
+    """Remembers the namespace of every ``delete_table`` that reached the real store."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.deleted: list[str] = []
+
+    def delete_table(self, table: ViewTable, /) -> int:
+        self.deleted.append(table.namespace)
+        return self.inner.delete_table(table)
+
+
+def test_a_retry_inside_the_retention_is_answered_from_the_previous_bucket_at_its_boundary(
+    repo: Repo,
+) -> None:
+    store = repo.store
+    last_instant = BOUNDARY - timedelta(microseconds=1)
+    first = push_at(store, last_instant, "p-edge")
+    second = push_at(store, BOUNDARY, "p-start", to="online")
+    recorder = RecordingWrites(store.online_store)
+    store.online_store = recorder  # type: ignore[misc]
+    # One microsecond later, in the next bucket; and exactly one retention later.
+    again = push_at(store, BOUNDARY, "p-edge")
+    again_online = push_at(store, BOUNDARY + WEEK, "p-start", to="online")
+    assert again.to_dict() == {**first.to_dict(), "replayed": True}
+    assert again_online.to_dict() == {**second.to_dict(), "replayed": True}
+    assert recorder.written == []
+    assert ledger_rows(repo) == {BUCKET - 7 * 86_400: 1, BUCKET: 1}
+
+
+def test_buckets_older_than_the_previous_one_are_dropped_once_by_the_first_push_of_a_bucket(
+    repo: Repo,
+) -> None:
+    store = repo.store
+    # A row of the unbounded ledger of older versions: dropped by the first push.
+    legacy = ledger_table("t", 1)
+    store.online_store.write(
+        legacy,
+        pa.table(
+            {
+                "push_source": ["txn_push"],
+                "push_id": ["p-legacy"],
+                "fingerprint": pa.array([1], pa.int64()),
+                "received_us": pa.array([1], pa.int64()),
+                "result": pa.array([None], pa.string()),
+                "event_timestamp": pa.array([EVENT], pa.timestamp("us", tz="UTC")),
+            }
+        ),
+    )
+    counting = CountingDeletes(store.online_store)
+    store.online_store = counting  # type: ignore[misc]
+    push_at(store, BOUNDARY, "p-a")
+    assert counting.deleted == [legacy.namespace]
+    push_at(store, BOUNDARY + timedelta(days=1), "p-a2", to="online")
+    push_at(store, BOUNDARY + WEEK, "p-b")
+    assert ledger_rows(repo) == {BUCKET: 2, BUCKET + 7 * 86_400: 1}
+    counting.deleted.clear()
+    push_at(store, BOUNDARY + 2 * WEEK, "p-c")
+    push_at(store, BOUNDARY + 2 * WEEK + timedelta(hours=1), "p-c2")
+    # One drop per bucket change, whatever the number of pushes: the bucket of p-a is gone.
+    assert counting.deleted == [ledger_table("t", BUCKET).namespace]
+    assert ledger_rows(repo) == {BUCKET + 7 * 86_400: 1, BUCKET + 14 * 86_400: 2}
+
+
+def test_a_retry_after_the_retention_appends_nothing_offline_and_online_converges(
+    repo: Repo,
+) -> None:
+    store = repo.store
+    first = push_at(store, BOUNDARY, "p-late")
+    committed, version = repo.offline(), repo.offline_version()
+    push_at(store, BOUNDARY + 2 * WEEK, "p-other", to="online", rows=OTHER)  # drops p-late's bucket
+    assert BUCKET not in ledger_rows(repo)
+
+    late = push_at(store, BOUNDARY + 2 * WEEK + timedelta(hours=1), "p-late")
+    # Answered from the Delta record: same time of receipt, nothing appended twice.
+    assert late.replayed is True and late.rows_written == first.rows_written == 2
+    assert late.offline is not None and late.offline["committed_before"] is True
+    assert late.offline["table_version"] == first.offline["table_version"]  # type: ignore[index]
+    assert late.online == {"user_live@v1": {"written": 0, "skipped": 2}}
+    assert repo.offline() == committed and repo.offline_version() == version
+    assert repo.online(ACCEPTED) == as_online(committed)
+    assert repo.quarantined() == 1
+    # Remembered again online, in the current bucket: the next retry writes nothing.
+    recorder = RecordingWrites(store.online_store)
+    store.online_store = recorder  # type: ignore[misc]
+    again = push_at(store, BOUNDARY + 2 * WEEK + timedelta(hours=2), "p-late")
+    assert again.to_dict() == {**late.to_dict(), "replayed": True}
+    assert recorder.written == []
+
+
+def test_an_online_only_retry_after_the_retention_is_a_new_push_with_a_new_created_time(
+    repo: Repo,
+) -> None:
+    store = repo.store
+    push_at(store, BOUNDARY, "p-online-late", to="online")
+    [before, _] = repo.online(ACCEPTED)
+    push_at(store, BOUNDARY + 2 * WEEK, "p-other", to="online", rows=OTHER)
+    late = push_at(store, BOUNDARY + 2 * WEEK, "p-online-late", to="online")
+    assert late.replayed is False
+    assert late.online == {"user_live@v1": {"written": 2, "skipped": 0}}
+    [after, _] = repo.online(ACCEPTED)
+    # Same values and event time; the newer created time wins the write rule.
+    assert after[:3] == before[:3]
+    assert (before[3], after[3]) == (BOUNDARY, BOUNDARY + 2 * WEEK)
+    assert repo.offline() == []

@@ -12,16 +12,24 @@ import pytest
 from deltalake import DeltaTable
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from parity.offline.delta_writes import append_once, commit_with_metadata, committed_versions
+from parity.online import open_online_store
+from parity.online.base import OnlineStore
+from parity.online.sqlite import SqliteOnlineConfig
+from parity.serve.config import PushConfig, ServerConfig
 from parity.serve.http_errors import BadRequest, PushIdConflict
 from parity.serve.push import PushResult, parse_push_request
 from parity.serve.push_ledger import (
     PushIdentity,
+    PushLedger,
     at_us,
+    bucket_start,
     check_push_id,
     committed_identity,
     fingerprint,
+    ledger_table,
     offline_transactions,
 )
 
@@ -124,3 +132,83 @@ def test_append_once_writes_rows_and_record_in_one_commit_and_never_twice(tmp_pa
     append_once(path, _rows(1), transactions={"parity.push/p2": 1})
     assert commit_with_metadata(path, "parity.push_id", "p1") == 0
     assert commit_with_metadata(path, "parity.push_id", "nope") is None
+
+
+lengths = st.integers(1, 400 * 86_400)
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(moments, lengths)
+def test_a_moment_lies_in_its_bucket_and_a_retry_within_the_retention_in_it_or_the_next(
+    moment: datetime, length: int
+) -> None:
+    start = bucket_start(moment, length)
+    assert at_us(start * 1_000_000) <= moment < at_us((start + length) * 1_000_000)
+    retry = bucket_start(moment + timedelta(seconds=length), length)
+    assert retry in (start, start + length)
+
+
+def test_the_retention_defaults_to_seven_days_and_reads_seconds_or_iso_durations() -> None:
+    assert ServerConfig().push.idempotency_retention == timedelta(days=7)
+    assert PushConfig.model_validate({"idempotency_retention": 3600}).idempotency_retention == (
+        timedelta(hours=1)
+    )
+    parsed = ServerConfig.model_validate({"push": {"idempotency_retention": "P2D"}})
+    assert parsed.push.idempotency_retention == timedelta(days=2)
+    with pytest.raises(ValidationError, match="idempotency_retention"):
+        PushConfig.model_validate({"idempotency_retention": 0})
+    with pytest.raises(ValidationError, match="idempotency_retentoin"):
+        PushConfig.model_validate({"idempotency_retentoin": 60})
+
+
+class _CountingDeletes:
+    """A real SQLite online store that remembers what ``delete_table`` dropped."""
+
+    def __init__(self, inner: OnlineStore) -> None:
+        self.inner = inner
+        self.deleted: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def delete_table(self, table: Any, /) -> int:
+        self.deleted.append(table.version)
+        return self.inner.delete_table(table)
+
+
+def _push(store: Any, now: datetime, push_id: str) -> PushLedger:
+    ledger = PushLedger(store, project="p", retention=timedelta(hours=1), now=now)
+    if ledger.lookup("s", push_id) is None:
+        identity = PushIdentity(push_id, 1, now)
+        ledger.start("s", identity)
+        ledger.finish("s", identity, {"ok": True})
+    return ledger
+
+
+def test_a_late_clock_never_rolls_the_rotation_back_nor_drops_a_live_bucket(
+    tmp_path: Path,
+) -> None:
+    hour = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    start = int(hour.timestamp())
+    with open_online_store(SqliteOnlineConfig(path="online.db"), repo_root=tmp_path) as real:
+        store = _CountingDeletes(real)
+        _push(store, hour - timedelta(minutes=1), "a")  # bucket start - 3600
+        _push(store, hour, "b")  # bucket start: rotates, drops nothing live
+        assert store.deleted == [1, start - 7200]
+        store.deleted.clear()
+        # A process whose clock is a minute late pushes into the previous bucket.
+        _push(store, hour - timedelta(seconds=30), "c")
+        _push(store, hour + timedelta(minutes=5), "d")
+        assert store.deleted == []
+        found = PushLedger(store, project="p", retention=timedelta(hours=1), now=hour)
+        for push_id in "abcd":
+            assert found.lookup("s", push_id) is not None, push_id
+        # Two hours on, the rotation row still names start - 3600 and start (nobody pushed
+        # in between): both are older than the previous bucket, both are dropped.
+        _push(store, hour + timedelta(hours=2), "e")
+        assert store.deleted == [start - 3600, start]
+        later = PushLedger(store, project="p", retention=timedelta(hours=1), now=hour)
+        assert later.lookup("s", "d") is None
+        assert ledger_table("p", start).namespace == f"p:parity_push_ledger:v{start}"
