@@ -197,7 +197,10 @@ def load_config(repo_path: str | Path, *, environ: Mapping[str, str] | None = No
     """Read ``parity.yaml`` of a repository and apply environment overrides.
 
     Example:
-        >>> load_config("my_repo").project  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> repo = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (repo / "parity.yaml").write_text("project: fraud")
+        >>> load_config(repo, environ={}).project
         'fraud'
     """
     path = Path(repo_path) / CONFIG_FILE
