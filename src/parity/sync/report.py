@@ -65,8 +65,12 @@ class SyncReport:
     """What one sync run of one view version did.
 
     Example:
-        >>> report.rows_written  # doctest: +SKIP
-        99841
+        >>> from datetime import datetime, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> report = SyncReport("r1", "user_stats", 2, "incremental", SyncOutcome.SUCCEEDED,
+        ...                     started_at=at, finished_at=at, rows_read=10, rows_written=9)
+        >>> report.ref, report.rows_written
+        ('user_stats@v2', 9)
     """
 
     run_id: str
