@@ -110,7 +110,11 @@ class Alert:
     """One alert, as stored and as delivered.
 
     Example:
-        >>> alert.summary  # doctest: +SKIP
+        >>> from datetime import datetime, timezone
+        >>> rule = AlertRule("stale", "stale_entity_ratio", warn=0.01, critical=0.1)
+        >>> seen = Observation("stale_entity_ratio", "user_stats@v2", 0.4, {})
+        >>> [alert] = evaluate([rule], [seen], now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+        >>> alert.summary
         'critical: stale_entity_ratio of user_stats@v2 is 0.4 (threshold 0.1)'
     """
 
