@@ -125,7 +125,12 @@ class ViewTable:
         """The table of ``view`` at ``version`` (join keys from its entities).
 
         Example:
-            >>> ViewTable.from_view(stats, project="fraud", version=1)  # doctest: +SKIP
+            >>> from parity import Entity, FeatureView, Field, Float64, Int64, ParquetSource
+            >>> user = Entity("user", join_keys=[Field("user_id", Int64)])
+            >>> stats = FeatureView("user_stats", entities=[user], schema=[Field("spend", Float64)],
+            ...                     source=ParquetSource("s.parquet", timestamp_field="ts"))
+            >>> ViewTable.from_view(stats, project="fraud", version=1).namespace
+            'fraud:user_stats:v1'
         """
         keys = tuple((k.name, k.dtype) for e in view.entities for k in e.join_keys)
         return cls(project, view.name, version, keys, tuple((f.name, f.dtype) for f in view.schema))
@@ -169,7 +174,10 @@ class ReadRequest:
     """Entity keys to read from one view version; each key is a tuple in join-key order.
 
     Example:
-        >>> ReadRequest(table, keys=[(1,), (2,)])  # doctest: +SKIP
+        >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+        ...                         features={"x": "float64"})
+        >>> ReadRequest(table, keys=[(1,), (2,)]).keys
+        [(1,), (2,)]
     """
 
     table: ViewTable

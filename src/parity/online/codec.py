@@ -121,7 +121,14 @@ class TableCodec:
         first 16 bytes of their values (the ordered header).
 
         Example:
-            >>> codec.scan_batch([b"1"], [value[:16]])  # doctest: +SKIP
+            >>> from datetime import datetime, timezone
+            >>> codec = TableCodec(ViewTable.build("p", "v", 1, join_keys={"id": "int64"},
+            ...                                    features={"x": "float64"}))
+            >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            >>> rows = pa.table({"id": [7], "x": [1.0], "event_timestamp": [at]})
+            >>> value = codec.encode_batch(rows).values[0].as_py()
+            >>> codec.scan_batch([b"7"], [value[:16]]).column("id").to_pylist()
+            [7]
         """
         columns = dict(zip(self.table.join_key_names, self._keys.decode_columns(keys), strict=True))
         stamps = np.frombuffer(b"".join(heads), dtype=">u8").reshape(len(heads), 2)

@@ -16,9 +16,16 @@ concurrent writers (threads or processes) serialize and an older value can never
 The file runs in WAL mode: readers never block on a writer.
 
 Example:
+    >>> import tempfile, pyarrow as pa
+    >>> from datetime import datetime, timezone
     >>> config = SqliteOnlineConfig(path="online.db")
-    >>> store = SqliteOnlineStore(config, repo_root=tmp)  # doctest: +SKIP
-    >>> store.write(table, rows).written  # doctest: +SKIP
+    >>> store = SqliteOnlineStore(config, repo_root=tempfile.mkdtemp())
+    >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+    ...                         features={"x": "float64"})
+    >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> rows = pa.table({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0],
+    ...                  "event_timestamp": [at] * 3})
+    >>> store.write(table, rows).written
     3
 """
 
@@ -140,7 +147,15 @@ class SqliteOnlineStore(OnlineStore, ScansEntities):
         """Upsert each key's greatest row unless the stored one is newer or equal.
 
         Example:
-            >>> store.write(table, rows)  # doctest: +SKIP
+            >>> import tempfile, pyarrow as pa
+            >>> from datetime import datetime, timezone
+            >>> store = SqliteOnlineStore(SqliteOnlineConfig(), repo_root=tempfile.mkdtemp())
+            >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+            ...                         features={"x": "float64"})
+            >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            >>> rows = pa.table({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0],
+            ...                  "event_timestamp": [at] * 3})
+            >>> store.write(table, rows)
             WriteResult(rows=3, written=3, skipped=0)
         """
         batch = self._codec(table).encode_batch(rows)
@@ -183,8 +198,18 @@ class SqliteOnlineStore(OnlineStore, ScansEntities):
         """One ``SELECT`` per view version; rows come back in request key order.
 
         Example:
-            >>> store.read([ReadRequest(table, keys=[(1,), (99,)])])  # doctest: +SKIP
-            [[OnlineRow(...), None]]
+            >>> import tempfile, pyarrow as pa
+            >>> from datetime import datetime, timezone
+            >>> store = SqliteOnlineStore(SqliteOnlineConfig(), repo_root=tempfile.mkdtemp())
+            >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+            ...                         features={"x": "float64"})
+            >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            >>> rows = pa.table({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0],
+            ...                  "event_timestamp": [at] * 3})
+            >>> store.write(table, rows).written
+            3
+            >>> store.read([ReadRequest(table, keys=[(1,), (99,)])])
+            [[OnlineRow(values=(1.0,), event_us=1767225600000000, created_us=None), None]]
         """
         conn = self._connection()
         out: list[list[OnlineRow | None]] = []
@@ -214,7 +239,17 @@ class SqliteOnlineStore(OnlineStore, ScansEntities):
         """Every stored entity's keys and timestamps, read from the value headers.
 
         Example:
-            >>> next(store.scan(table)).num_rows  # doctest: +SKIP
+            >>> import tempfile, pyarrow as pa
+            >>> from datetime import datetime, timezone
+            >>> store = SqliteOnlineStore(SqliteOnlineConfig(), repo_root=tempfile.mkdtemp())
+            >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+            ...                         features={"x": "float64"})
+            >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            >>> rows = pa.table({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0],
+            ...                  "event_timestamp": [at] * 3})
+            >>> store.write(table, rows).written
+            3
+            >>> next(store.scan(table)).num_rows
             3
         """
         codec = self._codec(table)
@@ -235,7 +270,17 @@ class SqliteOnlineStore(OnlineStore, ScansEntities):
         """Drop the view version's table; return how many entities it held.
 
         Example:
-            >>> store.delete_table(table)  # doctest: +SKIP
+            >>> import tempfile, pyarrow as pa
+            >>> from datetime import datetime, timezone
+            >>> store = SqliteOnlineStore(SqliteOnlineConfig(), repo_root=tempfile.mkdtemp())
+            >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+            ...                         features={"x": "float64"})
+            >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            >>> rows = pa.table({"id": [1, 2, 3], "x": [1.0, 2.0, 3.0],
+            ...                  "event_timestamp": [at] * 3})
+            >>> store.write(table, rows).written
+            3
+            >>> store.delete_table(table)
             3
         """
         name = _quote(table)
