@@ -245,8 +245,13 @@ class PerformanceReport:
     """Per-window performance of one model.
 
     Example:
-        >>> report.to_dict()["windows"][0]["metrics"]["f1"]  # doctest: +SKIP
-        0.74
+        >>> from datetime import datetime, timedelta, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> day = WindowPerformance(at, at + timedelta(days=1), predictions=4, labeled=4,
+        ...                         metrics={"f1": 0.75})
+        >>> report = PerformanceReport("fraud@3", 0.5, {"f1": 0.81}, (day,))
+        >>> report.to_dict()["windows"][0]["metrics"]["f1"]
+        0.75
     """
 
     model: str
@@ -375,8 +380,13 @@ def error_by_window(report: PerformanceReport, *, metric: str = "f1") -> list[fl
     drift-error link.
 
     Example:
-        >>> error_by_window(report)  # doctest: +SKIP
-        [0.21, 0.24, 0.4]
+        >>> from datetime import datetime, timedelta, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> day = WindowPerformance(at, at + timedelta(days=1), predictions=4, labeled=4,
+        ...                         metrics={"f1": 0.75})
+        >>> report = PerformanceReport("fraud@3", 0.5, {"f1": 0.81}, (day,))
+        >>> error_by_window(report)
+        [0.25]
     """
     return [None if w.metrics.get(metric) is None else 1.0 - float(w.metrics[metric] or 0.0)
             for w in report.windows]  # fmt: skip

@@ -59,7 +59,13 @@ class PerformanceOverview:
     """Performance per window plus, when a dataset was given, drift per window and links.
 
     Example:
-        >>> PerformanceOverview(report).links  # doctest: +SKIP
+        >>> from parity.monitor.performance import PerformanceReport, WindowPerformance
+        >>> from datetime import datetime, timedelta, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> day = WindowPerformance(at, at + timedelta(days=1), predictions=4, labeled=4,
+        ...                         metrics={"f1": 0.75})
+        >>> report = PerformanceReport("fraud@3", 0.5, {"f1": 0.81}, (day,))
+        >>> PerformanceOverview(report).links
         ()
     """
 
@@ -152,7 +158,13 @@ def metrics_svg(report: PerformanceReport, *, width: int = 720, height: int = 26
     """One line per metric over the windows (0..1), dashed lines at the validation values.
 
     Example:
-        >>> metrics_svg(report).startswith("<svg")  # doctest: +SKIP
+        >>> from parity.monitor.performance import PerformanceReport, WindowPerformance
+        >>> from datetime import datetime, timedelta, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> day = WindowPerformance(at, at + timedelta(days=1), predictions=4, labeled=4,
+        ...                         metrics={"f1": 0.75})
+        >>> report = PerformanceReport("fraud@3", 0.5, {"f1": 0.81}, (day,))
+        >>> metrics_svg(report).startswith("<svg")
         True
     """
     left, right, top, bottom = 40, 10, 10, 30

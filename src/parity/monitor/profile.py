@@ -13,9 +13,10 @@ Numeric dtypes (int, float) are profiled as numeric; ``string`` and ``bool`` as
 categorical; other dtypes (lists, vectors, bytes, timestamps) are not profiled.
 
 Example:
-    >>> profile = profile_dataset(dataset)  # doctest: +SKIP
-    >>> profile.feature("amount").edges  # doctest: +SKIP
-    (3.1, 7.9, ...)
+    >>> import pyarrow as pa
+    >>> profile = profile_table(pa.table({"amount": [float(i) for i in range(11)]}))
+    >>> profile.feature("amount").edges
+    (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
 """
 
 from __future__ import annotations
