@@ -122,6 +122,20 @@ class AppenderJob:
         )
 
 
+def require_delta_source(raw_spec: ViewReadSpec) -> None:
+    """Refuse a raw-event source the appender cannot write exactly once (not Delta).
+
+    Example:
+        >>> require_delta_source(events_spec(spec))  # doctest: +SKIP
+    """
+    if raw_spec.source.format != "delta":
+        raise SchemaMismatch(
+            f"view {raw_spec.ref} reads Parquet at {raw_spec.source.path!r}; the stream "
+            "processor appends its raw events to a Delta table (exactly once, with Delta "
+            "application transactions). Declare the source as DeltaSource(...)."
+        )
+
+
 class OfflineAppender:
     """Drains the spools of one consumer group into the view's Delta table.
 
@@ -132,12 +146,7 @@ class OfflineAppender:
     """
 
     def __init__(self, job: AppenderJob, /) -> None:
-        if job.raw_spec.source.format != "delta":
-            raise SchemaMismatch(
-                f"view {job.raw_spec.ref} reads Parquet at {job.raw_spec.source.path!r}; the "
-                "stream processor appends its raw events to a Delta table. Declare the "
-                "source as DeltaSource(...)."
-            )
+        require_delta_source(job.raw_spec)
         self.job = job
         self.coordinator = RedisCoordinator(
             job.coordination_url, prefix=job.prefix, lease_ms=job.lease_ms

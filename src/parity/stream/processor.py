@@ -54,7 +54,12 @@ from parity.stream.config import StreamSettings
 from parity.stream.coordination import Checkpoint, RedisCoordinator
 from parity.stream.events import BadEvent, EventSchema
 from parity.stream.metrics import StreamMetrics
-from parity.stream.offline_appender import AppenderJob, AppenderProcess, OfflineAppendStalled
+from parity.stream.offline_appender import (
+    AppenderJob,
+    AppenderProcess,
+    OfflineAppendStalled,
+    require_delta_source,
+)
 from parity.stream.state import Applied, EntityWindow, Key, WindowState
 
 if TYPE_CHECKING:
@@ -194,7 +199,9 @@ class StreamProcessor:
             lease_ms=self.coordinator.lease_ms,
             member=f"{self.member}-appender",
         )
+        require_delta_source(self.raw_spec)
         self.appender: AppenderProcess | None = None
+        self._appender_restart_at = 0.0
         if settings.offline_appender == "process":
             self.appender = AppenderProcess(self._appender_job)
         self._warm_up()
@@ -514,11 +521,18 @@ class StreamProcessor:
             ):
                 self._acquire(partition)
         self.metrics.partitions_owned = len(self._partitions)
-        if self.appender is not None and not self.appender.alive():
-            # Killed or crashed: its spool entries wait; a new child takes the lease over.
+        if (
+            self.appender is not None
+            and not self.appender.alive()
+            and time.monotonic() >= self._appender_restart_at
+        ):
+            # Killed or crashed: its spool entries wait; a new child takes the lease over
+            # (at most one start per lease period: a child that cannot start must not
+            # turn into a fork loop; its error is on this process's stderr).
             self.appender.stop()
             self.appender = AppenderProcess(self._appender_job)
             self.metrics.appender_restarts += 1
+            self._appender_restart_at = time.monotonic() + self.settings.lease_seconds
         if self._unconfirmed:
             self._confirm_offline(self.coordinator.offline_done())
 

@@ -318,3 +318,27 @@ def test_every_spooled_row_reaches_delta_exactly_once_whatever_the_appender_cras
 
 def _die(*_: Any, **__: Any) -> None:
     raise AppenderDied
+
+
+def test_processor_refuses_a_parquet_event_source_naming_delta_as_the_fix(
+    stream_repo: Path, redis_url: str, unique_prefix: str
+) -> None:
+    import dataclasses
+
+    from parity.errors import SchemaMismatch
+
+    parquet = p.ParquetSource("data/txns.parquet", timestamp_field="ts")
+    view = dataclasses.replace(TXN_STATS, source=parquet)
+    with p.FeatureStore(stream_repo) as store:
+        spec = ViewReadSpec.from_view(view, version=1, repo_root=stream_repo)
+        with pytest.raises(SchemaMismatch, match=r"DeltaSource\(\.\.\.\)"):
+            StreamProcessor(
+                view,
+                version=1,
+                project=store.project,
+                spec=spec,
+                online=store.online_store,
+                engine=store.offline_engine,
+                settings=settings(redis_url, unique_prefix),
+                quarantine_root=store.offline_path / "quarantine",
+            )
