@@ -162,9 +162,14 @@ def check_source_schema(spec: ViewReadSpec, schema: pa.Schema) -> None:
 
     Example:
         >>> import pyarrow as pa
-        >>> check_source_schema(spec, pa.schema([("user_id", pa.int64())]))  # doctest: +SKIP
+        >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec, ViewReadSpec
+        >>> from parity.types import Float64, Int64
+        >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("delta", "data/user_stats", "ts"),
+        ...                     (JoinKey("user_id", Int64),),
+        ...                     (FeatureColumn("spend", "spend", Float64),))
+        >>> check_source_schema(spec, pa.schema([("user_id", pa.int64())]))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        parity.errors.SchemaMismatch: source of view user_stats@v1 ... has no column 'ts'...
+        parity.errors.SchemaMismatch: source of view user_stats@v1 ... no timestamp column 'ts'...
     """
     where = f"source of view {spec.ref} ({spec.source.path})"
     fix = (
