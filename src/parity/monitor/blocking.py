@@ -11,11 +11,13 @@ A feature server answers a read that needs a blocked version with ``503`` and a
 :class:`ServingBlocked` error naming the version, the audit and the way out.
 
 Example:
+    >>> from datetime import datetime, timezone
+    >>> t1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     >>> state = BlockState()
     >>> state.add_audits([{"view": "user_stats", "version": 1, "at": t1, "status":
     ...     "inconsistent", "policy": "block", "mismatch_rate": 0.2, "max_mismatch_rate": 0.0,
-    ...     "audit_id": "a1"}])  # doctest: +SKIP
-    >>> sorted(state.blocked())  # doctest: +SKIP
+    ...     "audit_id": "a1"}])
+    >>> sorted(state.blocked())
     ['user_stats@v1']
 """
 

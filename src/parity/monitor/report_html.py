@@ -2,8 +2,13 @@
 reference and current histograms (inline SVG, no JavaScript, no external files).
 
 Example:
-    >>> html = render_drift_html(report)  # doctest: +SKIP
-    >>> Path("drift.html").write_text(html)  # doctest: +SKIP
+    >>> import pyarrow as pa
+    >>> from parity.monitor.drift import compare_to_reference
+    >>> from parity.monitor.profile import profile_table
+    >>> window = pa.table({"plan": ["a", "b"] * 500})
+    >>> html = render_drift_html(compare_to_reference(profile_table(window), window))
+    >>> html.startswith("<!doctype html>")
+    True
 """
 
 from __future__ import annotations
