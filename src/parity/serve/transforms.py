@@ -179,7 +179,8 @@ def request_values(
     """The values of one request field across the entity rows, checked against its dtype.
 
     Example:
-        >>> request_values([{"amount": 3}], Field("amount", Float64), "fraud")  # doctest: +SKIP
+        >>> from parity.types import Float64
+        >>> request_values([{"amount": 3}], Field("amount", Float64), "fraud")
         [3]
     """
     name, dtype = request.name, request.dtype
