@@ -6,8 +6,11 @@ of their own (prefixed ``retrain_``/``model_``) so the registry's schema is unto
 
 Example:
     >>> from parity.registry.config import SqliteRegistryConfig
+    >>> import tempfile
     >>> engine = open_engine(SqliteRegistryConfig(path="data/registry.db"),
-    ...                      repo_root="my_repo")  # doctest: +SKIP
+    ...                      repo_root=tempfile.mkdtemp())
+    >>> engine.dialect.name
+    'sqlite'
 """
 
 from __future__ import annotations
@@ -70,7 +73,10 @@ def reading(engine: Engine) -> sa.Connection:
     On SQLite its transaction is deferred, so it reads while another process writes.
 
     Example:
-        >>> with reading(engine) as conn:  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> with reading(engine) as conn:
         ...     conn.execute(sa.text("SELECT 1")).scalar()
         1
     """
@@ -84,7 +90,14 @@ def ensure_tables(engine: Engine, metadata: sa.MetaData) -> None:
     process holds it.
 
     Example:
-        >>> ensure_tables(engine, metadata)  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> metadata = sa.MetaData()
+        >>> _ = sa.Table("notes", metadata, sa.Column("id", sa.Integer, primary_key=True))
+        >>> ensure_tables(engine, metadata)
+        >>> sa.inspect(engine).get_table_names()
+        ['notes']
     """
     schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
     with reading(engine) as conn:

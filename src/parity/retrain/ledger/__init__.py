@@ -5,8 +5,15 @@ database; each concept lives in its own module (:mod:`.runs`, :mod:`.journal`,
 :mod:`.locks`, :mod:`.transitions`) and the ledger is their union.
 
 Example:
-    >>> ledger = Ledger(engine, project="fraud")  # doctest: +SKIP
-    >>> ledger.start_run("fraud_model", run_id="r1", trigger="schedule", now=now)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from parity.registry.config import SqliteRegistryConfig
+    >>> from parity.retrain.database import open_engine
+    >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+    >>> from datetime import datetime, timedelta, timezone
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> ledger = Ledger(engine, project="fraud")
+    >>> ledger.start_run("fraud_model", run_id="r1", trigger="schedule", now=now).state
+    <RunState.RUNNING: 'running'>
 """
 
 from __future__ import annotations
@@ -34,7 +41,11 @@ class Ledger(RunLog, Journal, ModelLocks, TransitionLog):
     """Reads and writes the retraining tables of one project (created if missing).
 
     Example:
-        >>> Ledger(engine, project="fraud").runs("fraud_model")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> Ledger(engine, project="fraud").runs("fraud_model")
         []
     """
 

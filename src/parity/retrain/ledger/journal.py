@@ -1,8 +1,16 @@
 """Trigger decisions (with their evidence) and alerts: what the loop decided and why.
 
 Example:
+    >>> import tempfile
+    >>> from parity.registry.config import SqliteRegistryConfig
+    >>> from parity.retrain.database import open_engine
+    >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+    >>> from parity.retrain.ledger import Ledger
+    >>> ledger = Ledger(engine, project="fraud")
+    >>> from datetime import datetime, timedelta, timezone
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     >>> ledger.record_decision("m", action="warn", reasons=["drift"], evidence={},
-    ...                        now=now)  # doctest: +SKIP
+    ...                        now=now)
 """
 
 from __future__ import annotations
@@ -22,7 +30,13 @@ class Journal:
     """The decisions and alerts part of the :class:`~parity.retrain.ledger.Ledger`.
 
     Example:
-        >>> ledger.decisions("fraud_model")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> from parity.retrain.ledger import Ledger
+        >>> ledger = Ledger(engine, project="fraud")
+        >>> ledger.decisions("fraud_model")
         []
     """
 

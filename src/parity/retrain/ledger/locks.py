@@ -4,7 +4,17 @@ A lock expires, so a crashed run cannot block a model forever; its holder may ta
 again (re-entrant by run id).
 
 Example:
-    >>> ledger.acquire_lock("m", run_id="r1", now=now, ttl=timedelta(hours=1))  # doctest: +SKIP
+    >>> import tempfile
+    >>> from parity.registry.config import SqliteRegistryConfig
+    >>> from parity.retrain.database import open_engine
+    >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+    >>> from parity.retrain.ledger import Ledger
+    >>> ledger = Ledger(engine, project="fraud")
+    >>> from datetime import datetime, timedelta, timezone
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> ledger.acquire_lock("m", run_id="r1", now=now, ttl=timedelta(hours=1))
+    >>> ledger.release_lock("m")
+    True
 """
 
 from __future__ import annotations
@@ -23,7 +33,13 @@ class ModelLocks:
     """The locks part of the :class:`~parity.retrain.ledger.Ledger`.
 
     Example:
-        >>> ledger.release_lock("m")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> from parity.retrain.ledger import Ledger
+        >>> ledger = Ledger(engine, project="fraud")
+        >>> ledger.release_lock("m")
         False
     """
 

@@ -69,7 +69,16 @@ class RunLog:
     """The runs and steps part of the :class:`~parity.retrain.ledger.Ledger`.
 
     Example:
-        >>> ledger.start_run("m", run_id="r1", trigger="schedule", now=now)  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> from parity.retrain.ledger import Ledger
+        >>> ledger = Ledger(engine, project="fraud")
+        >>> from datetime import datetime, timedelta, timezone
+        >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> ledger.start_run("m", run_id="r1", trigger="schedule", now=now).run_id
+        'r1'
     """
 
     engine: Engine

@@ -56,9 +56,17 @@ class TransitionLog:
     """The transitions part of the :class:`~parity.retrain.ledger.Ledger`.
 
     Example:
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> from parity.retrain.ledger import Ledger
+        >>> ledger = Ledger(engine, project="fraud")
         >>> t = ledger.begin_transition("m", kind="promote",
-        ...                             target={"champion": 2})  # doctest: +SKIP
-        >>> ledger.finish_transition(t.id)  # doctest: +SKIP
+        ...                             target={"champion": 2})
+        >>> t.state
+        <TransitionState.PENDING: 'pending'>
+        >>> ledger.finish_transition(t.id)
     """
 
     engine: Engine
