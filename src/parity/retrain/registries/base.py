@@ -69,8 +69,10 @@ class ModelVersion:
     """One registered model version.
 
     Example:
-        >>> mv = ModelVersion("fraud_model", 2, None, "file:///m.pkl", lineage)  # doctest: +SKIP
-        >>> mv.ref  # doctest: +SKIP
+        >>> lineage = ModelLineage("fraud", (), "fraud_train", {"f1": 0.8}, "abc", "r1",
+        ...                        ("amount",))
+        >>> mv = ModelVersion("fraud_model", 2, None, "file:///m.pkl", lineage)
+        >>> mv.ref
         'fraud_model@v2'
     """
 

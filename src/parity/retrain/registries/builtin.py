@@ -5,8 +5,14 @@ recorded, so a truncated or replaced file fails to load loudly. Alias moves run 
 transaction (SQLite ``BEGIN IMMEDIATE``), so promote and rollback are atomic.
 
 Example:
-    >>> registry = BuiltinModelRegistry(engine, project="fraud", root=Path("data/models"))
-    ... # doctest: +SKIP
+    >>> import tempfile
+    >>> from parity.registry.config import SqliteRegistryConfig
+    >>> from parity.retrain.database import open_engine
+    >>> repo = Path(tempfile.mkdtemp())
+    >>> engine = open_engine(SqliteRegistryConfig(), repo_root=repo)
+    >>> registry = BuiltinModelRegistry(engine, project="fraud", root=repo / "data/models")
+    >>> registry.versions("fraud_model")
+    []
 """
 
 from __future__ import annotations
@@ -62,8 +68,13 @@ class BuiltinModelRegistry(ModelRegistry):
     """Model versions in the registry database; artifacts under ``root``.
 
     Example:
-        >>> registry = BuiltinModelRegistry(engine, project="p", root=Path("m"))  # doctest: +SKIP
-        >>> registry.versions("x")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> repo = Path(tempfile.mkdtemp())
+        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=repo)
+        >>> registry = BuiltinModelRegistry(engine, project="p", root=repo / "m")
+        >>> registry.versions("x")
         []
     """
 
