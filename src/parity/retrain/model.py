@@ -170,7 +170,11 @@ def default_trainer(features: Any, labels: Any) -> Any:
     trainer, e.g. gradient boosting, for more capacity.
 
     Example:
-        >>> estimator = default_trainer(frame, labels)  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"amount": [1.0, 2.0, 30.0, 40.0]})
+        >>> estimator = default_trainer(frame, [0, 0, 1, 1])
+        >>> estimator.predict(frame).tolist()
+        [0, 0, 1, 1]
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer

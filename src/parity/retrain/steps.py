@@ -33,8 +33,12 @@ def score(estimator: Any, features: pd.DataFrame) -> np.ndarray[Any, Any]:
     """Positive-class scores: ``predict_proba[:, 1]`` when available, else ``predict``.
 
     Example:
-        >>> score(estimator, frame)  # doctest: +SKIP
-        array([0.01, 0.93])
+        >>> import pandas as pd
+        >>> from parity.retrain.model import default_trainer
+        >>> frame = pd.DataFrame({"amount": [1.0, 2.0, 30.0, 40.0]})
+        >>> estimator = default_trainer(frame, [0, 0, 1, 1])
+        >>> score(estimator, frame).round(2).tolist()
+        [0.23, 0.29, 0.71, 0.76]
     """
     if hasattr(estimator, "predict_proba"):
         return np.asarray(estimator.predict_proba(features))[:, 1].astype(np.float64)
