@@ -47,7 +47,15 @@ class LedgerAlertSink:
     """Stores alerts in the ``retrain_alerts`` table of the registry database.
 
     Example:
-        >>> LedgerAlertSink(ledger).alert("m", Severity.WARN, "dip", {})  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> from parity.retrain.database import open_engine
+        >>> from parity.retrain.ledger import Ledger
+        >>> ledger = Ledger(open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp()),
+        ...                 project="fraud")
+        >>> LedgerAlertSink(ledger).alert("m", Severity.WARN, "dip", {})
+        >>> [(a["severity"], a["message"]) for a in ledger.alerts("m")]
+        [('warn', 'dip')]
     """
 
     def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] | None = None) -> None:
