@@ -174,7 +174,12 @@ class Registry(ABC):
     """Versioned store of definitions. One implementation per database family.
 
     Example:
-        >>> from parity.registry import open_registry  # doctest: +SKIP
+        >>> import tempfile
+        >>> from parity.registry import open_registry
+        >>> from parity.registry.config import SqliteRegistryConfig
+        >>> registry = open_registry(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
+        >>> registry.snapshot("fraud").generation
+        0
     """
 
     @abstractmethod

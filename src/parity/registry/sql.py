@@ -90,8 +90,11 @@ class SqlRegistry(Registry):
     """Registry on a SQLAlchemy engine (SQLite or PostgreSQL).
 
     Example:
+        >>> import tempfile
         >>> config = SqliteRegistryConfig(path="data/registry.db")
-        >>> registry = SqlRegistry.open(config, repo_root="my_repo")  # doctest: +SKIP
+        >>> registry = SqlRegistry.open(config, repo_root=tempfile.mkdtemp())
+        >>> registry.snapshot("fraud").versions
+        {}
     """
 
     def __init__(self, engine: Engine, *, display_url: str, schema: str | None = None) -> None:
