@@ -6,8 +6,18 @@ Point-in-time joins run as one DuckDB query of ASOF joins (see
 batches. ``memory_limit`` and ``temp_directory`` bound memory: joins larger than RAM spill.
 
 Example:
-    >>> engine = DuckDBOfflineEngine(DuckDBOfflineConfig(), repo_root=".")  # doctest: +SKIP
-    >>> engine.get_historical_features(entity_df, [spec]).to_pandas()  # doctest: +SKIP
+    >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+    >>> from datetime import datetime, timezone
+    >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec
+    >>> from parity.types import Float64, Int64
+    >>> repo, t = tempfile.mkdtemp(), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> pq.write_table(pa.table({"user_id": [1], "spend": [9.5], "ts": [t]}), f"{repo}/s.parquet")
+    >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("parquet", f"{repo}/s.parquet", "ts"),
+    ...                     (JoinKey("user_id", Int64),), (FeatureColumn("spend", "x", Float64),))
+    >>> engine = DuckDBOfflineEngine(DuckDBOfflineConfig(), repo_root=repo)
+    >>> entity_df = pa.table({"user_id": [1, 2], "event_timestamp": [t, t]})
+    >>> engine.get_historical_features(entity_df, [spec]).to_arrow().column("x").to_pylist()
+    [9.5, None]
 """
 
 from __future__ import annotations
