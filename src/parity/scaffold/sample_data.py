@@ -103,7 +103,11 @@ def write_sample_data(data_dir: Path, *, rows: int, seed: int, end: datetime) ->
     """Generate the tables and write one Parquet file each under ``data_dir``.
 
     Example:
-        >>> write_sample_data(Path("data"), rows=60_000, seed=0, end=end)  # doctest: +SKIP
+        >>> import tempfile
+        >>> end = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> data = Path(tempfile.mkdtemp()) / "data"
+        >>> sorted(write_sample_data(data, rows=100, seed=0, end=end))
+        ['merchant_risk', 'transactions', 'user_profile', 'user_transaction_stats']
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
