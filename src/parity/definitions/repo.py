@@ -160,7 +160,12 @@ def load_repo(root: str | Path) -> RepoContents:
     """Import the definition files under ``root`` and validate them together.
 
     Example:
-        >>> load_repo("my_repo")  # doctest: +SKIP
+        >>> import tempfile
+        >>> repo = Path(tempfile.mkdtemp())
+        >>> _ = (repo / "entities.py").write_text("from parity import Entity, Field, Int64\\n"
+        ...     "user = Entity('user', join_keys=[Field('user_id', Int64)])")
+        >>> load_repo(repo).origins
+        {'entity:user': 'entities.py'}
     """
     root = Path(root).resolve()
     if not root.is_dir():
