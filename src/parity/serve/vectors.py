@@ -51,8 +51,13 @@ class OnlineResponse:
     """Feature vectors for a list of entity rows, columns in canonical order.
 
     Example:
-        >>> response.to_vector()  # doctest: +SKIP
-        [[12.5, 'DE', 0.03]]
+        >>> from datetime import datetime, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> ok = FeatureStatus.PRESENT
+        >>> response = OnlineResponse(("spend", "country"), ("user_id",), [{"user_id": 7}],
+        ...                           [[12.5, "DE"]], [[ok, ok]], [[at, at]], served_at=at)
+        >>> response.to_vector(), response.to_dict()
+        ([[12.5, 'DE']], {'user_id': [7], 'spend': [12.5], 'country': ['DE']})
     """
 
     feature_names: tuple[str, ...]
