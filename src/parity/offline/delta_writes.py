@@ -206,8 +206,12 @@ def committed_versions(
     """The version each application id recorded in a Delta table (a path or an open one).
 
     Example:
-        >>> committed_versions("data/txn_events", ["parity.push/p1"])  # doctest: +SKIP
-        {'parity.push/p1': 1795512030840123}
+        >>> import tempfile, pyarrow as pa
+        >>> path = tempfile.mkdtemp() + "/txn_events"
+        >>> append_once(path, pa.table({"amount": [12.5]}), transactions={"parity.push/p1": 1})
+        0
+        >>> committed_versions(path, ["parity.push/p1", "parity.push/p2"])
+        {'parity.push/p1': 1, 'parity.push/p2': None}
     """
     opened = open_delta(table) if isinstance(table, str) else table
     if opened is None:
@@ -233,10 +237,12 @@ def append_once(
     with everything committed since that snapshot).
 
     Example:
-        >>> append_once("data/t", rows, transactions={"parity.push/p1": 1})  # doctest: +SKIP
-        4
-        >>> append_once("data/t", rows, transactions={"parity.push/p1": 1})  # doctest: +SKIP
-        None
+        >>> import tempfile, pyarrow as pa
+        >>> path, rows = tempfile.mkdtemp() + "/t", pa.table({"amount": [12.5]})
+        >>> append_once(path, rows, transactions={"parity.push/p1": 1})
+        0
+        >>> append_once(path, rows, transactions={"parity.push/p1": 1}) is None
+        True
     """
     from deltalake import CommitProperties, Transaction, write_deltalake
     from deltalake.exceptions import CommitFailedError
@@ -270,8 +276,13 @@ def commit_with_metadata(path: str, key: str, value: str, *, within: int = 200) 
     """The version of the newest of the last ``within`` commits whose info has ``key=value``.
 
     Example:
-        >>> commit_with_metadata("data/t", "parity.push_id", "p1")  # doctest: +SKIP
-        4
+        >>> import tempfile, pyarrow as pa
+        >>> path = tempfile.mkdtemp() + "/t"
+        >>> append_once(path, pa.table({"amount": [12.5]}), transactions={"parity.push/p1": 1},
+        ...             metadata={"parity.push_id": "p1"})
+        0
+        >>> commit_with_metadata(path, "parity.push_id", "p1")
+        0
     """
     from deltalake import DeltaTable
 
