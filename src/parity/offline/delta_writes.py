@@ -20,9 +20,17 @@ both are in the table or neither is; :func:`committed_versions` reads the record
 ``quarantine(..., transactions=...)`` skips a quarantine already recorded.
 
 Example:
-    >>> report = append_rows(spec, rows, quarantine_root=Path("q"))  # doctest: +SKIP
-    >>> report.rows_written, report.rows_quarantined  # doctest: +SKIP
-    (998, 2)
+    >>> import tempfile, pyarrow as pa
+    >>> from datetime import datetime, timezone
+    >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec
+    >>> from parity.types import Float64, Int64
+    >>> root, t = Path(tempfile.mkdtemp()), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("delta", str(root / "stats"), "ts"),
+    ...                     (JoinKey("user_id", Int64),), (FeatureColumn("spend", "x", Float64),))
+    >>> rows = pa.table({"user_id": [1, None], "ts": [t, t], "spend": [2.0, 3.0]})
+    >>> report = append_rows(spec, rows, quarantine_root=root / "q")
+    >>> report.rows_written, report.rows_quarantined
+    (1, 1)
 """
 
 from __future__ import annotations
@@ -348,7 +356,16 @@ def append_rows(spec: ViewReadSpec, rows: RowsInput, *, quarantine_root: Path) -
     """Append the valid rows to the view's Delta table; quarantine the rest.
 
     Example:
-        >>> append_rows(spec, rows, quarantine_root=Path("q")).operation  # doctest: +SKIP
+        >>> import tempfile, pyarrow as pa
+        >>> from datetime import datetime, timezone
+        >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec
+        >>> from parity.types import Float64, Int64
+        >>> root, t = Path(tempfile.mkdtemp()), datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("delta", str(root / "stats"), "ts"),
+        ...                     (JoinKey("user_id", Int64),),
+        ...                     (FeatureColumn("spend", "x", Float64),))
+        >>> rows = pa.table({"user_id": [1, None], "ts": [t, t], "spend": [2.0, 3.0]})
+        >>> append_rows(spec, rows, quarantine_root=root / "q").operation
         'append'
     """
     from deltalake import DeltaTable, write_deltalake
