@@ -62,8 +62,11 @@ def init_repo(
     fresh); the same ``rows``, ``seed`` and ``end`` always give the same bytes.
 
     Example:
-        >>> init_repo(Path("fraud_demo"), project="fraud_demo")  # doctest: +SKIP
-        PosixPath('/home/me/fraud_demo')
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "fraud_demo"
+        >>> repo = init_repo(target, project="fraud_demo", rows=200)
+        >>> repo.name, (repo / "parity.yaml").is_file()
+        ('fraud_demo', True)
     """
     root = Path(path).expanduser().resolve()
     _check_target(root)
