@@ -164,8 +164,14 @@ def load_models(repo_path: Path) -> dict[str, Model]:
     """Every :class:`Model` defined at module level in the repository's ``*.py`` files.
 
     Example:
-        >>> sorted(load_models(Path("fraud")))  # doctest: +SKIP
-        ['fraud_model']
+        >>> import tempfile
+        >>> repo = Path(tempfile.mkdtemp())
+        >>> _ = (repo / "models.py").write_text(
+        ...     "from parity.retrain.model import LabelSource, Model\\n"
+        ...     "churn = Model('churn', feature_service='churn_features@v2',\\n"
+        ...     "              labels=LabelSource('churn.parquet', entity_keys=('user_id',)))")
+        >>> sorted(load_models(repo))
+        ['churn']
     """
     found: dict[str, Model] = {}
     for file in sorted(repo_path.glob("*.py")):

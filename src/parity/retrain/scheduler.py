@@ -53,7 +53,9 @@ class Tick:
     """What one scheduler pass did per model: none / warn / a run state / an error.
 
     Example:
-        >>> Tick(at=None, outcomes={"m": "none"}).outcomes["m"]  # doctest: +SKIP
+        >>> from datetime import datetime, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> Tick(at=at, outcomes={"fraud_model": "none"}).outcomes["fraud_model"]
         'none'
     """
 

@@ -74,7 +74,8 @@ class PredictionLog:
     """Appends predictions as JSON lines under ``data/models/predictions/<model>.jsonl``.
 
     Example:
-        >>> PredictionLog(Path("data/models/predictions")).read("fraud_model")  # doctest: +SKIP
+        >>> import tempfile
+        >>> PredictionLog(Path(tempfile.mkdtemp()) / "predictions").read("fraud_model")
         []
     """
 
