@@ -84,8 +84,13 @@ class AuditReport:
     """One audit of one view version.
 
     Example:
-        >>> report.to_dict()["status"]  # doctest: +SKIP
-        'consistent'
+        >>> from datetime import datetime, timezone
+        >>> at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> report = AuditReport("a1", "user_stats", 1, at, "sync", sampled=200, disagreeing=2,
+        ...                      max_mismatch_rate=0.0, policy=InconsistencyPolicy.ALERT,
+        ...                      features=())
+        >>> report.to_dict()["status"], report.mismatch_rate
+        ('inconsistent', 0.01)
     """
 
     audit_id: str
