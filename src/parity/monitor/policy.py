@@ -111,8 +111,12 @@ def apply_inconsistency_policy(
     the alerts raised. The caller stores the returned audit (``store_audit``).
 
     Example:
+        >>> import tempfile
+        >>> repo, at = Path(tempfile.mkdtemp()), datetime(2026, 1, 1, tzinfo=UTC)
+        >>> report = AuditReport("a1", "user_stats", 1, at, "sync", sampled=200, disagreeing=2,
+        ...     max_mismatch_rate=0.0, policy=InconsistencyPolicy.ALERT, features=())
         >>> apply_inconsistency_policy(report, controller=None, settings=MonitorConfig(),
-        ...     root=root, repo_root=repo)[0].action  # doctest: +SKIP
+        ...     root=repo / "monitoring", repo_root=repo, now=at)[0].action
         'alerted'
     """
     now = datetime.now(UTC) if now is None else now
@@ -139,8 +143,12 @@ def alert_on_quality(
     """The alerts a quality run raises, delivered and stored (none for a passing run).
 
     Example:
-        >>> alert_on_quality(run, settings=AlertSettings(), root=root,
-        ...                  repo_root=repo)  # doctest: +SKIP
+        >>> import tempfile
+        >>> repo = Path(tempfile.mkdtemp())
+        >>> run = QualityRun("r1", datetime(2026, 1, 1, tzinfo=UTC), "user_stats", 1, "sync",
+        ...                  rows=10, checks=())
+        >>> alert_on_quality(run, settings=AlertSettings(), root=repo / "monitoring",
+        ...                  repo_root=repo)
         []
     """
     if run.failed == 0 and run.warned == 0:
