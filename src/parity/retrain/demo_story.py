@@ -70,8 +70,11 @@ def shift_labels(
     accounts from three countries now carry the fraud.
 
     Example:
-        >>> shift_labels(frame, amounts, np.random.default_rng(0))  # doctest: +SKIP
-        array([False,  True, ...])
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"category": ["grocery", "travel"], "country": ["BR", "DE"],
+        ...                       "amount_mean_7d": [20.0, 20.0], "risk_score": [0.0, 0.9]})
+        >>> shift_labels(frame, np.array([400.0, 5.0]), np.random.default_rng(0)).tolist()
+        [True, False]
     """
     category = features["category"].to_numpy(dtype=object)
     country = features["country"].to_numpy(dtype=object)
