@@ -11,9 +11,17 @@ run over them reads the whole event window again. That is correct (online writes
 idempotent and never let an older value win), only slower.
 
 Example:
-    >>> rows = read_source_rows(spec, start=t0, end=t1, written_after=None)  # doctest: +SKIP
-    >>> rows.column_names  # doctest: +SKIP
-    ['user_id', 'spend', 'event_timestamp', 'created_timestamp']
+    >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec, ViewReadSpec
+    >>> from parity.types import Float64, Int64
+    >>> path, t0 = tempfile.mkdtemp() + "/s.parquet", datetime(2026, 1, 1, tzinfo=UTC)
+    >>> pq.write_table(pa.table({"user_id": [1, 2], "spend": [9.5, 1.0], "ts": [t0, t0]}), path)
+    >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("parquet", path, "ts"),
+    ...     (JoinKey("user_id", Int64),), (FeatureColumn("spend", "spend", Float64),))
+    >>> rows, read = read_source_rows(spec, start=t0, end=t0 + timedelta(days=1))
+    >>> rows.column_names, read.format
+    (['user_id', 'spend', 'event_timestamp'], 'parquet')
 """
 
 from __future__ import annotations
@@ -111,7 +119,16 @@ def source_rows_of_entities(spec: ViewReadSpec, keys: pa.Table) -> pa.Table | No
     the whole source then.
 
     Example:
-        >>> rows = source_rows_of_entities(spec, pa.table({"user_id": [7]}))  # doctest: +SKIP
+        >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+        >>> from datetime import UTC, datetime
+        >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec, ViewReadSpec
+        >>> from parity.types import Float64, Int64
+        >>> path, t0 = tempfile.mkdtemp() + "/s.parquet", datetime(2026, 1, 1, tzinfo=UTC)
+        >>> pq.write_table(pa.table({"user_id": [1, 2], "spend": [9.5, 1.0], "ts": [t0, t0]}), path)
+        >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("parquet", path, "ts"),
+        ...     (JoinKey("user_id", Int64),), (FeatureColumn("spend", "spend", Float64),))
+        >>> source_rows_of_entities(spec, pa.table({"user_id": [2]})).column("spend").to_pylist()
+        [1.0]
     """
     import duckdb
 
