@@ -6,9 +6,18 @@ spec before any data is read: columns exist, timestamps are timezone-aware, feat
 key types can be cast to the declared dtypes without loss.
 
 Example:
-    >>> scan = open_source(spec)  # doctest: +SKIP
-    >>> scan.table_read.table_version  # doctest: +SKIP
-    4
+    >>> import tempfile, pyarrow as pa
+    >>> from datetime import UTC, datetime
+    >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec
+    >>> from deltalake import write_deltalake
+    >>> from parity.types import Float64, Int64
+    >>> path, t0 = tempfile.mkdtemp() + "/user_stats", datetime(2026, 1, 1, tzinfo=UTC)
+    >>> write_deltalake(path, pa.table({"user_id": [1], "ts": [t0], "spend": [9.5]}))
+    >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("delta", path, "ts"),
+    ...     (JoinKey("user_id", Int64),), (FeatureColumn("spend", "spend", Float64),))
+    >>> scan = open_source(spec)
+    >>> scan.table_read.table_version
+    0
 """
 
 from __future__ import annotations
@@ -120,7 +129,16 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
     """Open and check the source of ``spec``.
 
     Example:
-        >>> open_source(spec).schema.names  # doctest: +SKIP
+        >>> import tempfile, pyarrow as pa
+        >>> from datetime import UTC, datetime
+        >>> from parity.offline.base import FeatureColumn, JoinKey, SourceSpec
+        >>> import pyarrow.parquet as pq
+        >>> from parity.types import Float64, Int64
+        >>> path, t0 = tempfile.mkdtemp() + "/s.parquet", datetime(2026, 1, 1, tzinfo=UTC)
+        >>> pq.write_table(pa.table({"user_id": [1], "ts": [t0], "spend": [9.5]}), path)
+        >>> spec = ViewReadSpec("user_stats", 1, SourceSpec("parquet", path, "ts"),
+        ...     (JoinKey("user_id", Int64),), (FeatureColumn("spend", "spend", Float64),))
+        >>> open_source(spec).schema.names
         ['user_id', 'ts', 'spend']
     """
     source = spec.source
