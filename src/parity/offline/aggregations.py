@@ -72,7 +72,13 @@ def events_spec(spec: ViewReadSpec) -> ViewReadSpec:
     It opens and checks the source, and it is what the stream processor appends to.
 
     Example:
-        >>> events_spec(spec).features  # doctest: +SKIP
+        >>> from parity.offline.base import JoinKey, SourceSpec
+        >>> from parity.types import Int64
+        >>> agg = Aggregation("amount", "sum", timedelta(days=7))
+        >>> spec = ViewReadSpec("txn_7d", 1, SourceSpec("parquet", "t.parquet", "ts"),
+        ...     (JoinKey("user_id", Int64),), (FeatureColumn(agg.name, agg.name, agg.dtype),),
+        ...     aggregations=(agg,))
+        >>> events_spec(spec).features
         (FeatureColumn(source_column='amount', output_name='amount', dtype=DType('float64')),)
     """
     return dataclasses.replace(spec, features=input_columns(spec), aggregations=(), ttl=None)
