@@ -257,8 +257,16 @@ class OnlineStore(ABC):
     reused; safe to share between threads.
 
     Example:
-        >>> with open_online_store(SqliteOnlineConfig(), repo_root=tmp) as store:  # doctest: +SKIP
+        >>> import tempfile, pyarrow as pa
+        >>> from parity.online import open_online_store
+        >>> from parity.online.sqlite import SqliteOnlineConfig
+        >>> table = ViewTable.build("fraud", "stats", 1, join_keys={"id": "int64"},
+        ...                         features={"x": "float64"})
+        >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> rows = pa.table({"id": [1], "x": [2.5], "event_timestamp": [at]})
+        >>> with open_online_store(SqliteOnlineConfig(), repo_root=tempfile.mkdtemp()) as store:
         ...     store.write(table, rows)
+        WriteResult(rows=1, written=1, skipped=0)
     """
 
     capabilities: ClassVar[OnlineCapabilities]
