@@ -176,14 +176,16 @@ def default_trainer(features: Any, labels: Any) -> Any:
         >>> estimator.predict(frame).tolist()
         [0, 0, 1, 1]
     """
+    from pandas.api.types import is_numeric_dtype
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-    text = [c for c in features.columns if features[c].dtype == object]
-    numbers = [c for c in features.columns if c not in text]
+    # Anything not numeric (object, pandas' str dtype, categories) is one-hot encoded.
+    numbers = [c for c in features.columns if is_numeric_dtype(features[c].dtype)]
+    text = [c for c in features.columns if c not in numbers]
     encode = ColumnTransformer(
         [
             ("text", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
