@@ -3,9 +3,12 @@
 Partition ``p`` of stream ``txns`` is the subject ``txns.p`` of the JetStream stream
 ``PARITY_txns``; each consumer group has a durable pull consumer ``{group}_{p}`` per
 partition (explicit acks, delivery from the start of the stream). A message not
-acknowledged within ``ack_wait_seconds`` is delivered again: that is how a partition's
-new owner gets what a killed owner had not checkpointed. Dead letters go to the subject
-``parity_dead.txns`` of the stream ``PARITY_DEAD_txns``, the reason in a header.
+acknowledged within ``ack_wait_seconds`` is delivered again. A partition's new owner gets
+what a killed owner had not checkpointed *first and in stream order*: it restarts the
+durable consumer at its ack floor (left to the ack wait, newer messages would come first,
+and the offline appender takes each group's raw events in stream-sequence order). Dead
+letters go to the subject ``parity_dead.txns`` of the stream ``PARITY_DEAD_txns``, the
+reason in a header.
 
 ``nats-py`` is asyncio; the transport runs its own event loop, so the processor stays a
 plain synchronous loop. ``nats`` is imported when a transport is built.
@@ -85,20 +88,39 @@ class NatsJetStreamTransport(StreamTransport):
 
         if partition in self._subscriptions:
             return
+        durable = f"{self.group}_{partition}"
+        start = self._run(self._restart_at_ack_floor(durable))
         config = ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL if start is None else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
             ack_wait=self.ack_wait_seconds,
             max_ack_pending=100_000,
         )
         self._subscriptions[partition] = self._run(
             self._js.pull_subscribe(
                 f"{self.stream}.{partition}",
-                durable=f"{self.group}_{partition}",
+                durable=durable,
                 stream=self.events_stream,
                 config=config,
             )
         )
+
+    async def _restart_at_ack_floor(self, durable: str) -> int | None:
+        """If the durable consumer has unacknowledged messages (a previous owner's),
+        delete it and return the stream sequence to recreate it at (its ack floor + 1),
+        so they are delivered again now and in order; else None (keep or create it)."""
+        from nats.js.errors import NotFoundError
+
+        try:
+            info = await self._js.consumer_info(self.events_stream, durable)
+        except NotFoundError:
+            return None
+        if not info.num_ack_pending:
+            return None
+        floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+        await self._js.delete_consumer(self.events_stream, durable)
+        return (floor or 0) + 1
 
     def poll(
         self, partitions: Sequence[int], /, *, max_messages: int, timeout_ms: int

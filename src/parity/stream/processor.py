@@ -20,8 +20,9 @@ One loop, each turn:
 
 A crash at any point loses nothing: unacknowledged messages are delivered again and the
 checkpoint says which of them are already in the state; the spool holds a checkpoint's
-raw events exactly when the checkpoint exists, and the Delta table records (application
-transactions) which spool entries it holds.
+raw events exactly when the checkpoint exists (each with its message id), and the Delta
+table records (application transactions) up to which message position of each partition
+of the source it holds, whichever group appended them.
 
 Example:
     >>> processor = StreamProcessor.for_view(store, "txn_stats@v1",  # doctest: +SKIP
@@ -80,6 +81,9 @@ class _Flush:
     removed: list[bytes]
     unacked: list[Message]
     offline: dict[str, Any] | None
+    # The transport message id of each raw event of ``offline`` (its position: the
+    # appender appends each position of the source once, whatever the group).
+    offline_ids: list[str]
     rejected: list[tuple[Message, str]]
 
 
@@ -90,7 +94,7 @@ class _Partition:
     state: WindowState
     checkpoint: Checkpoint
     unacked: list[Message] = field(default_factory=list)
-    offline: list[tuple[Key, int, tuple[Any, ...]]] = field(default_factory=list)
+    offline: list[tuple[Key, int, tuple[Any, ...], str]] = field(default_factory=list)
     rejected: list[tuple[Message, str]] = field(default_factory=list)
     changed: set[Key] = field(default_factory=set)
     removed: set[Key] = field(default_factory=set)
@@ -198,6 +202,7 @@ class StreamProcessor:
             partitions=settings.partitions,
             lease_ms=self.coordinator.lease_ms,
             member=f"{self.member}-appender",
+            stream=settings.stream,
         )
         require_delta_source(self.raw_spec)
         self.appender: AppenderProcess | None = None
@@ -335,7 +340,7 @@ class StreamProcessor:
         applied = part.state.apply(key, time_us, event_id, values)
         if applied is Applied.NEW:
             self.metrics.applied += 1
-            part.offline.append((key, time_us, values))
+            part.offline.append((key, time_us, values, message.message_id))
         elif applied is Applied.DUPLICATE:
             self.metrics.duplicates += 1
         else:
@@ -439,6 +444,7 @@ class StreamProcessor:
             removed=[_key_bytes(k) for k in part.removed],
             unacked=part.unacked,
             offline=self._offline_columns(part.offline) if part.offline else None,
+            offline_ids=[e[3] for e in part.offline],
             rejected=part.rejected,
         )
         if part.offline or part.rejected:
@@ -456,6 +462,7 @@ class StreamProcessor:
         if flush.offline is not None:
             flush.offline["created"] = max(_now_us(), self._created_us)
             spool["rows"] = orjson.dumps(flush.offline)
+            spool["ids"] = orjson.dumps(flush.offline_ids)
         if flush.rejected:
             spool["rejected"] = orjson.dumps(
                 [
@@ -480,13 +487,15 @@ class StreamProcessor:
             self.transport.ack(flush.unacked)
             self.metrics.checkpoints += 1
 
-    def _offline_columns(self, events: list[tuple[Key, int, tuple[Any, ...]]]) -> dict[str, Any]:
+    def _offline_columns(
+        self, events: list[tuple[Key, int, tuple[Any, ...], str]]
+    ) -> dict[str, Any]:
         columns: dict[str, Any] = {}
         for n, key in enumerate(self.raw_spec.join_keys):
-            columns[key.source_column] = [k[n] for k, _, _ in events]
-        columns[self.raw_spec.source.timestamp_field] = [t for _, t, _ in events]
+            columns[key.source_column] = [e[0][n] for e in events]
+        columns[self.raw_spec.source.timestamp_field] = [e[1] for e in events]
         for n, name in enumerate(self.schema.input_names):
-            columns[name] = [v[n] for _, _, v in events]
+            columns[name] = [e[2][n] for e in events]
         return columns
 
     # --- partitions --------------------------------------------------------------------

@@ -31,6 +31,7 @@ from parity.stream.offline_appender import (
     AppenderJob,
     OfflineAppender,
     OfflineAppendStalled,
+    message_position,
 )
 from parity.stream.processor import StreamProcessor
 
@@ -190,7 +191,18 @@ def test_killed_appender_process_is_restarted_and_nothing_is_lost_or_doubled(
         assert not processor.appender.alive()
 
 
-def test_one_delta_commit_records_each_partitions_last_spooled_sequence(
+def _last_positions(redis_url: str, stream: str) -> dict[int, int]:
+    client = redis.Redis.from_url(redis_url)
+    out = {}
+    for partition in range(2):
+        last = client.xrevrange(f"{stream}:{partition}", count=1)
+        if last:
+            out[partition] = message_position(last[0][0].decode())
+    client.close()
+    return out
+
+
+def test_the_delta_commit_records_each_source_partitions_highest_message_position(
     stream_repo: Path, redis_url: str, unique_prefix: str
 ) -> None:
     items = events(200, seed=45)
@@ -201,13 +213,15 @@ def test_one_delta_commit_records_each_partitions_last_spooled_sequence(
         drain(processor, len(items))
         spec, _ = specs(store)
         table = DeltaTable(spec.source.path)
-        prefix = processor.coordinator.prefix
-        for partition, sequence in processor._spooled.items():
-            assert table.transaction_version(f"{prefix}:{partition}") == sequence
+        last = _last_positions(redis_url, config.stream)
+        assert set(last) == {0, 1}
+        for partition, position in last.items():
+            app_id = f"parity:source:{config.stream}:{partition}"
+            assert table.transaction_version(app_id) == position
         processor.shutdown()
 
 
-def test_a_checkpoint_of_only_rejected_messages_quarantines_them_and_records_its_sequence(
+def test_a_checkpoint_of_only_rejected_messages_quarantines_them_and_records_its_position(
     stream_repo: Path, redis_url: str, unique_prefix: str
 ) -> None:
     with p.FeatureStore(stream_repo) as store:
@@ -219,96 +233,123 @@ def test_a_checkpoint_of_only_rejected_messages_quarantines_them_and_records_its
         spec, _ = specs(store)
         table = DeltaTable(spec.source.path)
         assert table.to_pyarrow_table().num_rows == 0
+        stream = processor.settings.stream
         assert (
-            table.transaction_version(f"{processor.coordinator.prefix}:0")
-            == (processor._spooled[0])
+            table.transaction_version(f"parity:source:{stream}:0")
+            == _last_positions(redis_url, stream)[0]
         )
         quarantined = DeltaTable(str(store.offline_path / "quarantine" / "txn_stats"))
         assert quarantined.to_pyarrow_table().num_rows == 2
         processor.shutdown()
 
 
-# One partition's life: spool a checkpoint of n rows, run the appender, or let it die
-# after its Delta commit (before confirming) or before it (nothing written).
+# Two consumer groups (view versions v1, v2) of one source stream, one partition of
+# EVENTS messages: a group spools its next n messages as one checkpoint, or its appender
+# runs, or dies after its Delta commit (before confirming) or before it.
+EVENTS = 30
+_GROUPS = st.sampled_from(["v1", "v2"])
 _ACTIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("spool"), st.integers(0, 4)),
-        st.tuples(st.sampled_from(["step", "die_after_commit", "die_before_commit"]), st.none()),
+        st.tuples(st.just("spool"), _GROUPS, st.integers(0, 6)),
+        st.tuples(
+            st.sampled_from(["step", "die_after_commit", "die_before_commit"]),
+            _GROUPS,
+            st.none(),
+        ),
     ),
-    max_size=8,
+    max_size=14,
 )
+
+
+def _message_id(position: int) -> str:
+    return f"{1_700_000_000_000 + position // 3}-{position % 3}"  # Redis ids, 3 per ms
 
 
 @hypothesis_settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(actions=_ACTIONS)
-def test_every_spooled_row_reaches_delta_exactly_once_whatever_the_appender_crashes(
-    redis_url: str, actions: list[tuple[str, int | None]]
+@given(actions=_ACTIONS, v1_retires=st.booleans())
+def test_two_groups_of_one_source_append_every_event_exactly_once_whatever_the_interleaving(
+    redis_url: str, actions: list[tuple[str, str, int | None]], v1_retires: bool
 ) -> None:
     prefix = f"parity_test_{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory() as tmp:
         spec = events_spec(ViewReadSpec.from_view(TXN_STATS, version=1, repo_root=tmp))
-        job = AppenderJob(
-            raw_spec=spec,
-            quarantine_root=Path(tmp) / "quarantine",
-            coordination_url=redis_url,
-            prefix=prefix,
-            partitions=1,
-            lease_ms=60_000,
-            member="m",
-        )
-        spooler = OfflineAppender(job)  # its coordinator writes checkpoints like a processor
-        sequence, spooled = 0, 0
+        jobs = {
+            group: AppenderJob(
+                raw_spec=spec,
+                quarantine_root=Path(tmp) / "quarantine",
+                coordination_url=redis_url,
+                stream=f"{prefix}_txns",
+                prefix=f"{prefix}:{group}",
+                partitions=1,
+                lease_ms=60_000,
+                member="m",
+            )
+            for group in ("v1", "v2")
+        }
+        # Their coordinators write checkpoints like each group's processor.
+        spoolers = {group: OfflineAppender(job) for group, job in jobs.items()}
+        sequence = dict.fromkeys(jobs, 0)
+        cursor = dict.fromkeys(jobs, 0)
         t0 = int(T0.timestamp() * 1_000_000)
 
-        def appender() -> OfflineAppender:
-            fresh = OfflineAppender(job)
-            spooler.coordinator.release("appender", "m")  # the dead one's lease, expired
+        def spool(group: str, n: int) -> None:
+            positions = range(cursor[group] + 1, min(cursor[group] + n, EVENTS) + 1)
+            cursor[group] += len(positions)
+            sequence[group] += 1
+            rows = {
+                "user_id": list(positions),
+                "ts": [t0 + 1000 * (EVENTS - k) for k in positions],  # event time: any order
+                "amount": [float(k) for k in positions],
+                "merchant": ["m"] * len(positions),
+                "created": t0,
+            }
+            spoolers[group].coordinator.save(
+                0,
+                Checkpoint(sequence=sequence[group]),
+                upserts={},
+                removed=(),
+                spool={
+                    "rows": orjson.dumps(rows),
+                    "ids": orjson.dumps([_message_id(k) for k in positions]),
+                },
+            )
+
+        def appender(group: str) -> OfflineAppender:
+            fresh = OfflineAppender(jobs[group])
+            spoolers[group].coordinator.release("appender", "m")  # the dead one's, expired
             assert fresh.acquire()
             return fresh
 
-        for action, n in actions:
+        for action, group, n in actions:
             if action == "spool" and n is not None:
-                sequence += 1
-                rows = {
-                    "user_id": [sequence] * n,
-                    "ts": [t0 + i for i in range(spooled, spooled + n)],
-                    "amount": [float(i) for i in range(n)],
-                    "merchant": ["m"] * n,
-                    "created": t0,
-                }
-                spooled += n
-                spooler.coordinator.save(
-                    0,
-                    Checkpoint(sequence=sequence),
-                    upserts={},
-                    removed=(),
-                    spool={"rows": orjson.dumps(rows)},
-                )
+                spool(group, n)
                 continue
-            worker = appender()
+            worker = appender(group)
             if action == "die_after_commit":
                 worker.coordinator.confirm_spools = _die  # type: ignore[method-assign]
             elif action == "die_before_commit":
-                worker._append = _die  # type: ignore[method-assign]
+                worker._append_fresh = _die  # type: ignore[method-assign]
             with contextlib.suppress(AppenderDied):
                 worker.step()
             worker.close()
-        final = appender()
-        while final.step():
-            pass
-        final.close()
-        spooler.coordinator.release("appender", "m")
-        spooler.close()
-        times = (
-            DeltaTable(spec.source.path).to_pyarrow_table().column("ts").to_pylist()
-            if DeltaTable.is_deltatable(spec.source.path)
-            else []
-        )
-        assert sorted(int(t.timestamp() * 1_000_000) for t in times) == list(
-            range(t0, t0 + spooled)
-        )
+        # v2 reads the stream to its end and its appender drains; v1 is retired (its
+        # spool left as it is) or drains too.
+        spool("v2", EVENTS)
+        for group in ("v2",) if v1_retires else ("v1", "v2"):
+            final = appender(group)
+            while final.step():
+                pass
+            final.close()
+            assert spoolers[group].coordinator.offline_done().get(0, 0) == sequence[group]
+        for spooler in spoolers.values():
+            spooler.coordinator.release("appender", "m")
+            spooler.close()
+        log = DeltaTable(spec.source.path).to_pyarrow_table()
+        assert sorted(log.column("user_id").to_pylist()) == list(range(1, EVENTS + 1))
+        version = DeltaTable(spec.source.path).transaction_version(f"parity:source:{prefix}_txns:0")
+        assert version == message_position(_message_id(EVENTS))
     client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=f"{prefix}*"))
     if keys:
