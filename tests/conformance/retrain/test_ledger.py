@@ -86,6 +86,18 @@ def test_decisions_and_alerts_keep_their_evidence(ledger: Ledger) -> None:
     assert ledger.alerts("other") == []
 
 
+def test_decisions_and_alerts_come_back_at_the_utc_instant_they_were_recorded(
+    ledger: Ledger,
+) -> None:
+    ledger.record_decision("m", action="none", reasons=[], evidence={}, now=T0)
+    ledger.record_alert("m", severity="warn", message="w", evidence={}, now=T0)
+    [decision] = ledger.decisions("m")
+    [alert] = ledger.alerts("m")
+    for at in (decision["at"], alert["at"]):
+        assert at == T0
+        assert at.utcoffset() == timedelta(0)
+
+
 def test_transitions_are_recorded_pending_then_done_with_their_target(ledger: Ledger) -> None:
     t = ledger.begin_transition("m", kind="promote", target={"previous": 1, "champion": 2})
     assert [x.id for x in ledger.transitions("m", pending=True)] == [t.id]
