@@ -271,3 +271,42 @@ def _with_freshness(seen: dict[Any, float]) -> dict[Any, float]:
 
 def _status(server: Server, code: int) -> None:
     assert read(server, f"{REF}:amount_mean_7d").status_code == code
+
+
+def _gauge_workers() -> list[int]:
+    """Pids of this process's gauge worker children (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if ppid == os.getpid() and b"parity.monitor.gauge_worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_store_gauges_come_from_a_worker_process_that_stops_with_the_server(
+    repo: FeatureStore,
+) -> None:
+    # The freshness scan runs outside the server's interpreter (no lock held while
+    # requests wait); the worker goes away with the server.
+    assert _gauge_workers() == []
+    with Server(repo) as server:
+        [worker] = _gauge_workers()
+        seen = eventually(lambda: _with_freshness(gauges(server)))
+        assert seen[("parity_monitor_online_entities", LABELS)] > 0
+        ready = httpx.get(f"{server.url}/ready").json()["monitor"]
+        assert ready["refreshed_at"] is not None and ready["error"] is None
+    eventually(lambda: _assert_gone(worker), timeout=10)
+
+
+def _assert_gone(pid: int) -> None:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return
+    assert state == "Z", f"gauge worker {pid} still running (state {state})"
