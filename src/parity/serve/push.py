@@ -21,6 +21,12 @@ Rows use the batch source's column names (its ``timestamp_field``, ``field_mappi
 parity's canonical ones (``event_timestamp``); timestamps are ISO 8601 strings with an
 offset. A missing ``created_timestamp`` is the time the push was first received.
 
+A push source that feeds a live aggregation view version (``FeatureView(...,
+aggregations=[...])``) is refused (:func:`refuse_unfed_aggregations`, 422) before anything
+is written: such a view's values are computed by ``parity stream run`` from raw events, so
+writing the pushed rows online as feature values would serve wrong aggregates. Its events
+are published to the stream the view's processor consumes instead.
+
 Example:
     >>> plan = resolve_push_plan(snapshot, "txn_push", repo_root=root)  # doctest: +SKIP
     >>> apply_push(store, plan, request, now=now).rows_written  # doctest: +SKIP
@@ -107,6 +113,11 @@ class PushTarget:
     def ref(self) -> str:
         """``name@vN``."""
         return f"{self.view.name}@v{self.version}"
+
+    @property
+    def aggregates(self) -> bool:
+        """True for an aggregation view: its values come from the stream processor."""
+        return bool(self.view.aggregations)
 
 
 @dataclass(frozen=True)
@@ -374,6 +385,7 @@ def apply_push(
         >>> apply_push(store, plan, request, now=now).push_id  # doctest: +SKIP
         '5f0c...'
     """
+    refuse_unfed_aggregations(plan)
     push_id = request.push_id or new_push_id()
     source = plan.source.name
     offline = request.to in ("offline", "online_and_offline")
@@ -421,6 +433,36 @@ def apply_push(
     if ledger is not None:
         ledger.finish(source, identity, dataclasses.replace(result, replayed=False).to_dict())
     return result
+
+
+def refuse_unfed_aggregations(plan: PushPlan) -> None:
+    """Refuse a push whose source feeds a live aggregation view version (nothing written).
+
+    An aggregation view's online values are computed by the stream processor from raw
+    events; pushed rows written as feature values would serve wrong aggregates, and rows
+    appended offline only would make training see events serving never counted. Every
+    ``to`` mode is refused, for every view the source feeds: a push is all or nothing.
+
+    Example:
+        >>> refuse_unfed_aggregations(plan)  # doctest: +SKIP
+        Traceback (most recent call last):
+        SchemaMismatch: Push source 'txn_push' feeds the aggregation view version(s) ...
+    """
+    refs = [target.ref for target in plan.targets if target.aggregates]
+    if not refs:
+        return
+    source = plan.source.name
+    views = sorted({ref.split("@", 1)[0] for ref in refs})
+    run = " and ".join(f"'parity stream run {view} ...'" for view in views)
+    raise SchemaMismatch(
+        f"Push source {source!r} feeds the aggregation view version(s) {', '.join(refs)}, "
+        "whose values the stream processor computes from raw events; parity does not "
+        f"publish pushed rows to a stream, so this push was refused and nothing was written "
+        "(written as feature values, raw events would serve wrong aggregates). Fix: publish "
+        f"these events to the stream that {run} consumes (its offline appender also appends "
+        f"them to {plan.source.batch_source.path!r}, exactly once), or give the "
+        "aggregation view a source other than this push source."
+    )
 
 
 def _write_push(

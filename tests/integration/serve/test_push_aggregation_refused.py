@@ -1,0 +1,150 @@
+"""A push never writes raw events as the values of an aggregation view.
+
+An aggregation view's online values are computed by the stream processor from raw events.
+A push whose source feeds a live aggregation view version is refused (422 over HTTP,
+``SchemaMismatch`` in process and from ``Client.push``) before anything is written: not the
+Delta batch table, not the quarantine, not the online store (values or push ledger), and
+not the plain views the same push source also feeds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from deltalake import DeltaTable
+
+from parity import Client, FeatureStore
+from parity.config import load_config
+from parity.errors import SchemaMismatch
+from parity.online.base import ReadRequest, ViewTable
+from parity.scaffold import init_repo
+
+from .conftest import REDIS_URL, Backend, serve
+
+# One push source feeding a plain view and an aggregation view.
+VIEWS = """
+from datetime import timedelta
+
+from features import user
+from parity import DeltaSource, FeatureView, Field, Float64, Int64, PushSource
+from parity.definitions import Aggregation
+
+txn_push = PushSource(
+    "txn_push", batch_source=DeltaSource("data/txn_events", timestamp_field="event_timestamp")
+)
+user_live = FeatureView(
+    "user_live",
+    entities=[user],
+    schema=[Field("amount", Float64, nullable=False, min_value=0), Field("txn_count", Int64)],
+    source=txn_push,
+    ttl=timedelta(days=1),
+)
+user_spend = FeatureView(
+    "user_spend",
+    entities=[user],
+    source=txn_push,
+    ttl=timedelta(days=1),
+    aggregations=[Aggregation("amount", "sum", timedelta(hours=1), name="spend_1h")],
+)
+"""
+EVENT = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0).isoformat()
+ROWS: list[dict[str, Any]] = [
+    {"user_id": 1, "amount": 10.5, "txn_count": 1, "event_timestamp": EVENT},
+    {"user_id": 2, "amount": 20.0, "txn_count": 2, "event_timestamp": EVENT},
+    # would be quarantined by user_live (amount < 0) if the push were applied
+    {"user_id": 3, "amount": -1.0, "txn_count": 3, "event_timestamp": EVENT},
+]
+
+
+@pytest.fixture
+def repo(backend: Backend, tmp_path: Path) -> Iterator[FeatureStore]:
+    root = tmp_path / "repo"
+    init_repo(root, project="t", rows=100)
+    (root / "push_features.py").write_text(VIEWS)
+    store = FeatureStore(root, config=load_config(root, environ=backend.environ))
+    store.apply(message="a plain and an aggregation view over one push source")
+    store.promote("user_live@v1", message="test", force=True)
+    store.promote("user_spend@v1", message="test", force=True)
+    yield store
+    store.close()
+
+
+def online_footprint(store: FeatureStore, backend: Backend) -> Any:
+    """Everything the online store holds: Redis keys under the prefix, or SQLite rows."""
+    if backend.name == "redis":
+        import redis
+
+        prefix = backend.environ["PARITY__ONLINE_STORE__KEY_PREFIX"]
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            return sorted(client.scan_iter(match=f"{prefix}:*", count=1000))
+        finally:
+            client.close()
+    path = store.repo_path / "data" / "online.db"
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: conn.execute(f'SELECT * FROM "{n}"').fetchall() for n in sorted(names)}
+    finally:
+        conn.close()
+
+
+def assert_nothing_written(store: FeatureStore, backend: Backend, before: Any) -> None:
+    data = store.repo_path / "data"
+    assert not DeltaTable.is_deltatable(str(data / "txn_events"))
+    assert not (data / "offline" / "quarantine").exists() or not any(
+        (data / "offline" / "quarantine").iterdir()
+    )
+    for ref in ("user_live@v1", "user_spend@v1"):
+        table = ViewTable.from_view(store.get_feature_view(ref), project="t", version=1)
+        [rows] = store.online_store.read([ReadRequest(table, [(1,), (2,), (3,)])])
+        assert rows == [None, None, None], ref
+    assert online_footprint(store, backend) == before
+
+
+def check_message(message: str) -> None:
+    assert "'txn_push'" in message
+    assert "user_spend@v1" in message
+    assert "user_live" not in message  # only the aggregation versions are named
+    assert "parity stream run user_spend" in message
+    assert "nothing was written" in message
+
+
+@pytest.mark.parametrize("to", ["online_and_offline", "online", "offline"])
+def test_push_to_a_source_feeding_an_aggregation_view_is_refused_in_process(
+    repo: FeatureStore, backend: Backend, to: str
+) -> None:
+    before = online_footprint(repo, backend)
+    with pytest.raises(SchemaMismatch) as refused:
+        repo.push("txn_push", ROWS, to=to, push_id=f"p-{uuid.uuid4().hex}")
+    check_message(str(refused.value))
+    assert_nothing_written(repo, backend, before)
+
+
+def test_push_to_a_source_feeding_an_aggregation_view_is_a_422_over_http(
+    repo: FeatureStore, backend: Backend
+) -> None:
+    before = online_footprint(repo, backend)
+    with serve(repo) as server:
+        reply = httpx.post(
+            f"{server.url}/push",
+            json={"push_source_name": "txn_push", "rows": ROWS, "push_id": "order-1"},
+        )
+        assert reply.status_code == 422, reply.text
+        error = reply.json()["error"]
+        assert error["type"] == "SchemaMismatch"
+        check_message(error["message"])
+        # A retry with the same push id is refused the same way, and still writes nothing.
+        with Client(server.url) as client, pytest.raises(SchemaMismatch) as refused:
+            client.push("txn_push", ROWS, push_id="order-1")
+        assert str(refused.value) == error["message"]
+    assert_nothing_written(repo, backend, before)
