@@ -21,11 +21,11 @@ Rows use the batch source's column names (its ``timestamp_field``, ``field_mappi
 parity's canonical ones (``event_timestamp``); timestamps are ISO 8601 strings with an
 offset. A missing ``created_timestamp`` is the time the push was first received.
 
-A push source that feeds a live aggregation view version (``FeatureView(...,
-aggregations=[...])``) is refused (:func:`refuse_unfed_aggregations`, 422) before anything
-is written: such a view's values are computed by ``parity stream run`` from raw events, so
-writing the pushed rows online as feature values would serve wrong aggregates. Its events
-are published to the stream the view's processor consumes instead.
+A push source that feeds live aggregation view versions (``FeatureView(...,
+aggregations=[...])``) is published to its stream (``server.push.streams``, see
+:mod:`parity.serve.push_stream`) instead: such a view's values are computed by ``parity
+stream run`` from raw events. Without a stream, or if the source also feeds plain views,
+the push is refused (422) before anything is written.
 
 Example:
     >>> plan = resolve_push_plan(snapshot, "txn_push", repo_root=root)  # doctest: +SKIP
@@ -152,8 +152,10 @@ class PushRequest:
 class PushResult:
     """What a push did; ``rejected`` holds ``{"row", "view", "reason"}`` per failed check.
 
-    ``replayed`` is True when this push id had been seen before: either the answer of the
-    completed first attempt, returned as it was, or a retry that finished an interrupted one.
+    ``streams`` counts the events published per stream (aggregation views, see
+    :mod:`parity.serve.push_stream`). ``replayed`` is True when this push id had been seen
+    before: either the answer of the completed first attempt, returned as it was, or a
+    retry that finished an interrupted one.
 
     Example:
         >>> PushResult("txn_push", 2, 2, 0, push_id="p1").to_dict()["push_id"]
@@ -169,6 +171,7 @@ class PushResult:
     offline: dict[str, Any] | None = None
     push_id: str = ""
     replayed: bool = False
+    streams: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON answer."""
@@ -182,6 +185,7 @@ class PushResult:
             "online": self.online,
             "offline": self.offline,
             "replayed": self.replayed,
+            "streams": self.streams,
         }
 
     @classmethod
@@ -197,6 +201,7 @@ class PushResult:
             offline=data["offline"],
             push_id=data["push_id"],
             replayed=replayed,
+            streams=data.get("streams", {}),
         )
 
 
@@ -385,7 +390,12 @@ def apply_push(
         >>> apply_push(store, plan, request, now=now).push_id  # doctest: +SKIP
         '5f0c...'
     """
-    refuse_unfed_aggregations(plan)
+    # Imported here: push_stream builds on this module's plan and result types.
+    from parity.serve.push_stream import publish_push, stream_feed
+
+    feed = stream_feed(plan, store.config.server.push.streams)
+    if feed is not None:
+        return publish_push(store, plan, request, feed, now=now)
     push_id = request.push_id or new_push_id()
     source = plan.source.name
     offline = request.to in ("offline", "online_and_offline")
@@ -433,36 +443,6 @@ def apply_push(
     if ledger is not None:
         ledger.finish(source, identity, dataclasses.replace(result, replayed=False).to_dict())
     return result
-
-
-def refuse_unfed_aggregations(plan: PushPlan) -> None:
-    """Refuse a push whose source feeds a live aggregation view version (nothing written).
-
-    An aggregation view's online values are computed by the stream processor from raw
-    events; pushed rows written as feature values would serve wrong aggregates, and rows
-    appended offline only would make training see events serving never counted. Every
-    ``to`` mode is refused, for every view the source feeds: a push is all or nothing.
-
-    Example:
-        >>> refuse_unfed_aggregations(plan)  # doctest: +SKIP
-        Traceback (most recent call last):
-        SchemaMismatch: Push source 'txn_push' feeds the aggregation view version(s) ...
-    """
-    refs = [target.ref for target in plan.targets if target.aggregates]
-    if not refs:
-        return
-    source = plan.source.name
-    views = sorted({ref.split("@", 1)[0] for ref in refs})
-    run = " and ".join(f"'parity stream run {view} ...'" for view in views)
-    raise SchemaMismatch(
-        f"Push source {source!r} feeds the aggregation view version(s) {', '.join(refs)}, "
-        "whose values the stream processor computes from raw events; parity does not "
-        f"publish pushed rows to a stream, so this push was refused and nothing was written "
-        "(written as feature values, raw events would serve wrong aggregates). Fix: publish "
-        f"these events to the stream that {run} consumes (its offline appender also appends "
-        f"them to {plan.source.batch_source.path!r}, exactly once), or give the "
-        "aggregation view a source other than this push source."
-    )
 
 
 def _write_push(

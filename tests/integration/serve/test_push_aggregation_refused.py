@@ -1,10 +1,11 @@
 """A push never writes raw events as the values of an aggregation view.
 
 An aggregation view's online values are computed by the stream processor from raw events.
-A push whose source feeds a live aggregation view version is refused (422 over HTTP,
-``SchemaMismatch`` in process and from ``Client.push``) before anything is written: not the
-Delta batch table, not the quarantine, not the online store (values or push ledger), and
-not the plain views the same push source also feeds.
+A push whose source feeds a live aggregation view version with no stream configured for
+the source, or that also feeds a plain view, is refused (422 over HTTP, ``SchemaMismatch``
+in process and from ``Client.push``) before anything is written: not the Delta batch
+table, not the quarantine, not the online store (values or push ledger), and not the plain
+views the same push source also feeds.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from parity.scaffold import init_repo
 from .conftest import REDIS_URL, Backend, serve
 
 # One push source feeding a plain view and an aggregation view.
-VIEWS = """
+MIXED_VIEWS = """
 from datetime import timedelta
 
 from features import user
@@ -54,6 +55,25 @@ user_spend = FeatureView(
     aggregations=[Aggregation("amount", "sum", timedelta(hours=1), name="spend_1h")],
 )
 """
+# The same push source feeding only the aggregation view.
+AGGREGATION_VIEWS = """
+from datetime import timedelta
+
+from features import user
+from parity import DeltaSource, FeatureView, PushSource
+from parity.definitions import Aggregation
+
+txn_push = PushSource(
+    "txn_push", batch_source=DeltaSource("data/txn_events", timestamp_field="event_timestamp")
+)
+user_spend = FeatureView(
+    "user_spend",
+    entities=[user],
+    source=txn_push,
+    ttl=timedelta(days=1),
+    aggregations=[Aggregation("amount", "sum", timedelta(hours=1), name="spend_1h")],
+)
+"""
 EVENT = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0).isoformat()
 ROWS: list[dict[str, Any]] = [
     {"user_id": 1, "amount": 10.5, "txn_count": 1, "event_timestamp": EVENT},
@@ -63,15 +83,29 @@ ROWS: list[dict[str, Any]] = [
 ]
 
 
+def build(root: Path, backend: Backend, views: str) -> FeatureStore:
+    init_repo(root, project="t", rows=100)
+    (root / "push_features.py").write_text(views)
+    store = FeatureStore(root, config=load_config(root, environ=backend.environ))
+    store.apply(message="views over one push source")
+    for record in store.list_feature_views():
+        if record.ref.startswith(("user_live", "user_spend")):
+            store.promote(record.ref, message="test", force=True)
+    return store
+
+
 @pytest.fixture
 def repo(backend: Backend, tmp_path: Path) -> Iterator[FeatureStore]:
-    root = tmp_path / "repo"
-    init_repo(root, project="t", rows=100)
-    (root / "push_features.py").write_text(VIEWS)
-    store = FeatureStore(root, config=load_config(root, environ=backend.environ))
-    store.apply(message="a plain and an aggregation view over one push source")
-    store.promote("user_live@v1", message="test", force=True)
-    store.promote("user_spend@v1", message="test", force=True)
+    """``txn_push`` feeds only the aggregation view ``user_spend``; no stream configured."""
+    store = build(tmp_path / "repo", backend, AGGREGATION_VIEWS)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def mixed_repo(backend: Backend, tmp_path: Path) -> Iterator[FeatureStore]:
+    """``txn_push`` feeds the plain ``user_live`` and the aggregation ``user_spend``."""
+    store = build(tmp_path / "repo", backend, MIXED_VIEWS)
     yield store
     store.close()
 
@@ -104,7 +138,9 @@ def assert_nothing_written(store: FeatureStore, backend: Backend, before: Any) -
     assert not (data / "offline" / "quarantine").exists() or not any(
         (data / "offline" / "quarantine").iterdir()
     )
-    for ref in ("user_live@v1", "user_spend@v1"):
+    live = {record.ref for record in store.list_feature_views()}
+    assert "user_spend@v1" in live, live
+    for ref in sorted({"user_live@v1", "user_spend@v1"} & live):
         table = ViewTable.from_view(store.get_feature_view(ref), project="t", version=1)
         [rows] = store.online_store.read([ReadRequest(table, [(1,), (2,), (3,)])])
         assert rows == [None, None, None], ref
@@ -116,6 +152,7 @@ def check_message(message: str) -> None:
     assert "user_spend@v1" in message
     assert "user_live" not in message  # only the aggregation versions are named
     assert "parity stream run user_spend" in message
+    assert "server.push.streams.txn_push" in message
     assert "nothing was written" in message
 
 
@@ -148,3 +185,17 @@ def test_push_to_a_source_feeding_an_aggregation_view_is_a_422_over_http(
             client.push("txn_push", ROWS, push_id="order-1")
         assert str(refused.value) == error["message"]
     assert_nothing_written(repo, backend, before)
+
+
+def test_a_source_feeding_a_plain_and_an_aggregation_view_is_refused(
+    mixed_repo: FeatureStore, backend: Backend
+) -> None:
+    """The stream's appender keeps only the aggregation inputs: the plain view's columns
+    would be lost offline, or (appended by the push too) each event held twice."""
+    before = online_footprint(mixed_repo, backend)
+    with pytest.raises(SchemaMismatch) as refused:
+        mixed_repo.push("txn_push", ROWS, push_id="mixed-1")
+    message = str(refused.value)
+    assert "user_spend@v1" in message and "user_live@v1" in message
+    assert "separate push sources" in message and "nothing was written" in message
+    assert_nothing_written(mixed_repo, backend, before)
