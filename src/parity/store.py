@@ -514,7 +514,9 @@ class FeatureStore:
         """Validated rows into every live view version a push source feeds, and its Delta table.
 
         The same checks and guarantees as ``POST /push``: retry with the same ``push_id``
-        after a failure and the push is applied exactly once (docs/serving.md).
+        after a failure and the push is applied exactly once (docs/serving.md). A push
+        source that feeds aggregation views is published to its stream
+        (``server.push.streams``) for their processors, or refused if it has none.
 
         Example:
             >>> row = {"user_id": 1, "last_amount": 2.5, "event_timestamp": now}  # doctest: +SKIP
