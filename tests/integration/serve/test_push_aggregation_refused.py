@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from deltalake import DeltaTable
 
@@ -199,3 +200,55 @@ def test_a_source_feeding_a_plain_and_an_aggregation_view_is_refused(
     assert "user_spend@v1" in message and "user_live@v1" in message
     assert "separate push sources" in message and "nothing was written" in message
     assert_nothing_written(mixed_repo, backend, before)
+
+
+@pytest.fixture
+def streamed_repo(backend: Backend, tmp_path: Path) -> Iterator[tuple[FeatureStore, str]]:
+    """``txn_push`` feeds only ``user_spend`` and has a stream on the real Redis."""
+    import redis
+
+    stream = f"parity_test_{uuid.uuid4().hex[:12]}_txns"
+    environ = {
+        **backend.environ,
+        "PARITY__SERVER__PUSH__STREAMS__TXN_PUSH__URL": REDIS_URL,
+        "PARITY__SERVER__PUSH__STREAMS__TXN_PUSH__STREAM": stream,
+        "PARITY__SERVER__PUSH__STREAMS__TXN_PUSH__PARTITIONS": "2",
+    }
+    store = build(tmp_path / "repo", Backend(backend.name, environ), AGGREGATION_VIEWS)
+    yield store, stream
+    store.close()
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{stream}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_a_push_over_http_publishes_the_valid_rows_to_the_configured_stream_once(
+    streamed_repo: tuple[FeatureStore, str],
+) -> None:
+    import redis
+
+    store, stream = streamed_repo
+    naive = {"user_id": 4, "amount": 1.0, "event_timestamp": "2026-06-01T00:00:00"}
+    body = {"push_source_name": "txn_push", "rows": [*ROWS, naive], "push_id": "order-9"}
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        with serve(store) as server:
+            reply = httpx.post(f"{server.url}/push", json=body)
+            assert reply.status_code == 200, reply.text
+            answer = reply.json()
+            assert answer["streams"] == {stream: 3} and answer["rows_written"] == 3
+            assert [r["row"] for r in answer["rejected"]] == [3]
+            assert answer["online"] == {} and answer["offline"] is None
+            retried = httpx.post(f"{server.url}/push", json=body).json()
+            assert retried["replayed"] and retried["streams"] == {stream: 3}
+        published = [
+            orjson.loads(fields[b"e"])
+            for q in range(2)
+            for _, fields in client.xrange(f"{stream}:{q}")
+        ]
+    finally:
+        client.close()
+    assert sorted(e["event_id"] for e in published) == [f"order-9:{i}" for i in range(3)]
+    assert not DeltaTable.is_deltatable(str(store.repo_path / "data" / "txn_events"))
