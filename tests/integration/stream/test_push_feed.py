@@ -48,19 +48,24 @@ SPEND = p.FeatureView(
 )
 
 
-@pytest.fixture
-def push_repo(tmp_path: Path, redis_url: str, unique_prefix: str) -> Iterator[Path]:
+def write_repo(root: Path, redis_url: str, prefix: str, *, transport: str, url: str) -> Path:
     """``spend`` over push source ``txn_push``, whose stream is ``{prefix}_txns``."""
-    (tmp_path / "parity.yaml").write_text(
-        f"project: {unique_prefix}\nregistry: {{type: sqlite, path: data/registry.db}}\n"
-        f"online_store: {{type: redis, url: '{redis_url}', key_prefix: {unique_prefix}}}\n"
+    (root / "parity.yaml").write_text(
+        f"project: {prefix}\nregistry: {{type: sqlite, path: data/registry.db}}\n"
+        f"online_store: {{type: redis, url: '{redis_url}', key_prefix: {prefix}}}\n"
         "server:\n  push:\n    streams:\n"
-        f"      txn_push: {{transport: redis, url: '{redis_url}', stream: {unique_prefix}_txns,"
+        f"      txn_push: {{transport: {transport}, url: '{url}', stream: {prefix}_txns,"
         f" partitions: {PARTITIONS}}}\n"
     )
-    with p.FeatureStore(tmp_path) as store:
+    with p.FeatureStore(root) as store:
         store.apply([USER, SPEND], message="push feed tests")
-    yield tmp_path
+    return root
+
+
+@pytest.fixture
+def push_repo(tmp_path: Path, redis_url: str, unique_prefix: str) -> Iterator[Path]:
+    """The push feeds Redis Streams."""
+    yield write_repo(tmp_path, redis_url, unique_prefix, transport="redis", url=redis_url)
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -71,10 +76,10 @@ def push_repo(tmp_path: Path, redis_url: str, unique_prefix: str) -> Iterator[Pa
     client.close()
 
 
-def settings(redis_url: str, prefix: str) -> StreamSettings:
+def settings(redis_url: str, prefix: str, **transport: Any) -> StreamSettings:
     """The processor's side: the same transport, url, stream and partitions as the push."""
     return StreamSettings(
-        url=redis_url,
+        **{"url": redis_url, **transport},
         coordination_url=redis_url,
         stream=f"{prefix}_txns",
         partitions=PARTITIONS,
@@ -188,3 +193,66 @@ def test_a_push_to_an_aggregation_view_must_go_online_and_offline(
             with pytest.raises(SchemaMismatch, match="online_and_offline"):
                 store.push("txn_push", rows(2), to=to)
     assert stream_length(redis_url, unique_prefix) == 0
+
+
+@pytest.mark.nats
+def test_pushed_events_reach_a_nats_jetstream_processor_once(
+    tmp_path: Path, redis_url: str, nats_url: str, unique_prefix: str
+) -> None:
+    import asyncio
+    import contextlib
+
+    from parity.stream.nats_jetstream import stream_names
+
+    root = write_repo(tmp_path, redis_url, unique_prefix, transport="nats", url=nats_url)
+    items = rows(80, seed=5)
+    try:
+        with p.FeatureStore(root) as store:
+            assert store.push("txn_push", items, push_id="n-1").rows_written == 80
+        other = load_config(
+            root, environ={"PARITY__ONLINE_STORE__KEY_PREFIX": f"{unique_prefix}_other"}
+        )
+        with p.FeatureStore(root, config=other) as elsewhere:
+            assert not elsewhere.push("txn_push", items, push_id="n-1").replayed
+        with p.FeatureStore(root) as store:
+            processor = StreamProcessor.for_view(
+                store,
+                "spend",
+                settings=settings(
+                    redis_url, unique_prefix, transport="nats", url=nats_url, ack_wait_seconds=2.0
+                ),
+            )
+            drain(processor, 160)
+            assert (processor.metrics.applied, processor.metrics.duplicates) == (80, 80)
+            view = store.get_feature_view("spend@v1")
+            spec = ViewReadSpec.from_view(view, version=1, repo_root=store.repo_path)
+            table = ViewTable.from_view(view, project=store.project, version=1)
+            assert read_event_log(spec).num_rows == 80
+            keys = sorted({(i["user_id"],) for i in items})
+            report = online_against_offline(
+                store.offline_engine, store.online_store, spec, table, keys
+            )
+            assert report.compared == len(keys) and report.ok, report.examples
+            processor.shutdown()
+    finally:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for pattern in (f"{unique_prefix}*", f"parity:stream:{unique_prefix}*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+        client.close()
+
+        async def drop() -> None:
+            import nats
+            from nats.js.errors import NotFoundError
+
+            nc = await nats.connect(nats_url)
+            js = nc.jetstream()
+            for name in stream_names(f"{unique_prefix}_txns"):
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_stream(name)
+            await nc.close()
+
+        asyncio.run(drop())
