@@ -29,13 +29,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from parity.errors import SchemaMismatch
+from parity.errors import OnlineStoreUnavailable, SchemaMismatch
 from parity.offline.base import ViewReadSpec
 from parity.serve.config import PushStreamConfig
 from parity.serve.push import PushPlan, PushRequest, PushResult
 from parity.serve.push_ledger import PushIdentity, PushLedger, fingerprint, new_push_id
 from parity.stream.events import EventSchema
-from parity.stream.publish import open_publisher, route_events
+from parity.stream.publish import open_publisher, route_events, transport_errors
 
 if TYPE_CHECKING:
     from parity.store import FeatureStore
@@ -127,12 +127,7 @@ def publish_push(
     ]
     events = [{**row, feed.id_field: f"{push_id}:{i}"} for i, row in enumerate(request.rows)]
     routed = route_events(schemas, events, partitions=feed.partitions)
-    transport = open_publisher(feed.transport, feed.url, stream=feed.stream)
-    try:
-        for partition, payloads in sorted(routed.partitions.items()):
-            transport.publish(partition, payloads)
-    finally:
-        transport.close()
+    _publish(feed, routed.partitions, push_id=push_id)
     count = len(request.rows)
     result = PushResult(
         push_source=source,
@@ -149,3 +144,22 @@ def publish_push(
     )
     ledger.finish(source, identity, dataclasses.replace(result, replayed=False).to_dict())
     return result
+
+
+def _publish(
+    feed: PushStreamConfig, partitions: Mapping[int, list[bytes]], *, push_id: str
+) -> None:
+    """Publish per partition; a transport failure is transient (503): retrying is safe."""
+    try:
+        transport = open_publisher(feed.transport, feed.url, stream=feed.stream)
+        try:
+            for partition, payloads in sorted(partitions.items()):
+                transport.publish(partition, payloads)
+        finally:
+            transport.close()
+    except transport_errors(feed.transport) as exc:
+        raise OnlineStoreUnavailable(
+            f"Stream {feed.stream!r} ({feed.transport} at {feed.url}) failed while publishing "
+            f"push {push_id!r}: {type(exc).__name__}: {exc}. Some events may be published; "
+            "retry the push with the same push_id (the processors count each event once)."
+        ) from exc

@@ -70,6 +70,22 @@ def route_events(
     return routed
 
 
+def transport_errors(transport: Literal["redis", "nats"], /) -> tuple[type[BaseException], ...]:
+    """The exceptions by which a transport says its server is unreachable or failing.
+
+    Example:
+        >>> OSError in transport_errors("redis")
+        True
+    """
+    if transport == "nats":
+        import nats.errors
+
+        return (OSError, TimeoutError, nats.errors.Error)
+    import redis.exceptions
+
+    return (OSError, TimeoutError, redis.exceptions.RedisError)
+
+
 def open_publisher(
     transport: Literal["redis", "nats"], url: str, /, *, stream: str
 ) -> StreamTransport:

@@ -19,7 +19,7 @@ import pytest
 import parity as p
 from parity.config import load_config
 from parity.definitions import Aggregation
-from parity.errors import SchemaMismatch
+from parity.errors import OnlineStoreUnavailable, SchemaMismatch
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable
 from parity.stream import StreamSettings
@@ -256,3 +256,24 @@ def test_pushed_events_reach_a_nats_jetstream_processor_once(
             await nc.close()
 
         asyncio.run(drop())
+
+
+def test_a_stream_outage_is_transient_and_the_retry_completes_the_push(
+    push_repo: Path, redis_url: str, unique_prefix: str
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    broken = load_config(push_repo, environ={"PARITY__SERVER__PUSH__STREAMS__TXN_PUSH__URL": dead})
+    items = rows(3, seed=4)
+    with (
+        p.FeatureStore(push_repo, config=broken) as store,
+        pytest.raises(OnlineStoreUnavailable, match="same push_id"),
+    ):
+        store.push("txn_push", items, push_id="out-1")
+    with p.FeatureStore(push_repo) as store:
+        retried = store.push("txn_push", items, push_id="out-1")
+    assert (retried.rows_written, retried.replayed) == (3, True)
+    assert stream_length(redis_url, unique_prefix) == 3
