@@ -27,13 +27,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parity.errors import OnlineStoreUnavailable, SchemaMismatch
 from parity.offline.base import ViewReadSpec
 from parity.serve.config import PushStreamConfig
 from parity.serve.push import PushPlan, PushRequest, PushResult
-from parity.serve.push_ledger import PushIdentity, PushLedger, fingerprint, new_push_id
+from parity.serve.push_ledger import (
+    APP_PREFIX,
+    PushIdentity,
+    PushLedger,
+    fingerprint,
+    new_push_id,
+)
 from parity.stream.events import EventSchema
 from parity.stream.publish import open_publisher, route_events, transport_errors
 
@@ -127,6 +133,8 @@ def publish_push(
     ]
     events = [{**row, feed.id_field: f"{push_id}:{i}"} for i, row in enumerate(request.rows)]
     routed = route_events(schemas, events, partitions=feed.partitions)
+    if routed.rejected:
+        _quarantine_rejected(store, plan, events, routed.rejected, identity)
     _publish(feed, routed.partitions, push_id=push_id)
     count = len(request.rows)
     result = PushResult(
@@ -163,3 +171,47 @@ def _publish(
             f"push {push_id!r}: {type(exc).__name__}: {exc}. Some events may be published; "
             "retry the push with the same push_id (the processors count each event once)."
         ) from exc
+
+
+def _quarantine_rejected(
+    store: FeatureStore,
+    plan: PushPlan,
+    events: list[dict[str, Any]],
+    rejected: list[tuple[int, int, str]],
+    identity: PushIdentity,
+) -> None:
+    """Rejected rows go to each view version's quarantine table, once per push id.
+
+    The rows are kept as the JSON the caller sent (a rejected row may not fit the view's
+    types), as the stream processor keeps the messages it rejects.
+    """
+    import orjson
+    import pyarrow as pa
+
+    from parity.offline.delta_writes import quarantine
+
+    by_target: dict[int, list[tuple[int, str]]] = {}
+    for row, number, reason in rejected:
+        by_target.setdefault(number, []).append((row, reason))
+    root = store.offline_engine.offline_path / "quarantine"  # type: ignore[attr-defined]
+    for number, items in sorted(by_target.items()):
+        target = plan.targets[number]
+        spec = ViewReadSpec.from_view(
+            target.view, version=target.version, repo_root=store.repo_path
+        )
+        rows = pa.table(
+            {
+                "push_id": [identity.push_id] * len(items),
+                "row": pa.array([row for row, _ in items], pa.int64()),
+                "message": [orjson.dumps(events[row], default=str).decode() for row, _ in items],
+            }
+        )
+        quarantine(
+            spec,
+            rows,
+            pa.array([reason for _, reason in items], pa.string()),
+            operation="push",
+            root=root,
+            # A retried push quarantines nothing again (one record per push and version).
+            transactions={f"{APP_PREFIX}{identity.push_id}/v{target.version}": 1},
+        )

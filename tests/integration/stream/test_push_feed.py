@@ -177,12 +177,22 @@ def test_rows_the_processor_would_dead_letter_are_rejected_and_not_published(
         {"user_id": "x", "ts": T0, "amount": 1.0, "merchant": "a"},  # key of the wrong type
     ]
     with p.FeatureStore(push_repo) as store:
-        result = store.push("txn_push", [*good, *bad])
+        result = store.push("txn_push", [*good, *bad], push_id="with-rejects")
+        retried = store.push("txn_push", [*good, *bad], push_id="with-rejects")
+        quarantine = store.offline_path / "quarantine" / "spend"
     assert (result.rows_written, result.rows_rejected) == (3, 2)
     assert [r["row"] for r in result.rejected] == [3, 4]
     assert "naive" in result.rejected[0]["reason"]
     assert all(r["view"] == "spend@v1" for r in result.rejected)
+    assert retried.replayed and retried.rejected == result.rejected
     assert stream_length(redis_url, unique_prefix) == 3
+    # The rejected rows are quarantined once, as sent, with their reasons.
+    from deltalake import DeltaTable
+
+    held = DeltaTable(str(quarantine)).to_pyarrow_table().to_pylist()
+    assert len(held) == 2
+    assert sorted(r["reason"] for r in held) == sorted(r["reason"] for r in result.rejected)
+    assert all('"with-rejects"' in r["row"] for r in held)
 
 
 def test_a_push_to_an_aggregation_view_must_go_online_and_offline(
