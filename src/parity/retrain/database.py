@@ -112,6 +112,27 @@ def ensure_tables(engine: Engine, metadata: sa.MetaData) -> None:
         metadata.create_all(conn, checkfirst=True)
 
 
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A time column that stores UTC and always reads back an aware UTC datetime.
+
+    SQLite keeps no time zone (it would give naive times) and PostgreSQL answers in the
+    session's zone; this type makes both give the same instant in UTC, on every read.
+
+    Example:
+        >>> UtcDateTime().process_result_value(datetime(2026, 1, 1), None).tzinfo
+        datetime.timezone.utc
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else utc(value)
+
+
 def utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored here is UTC.
 

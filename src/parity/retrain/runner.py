@@ -24,7 +24,6 @@ from typing import Any
 from parity.errors import ParityError
 from parity.retrain.alerts import Severity
 from parity.retrain.context import RunContext
-from parity.retrain.database import utc
 from parity.retrain.errors import RetrainBlocked, RetrainError, StepFailed
 from parity.retrain.ledger import RunState, StepState
 from parity.retrain.model import Model
@@ -95,8 +94,7 @@ def unstable_runs(loop: Loop, model: Model) -> int:
     Manual and scheduled runs do not count: they are not the loop chasing a metric.
     """
     decisions = loop.ledger.decisions(model.name)
-    # utc(): SQLite gives naive UTC, PostgreSQL aware times in the session's time zone.
-    since = max((utc(d["at"]) for d in decisions if healthy(d)), default=None)
+    since = max((d["at"] for d in decisions if healthy(d)), default=None)
     return sum(
         1
         for r in loop.ledger.runs(model.name)

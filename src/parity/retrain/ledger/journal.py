@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import reading, utc
+from parity.retrain.database import reading
 from parity.retrain.ledger.tables import alerts, decisions
 
 
@@ -77,7 +77,7 @@ class Journal:
                 .mappings()
                 .all()
             )
-        return [{**r, "at": utc(r["at"])} for r in rows]
+        return [dict(r) for r in rows]
 
     def record_alert(
         self,
@@ -108,4 +108,4 @@ class Journal:
             query = query.where(alerts.c.model == model)
         with reading(self.engine) as conn:
             rows = conn.execute(query).mappings().all()
-        return [{**r, "at": utc(r["at"])} for r in rows]
+        return [dict(r) for r in rows]

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import utc
 from parity.retrain.errors import RunLocked
 from parity.retrain.ledger.tables import locks
 
@@ -77,10 +76,10 @@ class ModelLocks:
                     )
                 )
                 return
-            if row["run_id"] != run_id and utc(row["expires_at"]) > now:
+            if row["run_id"] != run_id and row["expires_at"] > now:
                 raise RunLocked(
                     f"Model {model!r} is locked by run {row['run_id']!r} until "
-                    f"{utc(row['expires_at']).isoformat()}. Wait for it to finish, or "
+                    f"{row['expires_at'].isoformat()}. Wait for it to finish, or "
                     f"'parity retrain unlock {model}' if that run is dead."
                 )
             conn.execute(

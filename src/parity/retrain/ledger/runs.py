@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import reading, utc
+from parity.retrain.database import reading
 from parity.retrain.ledger.tables import runs, steps
 
 
@@ -128,8 +128,8 @@ class RunLog:
             row["model"],
             RunState(row["state"]),
             row["trigger"],
-            utc(row["started_at"]),
-            None if row["finished_at"] is None else utc(row["finished_at"]),
+            row["started_at"],
+            row["finished_at"],
             row["details"],
         )
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from parity.retrain.database import UtcDateTime
+
 metadata = sa.MetaData()
 
 runs = sa.Table(
@@ -22,8 +24,8 @@ runs = sa.Table(
     sa.Column("model", sa.String(200), nullable=False, index=True),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("trigger", sa.String(40), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
     sa.Column("details", sa.JSON, nullable=False),
 )
 steps = sa.Table(
@@ -34,8 +36,8 @@ steps = sa.Table(
     sa.Column("step", sa.String(60), primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),  # execution order within the run
     sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
     sa.Column("output", sa.JSON, nullable=False),
 )
 decisions = sa.Table(
@@ -44,7 +46,7 @@ decisions = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project", sa.String(200), nullable=False),
     sa.Column("model", sa.String(200), nullable=False, index=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
@@ -55,7 +57,7 @@ alerts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project", sa.String(200), nullable=False),
     sa.Column("model", sa.String(200), nullable=False, index=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Column("severity", sa.String(20), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
@@ -66,8 +68,8 @@ locks = sa.Table(
     sa.Column("project", sa.String(200), primary_key=True),
     sa.Column("model", sa.String(200), primary_key=True),
     sa.Column("run_id", sa.String(200), nullable=False),
-    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 transitions = sa.Table(
     "retrain_transitions",
@@ -79,6 +81,6 @@ transitions = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),
     # The aliases as they must be when the transition is done: {"champion": 2, ...}.
     sa.Column("target", sa.JSON, nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
 )

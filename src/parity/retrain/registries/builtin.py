@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import ensure_tables, reading, utc
+from parity.retrain.database import UtcDateTime, ensure_tables, reading
 from parity.retrain.errors import ModelLoadError, ModelNotFound
 from parity.retrain.registries.base import (
     CHALLENGER,
@@ -47,9 +47,7 @@ model_versions = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.String(200), nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", UtcDateTime, nullable=False, server_default=sa.func.now()),
     sa.Column("artifact_path", sa.Text, nullable=False),
     sa.Column("artifact_sha256", sa.String(64), nullable=False),
     sa.Column("lineage", sa.JSON, nullable=False),
@@ -88,7 +86,7 @@ class BuiltinModelRegistry(ModelRegistry):
         return ModelVersion(
             row["name"],
             row["version"],
-            utc(row["created_at"]),
+            row["created_at"],
             Path(row["artifact_path"]).as_uri(),
             ModelLineage.from_dict(row["lineage"]),
         )
