@@ -345,7 +345,7 @@ def serving_blocked(root: Path, view: str, version: int) -> bool:
     """True when the newest audit found the version inconsistent under the ``block`` policy
     and no operator unblocked it since (see :mod:`parity.monitor.blocking`).
 
-    Reads the stored tables: a server follows them with ``ServerMonitor`` instead.
+    Reads the stored tables: a server follows them with ``ServingMonitor`` instead.
 
     Example:
         >>> serving_blocked(Path("/nonexistent"), "user_stats", 1)
