@@ -20,7 +20,9 @@ from parity.definitions import (
     FeatureView,
     Field,
     FreshnessPolicy,
+    MySQLCDCSource,
     ParquetSource,
+    PostgresCDCSource,
     PushSource,
 )
 from parity.definitions.row_transform import TransformFailed
@@ -68,8 +70,10 @@ __all__ = [
     "Int64",
     "LabelSource",
     "Model",
+    "MySQLCDCSource",
     "ParityError",
     "ParquetSource",
+    "PostgresCDCSource",
     "PushIdConflict",
     "PushSource",
     "RetrainPolicy",

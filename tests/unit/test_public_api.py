@@ -35,6 +35,8 @@ EXPECTED = {
     "ParquetSource",
     "PushSource",
     "PushIdConflict",
+    "PostgresCDCSource",
+    "MySQLCDCSource",
     "ServingBlocked",
     "TransformFailed",
     "TransformUnavailable",
@@ -61,7 +63,8 @@ def test_public_names_have_docstrings() -> None:
 def test_import_parity_does_not_import_heavy_backends() -> None:
     code = (
         "import sys, parity; "
-        "heavy = ('redis', 'pyspark', 'mlflow', 'psycopg', 'nats', 'sklearn', 'starlette'); "
+        "heavy = ('redis', 'pyspark', 'mlflow', 'psycopg', 'nats', 'sklearn', 'starlette', "
+        "'psycopg2', 'pymysql', 'pymysqlreplication'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )

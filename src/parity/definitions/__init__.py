@@ -15,12 +15,21 @@ from parity.definitions.feature_service import (
 from parity.definitions.feature_view import FeatureSelection, FeatureView, FreshnessPolicy
 from parity.definitions.field import Field
 from parity.definitions.repo import RepoContents, load_repo
-from parity.definitions.source import DeltaSource, ParquetSource, PushSource, Source
+from parity.definitions.source import (
+    CDCSource,
+    DeltaSource,
+    MySQLCDCSource,
+    ParquetSource,
+    PostgresCDCSource,
+    PushSource,
+    Source,
+)
 from parity.definitions.transformation import Aggregation, AggregationFunction, RowTransform
 
 __all__ = [
     "Aggregation",
     "AggregationFunction",
+    "CDCSource",
     "DeltaSource",
     "Entity",
     "FeatureSelection",
@@ -28,7 +37,9 @@ __all__ = [
     "FeatureView",
     "Field",
     "FreshnessPolicy",
+    "MySQLCDCSource",
     "ParquetSource",
+    "PostgresCDCSource",
     "PushSource",
     "RepoContents",
     "RowTransform",

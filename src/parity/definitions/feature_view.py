@@ -26,6 +26,7 @@ from parity.definitions.canonical import check_name, check_tags, check_text, fin
 from parity.definitions.entity import Entity
 from parity.definitions.field import Field
 from parity.definitions.source import (
+    CDCSource,
     DeltaSource,
     ParquetSource,
     PushSource,
@@ -134,9 +135,10 @@ class FeatureView:
         else:
             object.__setattr__(self, "aggregations", ())
         self._check_schema(what, set(keys))
-        if not isinstance(self.source, ParquetSource | DeltaSource | PushSource):
+        if not isinstance(self.source, ParquetSource | DeltaSource | PushSource | CDCSource):
             raise DefinitionError(
-                f"{what}.source: expected ParquetSource, DeltaSource or PushSource, got "
+                f"{what}.source: expected ParquetSource, DeltaSource, PushSource or a CDC "
+                "source, got "
                 f"{self.source!r}."
             )
         reserved = {self.source.timestamp_field, self.source.created_timestamp_field} - {None}

@@ -169,15 +169,141 @@ class PushSource:
         }
 
 
-Source = ParquetSource | DeltaSource | PushSource
+# --- change data capture (#18) -----------------------------------------------------------
+
+_QUALIFIED = "schema.table (or table, in the default schema)"
+
+
+@dataclass(frozen=True)
+class CDCSource:
+    """A table of an operational database whose changes feed views: common shape of
+    :class:`PostgresCDCSource` and :class:`MySQLCDCSource`.
+
+    Every committed insert and update of a row becomes an event of the row's key at the
+    commit time (or at ``timestamp_column``) with the row's new values; a delete becomes a
+    retraction of the key. The capture publishes them onto the view's stream and the
+    stream processor appends them to ``batch_source`` (a Delta table), so training sets
+    see exactly what serving saw. The connection is configuration (``cdc:`` in
+    ``parity.yaml``), never part of the definition.
+    """
+
+    kind: ClassVar[str] = "cdc"
+
+    name: str
+    _: KW_ONLY
+    table: str
+    batch_source: DeltaSource
+    timestamp_column: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        what = f"{type(self).__name__} {self.name!r}"
+        check_name(self.name, what=f"{type(self).__name__} name")
+        parts = self.table.split(".") if isinstance(self.table, str) else []
+        if not 1 <= len(parts) <= 2:
+            raise DefinitionError(f"{what}.table: expected {_QUALIFIED}, got {self.table!r}.")
+        for part in parts:
+            check_name(part, what=f"{what}.table")
+        if not isinstance(self.batch_source, DeltaSource):
+            raise DefinitionError(
+                f"{what}.batch_source: expected a DeltaSource (change events are appended "
+                f"to it once per position), got {self.batch_source!r}."
+            )
+        if self.timestamp_column is not None:
+            check_name(self.timestamp_column, what=f"{what}.timestamp_column")
+        check_text(self.description, what=f"{what}.description")
+
+    @property
+    def schema_name(self) -> str | None:
+        """The schema (PostgreSQL) or database (MySQL) part of ``table``, if given."""
+        return self.table.split(".")[0] if "." in self.table else None
+
+    @property
+    def table_name(self) -> str:
+        """The table name without its schema."""
+        return self.table.rsplit(".", 1)[-1]
+
+    @property
+    def timestamp_field(self) -> str:
+        """Event timestamp column of the batch source (the commit time lands there)."""
+        return self.batch_source.timestamp_field
+
+    @property
+    def created_timestamp_field(self) -> str | None:
+        """Created timestamp column of the batch source."""
+        return self.batch_source.created_timestamp_field
+
+    @property
+    def field_mapping(self) -> Mapping[str, str]:
+        """Field mapping of the batch source."""
+        return self.batch_source.field_mapping
+
+    def column_for(self, feature_name: str) -> str:
+        """The batch source column that holds ``feature_name``."""
+        return self.batch_source.column_for(feature_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical form of the source."""
+        return {
+            "type": self.kind,
+            "name": self.name,
+            "table": self.table,
+            "batch_source": self.batch_source.to_dict(),
+            "timestamp_column": self.timestamp_column,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class PostgresCDCSource(CDCSource):
+    """A PostgreSQL table captured through logical replication (see :mod:`parity.cdc`).
+
+    Example:
+        >>> src = PostgresCDCSource("orders_cdc", table="public.orders",
+        ...                         batch_source=DeltaSource("data/orders", timestamp_field="ts"))
+        >>> src.to_dict()["type"], src.table_name
+        ('postgres_cdc', 'orders')
+    """
+
+    kind: ClassVar[str] = "postgres_cdc"
+
+
+@dataclass(frozen=True)
+class MySQLCDCSource(CDCSource):
+    """A MySQL or MariaDB table captured through the row-format binlog.
+
+    Example:
+        >>> MySQLCDCSource("orders_cdc", table="shop.orders",
+        ...                batch_source=DeltaSource("data/orders", timestamp_field="ts")).kind
+        'mysql_cdc'
+    """
+
+    kind: ClassVar[str] = "mysql_cdc"
+
+
+Source = ParquetSource | DeltaSource | PushSource | PostgresCDCSource | MySQLCDCSource
 
 
 def source_from_dict(data: Mapping[str, Any]) -> Source:
     """Rebuild a source from its canonical form."""
     kind = data["type"]
+    cdc_classes: dict[str, type[PostgresCDCSource] | type[MySQLCDCSource]] = {
+        "postgres_cdc": PostgresCDCSource,
+        "mysql_cdc": MySQLCDCSource,
+    }
+    if kind in cdc_classes:
+        delta = source_from_dict(data["batch_source"])
+        assert isinstance(delta, DeltaSource)
+        return cdc_classes[kind](
+            data["name"],
+            table=data["table"],
+            batch_source=delta,
+            timestamp_column=data.get("timestamp_column"),
+            description=data.get("description", ""),
+        )
     if kind == "push":
         batch = source_from_dict(data["batch_source"])
-        assert not isinstance(batch, PushSource)
+        assert isinstance(batch, ParquetSource | DeltaSource)
         return PushSource(data["name"], batch_source=batch, description=data.get("description", ""))
     classes: dict[str, type[ParquetSource] | type[DeltaSource]] = {
         "parquet": ParquetSource,

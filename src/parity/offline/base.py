@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
 
 from parity.definitions import Aggregation, DeltaSource, FeatureView, PushSource
+from parity.definitions.source import CDCSource
 from parity.errors import DefinitionError, did_you_mean
 from parity.types import DType, parse_dtype
 
@@ -233,7 +234,11 @@ class ViewReadSpec:
             >>> ViewReadSpec.from_view(stats, version=2, repo_root=".").ref
             'user_stats@v2'
         """
-        batch = view.source.batch_source if isinstance(view.source, PushSource) else view.source
+        batch = (
+            view.source.batch_source
+            if isinstance(view.source, PushSource | CDCSource)
+            else view.source
+        )
         path = Path(batch.path)
         if not path.is_absolute() and "://" not in batch.path:
             path = Path(repo_root) / path

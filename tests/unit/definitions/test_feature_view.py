@@ -111,8 +111,8 @@ def test_a_feature_may_not_be_named_like_a_timestamp_column(column: str) -> None
 @pytest.mark.parametrize("source", ["data/v.parquet", {"type": "parquet"}, None])
 def test_source_must_be_a_source_object(source: object) -> None:
     assert _message(source=source) == (
-        "FeatureView 'v'.source: expected ParquetSource, DeltaSource or PushSource, got "
-        f"{source!r}."
+        "FeatureView 'v'.source: expected ParquetSource, DeltaSource, PushSource or a CDC "
+        f"source, got {source!r}."
     )
 
 
