@@ -174,14 +174,47 @@ def probe_aggregates_sql(
         for a in spec.aggregations
     ]
     out_keys = [f"{a} AS {quote(key.source_column)}" for key, a in zip(keys, k, strict=True)]
-    return (
-        f"WITH p AS (SELECT DISTINCT {', '.join(probe_cols)}, __parity_t FROM {probes} "
-        f"WHERE __parity_t IS NOT NULL AND {not_null}), "
-        f"pk AS (SELECT DISTINCT {partition} FROM p), "
-        f"ev AS (SELECT {', '.join(event_cols)} FROM {events} WHERE {' AND '.join(scan)}), "
+    union = (
         f"u AS (SELECT {partition}, __parity_t, {inputs_sql}, false AS __parity_probe "
         f"FROM ev SEMI JOIN pk ON {on} "
         f"UNION ALL SELECT {partition}, __parity_t, {nulls}, true FROM p) "
+    )
+    op = spec.source.op_field
+    if op is not None:
+        # Retractions (CDC deletes): an entity's "epoch" counts its retractions up to each
+        # instant; windows partition by it, so a value sees only the events after the
+        # entity's last retraction at or before the probe, as the processor's state does.
+        # Retraction rows carry null inputs, which every aggregate ignores. The scan keeps
+        # every retraction before the probe range (a delete long ago still cuts).
+        event_cols.append(f"{quote(op)} = 'd' AS __parity_r")
+        scan = [f"{ts} IS NOT NULL"]
+        if probe_range is not None:
+            lo, hi = (int(v) for v in probe_range)
+            scan.append(
+                f"(({epoch_us(ts)} > {lo - int(longest)} OR {quote(op)} = 'd') "
+                f"AND {epoch_us(ts)} <= {hi})"
+            )
+        partition = f"{partition}, __parity_epoch"
+        outputs = [
+            f"CAST({aggregate_expression(a, index[a.column], partition=partition)} AS "
+            f"{duckdb_type(a.output_dtype)}) AS {quote(a.name)}"
+            for a in spec.aggregations
+        ]
+        union = (
+            f"u0 AS (SELECT {', '.join(k)}, __parity_t, {inputs_sql}, "
+            "coalesce(__parity_r, false) AS __parity_r, false AS __parity_probe "
+            f"FROM ev SEMI JOIN pk ON {on} "
+            f"UNION ALL SELECT {', '.join(k)}, __parity_t, {nulls}, false, true FROM p), "
+            f"u AS (SELECT *, sum(__parity_r::INTEGER) OVER (PARTITION BY {', '.join(k)} "
+            "ORDER BY __parity_t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+            "AS __parity_epoch FROM u0) "
+        )
+    return (
+        f"WITH p AS (SELECT DISTINCT {', '.join(probe_cols)}, __parity_t FROM {probes} "
+        f"WHERE __parity_t IS NOT NULL AND {not_null}), "
+        f"pk AS (SELECT DISTINCT {', '.join(k)} FROM p), "
+        f"ev AS (SELECT {', '.join(event_cols)} FROM {events} WHERE {' AND '.join(scan)}), "
+        f"{union}"
         f"SELECT {', '.join(out_keys)}, __parity_t, "
         f"make_timestamp(__parity_t)::TIMESTAMPTZ AS {PROBE_TIME}, "
         f"{', '.join(outputs)} FROM u QUALIFY __parity_probe"

@@ -47,6 +47,9 @@ from parity.definitions.source import CDCSource
 from parity.errors import DefinitionError, did_you_mean
 from parity.types import DType, parse_dtype
 
+# The raw-event column of a CDC-fed view that marks retractions (the capture's op field).
+RETRACTION_FIELD = "__op"
+
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
@@ -89,6 +92,10 @@ class SourceSpec:
     timestamp_field: str
     created_timestamp_field: str | None = None
     table_version: int | None = None
+    # Change data capture (#18): the column whose value "d" marks a retraction of the
+    # entity (a delete); an aggregation then sees only the entity's events after its last
+    # retraction. None for every other source.
+    op_field: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in ("parquet", "delta"):
@@ -258,6 +265,7 @@ class ViewReadSpec:
                 path=str(path) if "://" not in batch.path else batch.path,
                 timestamp_field=batch.timestamp_field,
                 created_timestamp_field=batch.created_timestamp_field,
+                op_field=RETRACTION_FIELD if isinstance(view.source, CDCSource) else None,
             ),
             join_keys=tuple(
                 JoinKey(key.name, key.dtype, batch.column_for(key.name))
@@ -281,7 +289,11 @@ class ViewReadSpec:
         return {
             "name": self.name,
             "version": self.version,
-            "source": dataclasses.asdict(self.source),
+            "source": {
+                k: v
+                for k, v in dataclasses.asdict(self.source).items()
+                if k != "op_field" or v is not None
+            },
             "join_keys": [
                 {"name": k.name, "dtype": k.dtype.name, "source_column": k.source_column}
                 for k in self.join_keys

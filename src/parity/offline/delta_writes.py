@@ -99,6 +99,8 @@ def table_schema(spec: ViewReadSpec) -> pa.Schema:
     if spec.source.created_timestamp_field is not None:
         fields.append(pa.field(spec.source.created_timestamp_field, ts))
     fields += [pa.field(f.source_column, f.dtype.to_arrow()) for f in spec.features]
+    if spec.source.op_field is not None:
+        fields.append(pa.field(spec.source.op_field, pa.string()))
     return pa.schema(fields)
 
 

@@ -96,6 +96,9 @@ class EventSchema:
     timestamp_field: str
     inputs: tuple[tuple[str, DType], ...]
     id_field: str | None = None
+    # CDC-fed views (#18): the field whose value "d" makes the message a retraction of
+    # its key (decoded with ``None`` input values).
+    op_field: str | None = None
 
     @classmethod
     def from_spec(cls, spec: ViewReadSpec, *, id_field: str | None = None) -> EventSchema:
@@ -109,6 +112,7 @@ class EventSchema:
             timestamp_field=spec.source.timestamp_field,
             inputs=tuple(seen.items()),
             id_field=id_field,
+            op_field=spec.source.op_field,
         )
 
     @property
@@ -118,8 +122,9 @@ class EventSchema:
 
     def decode(
         self, payload: bytes | str
-    ) -> tuple[tuple[Any, ...], int, str | None, tuple[Any, ...]]:
-        """``(key, event time in UTC microseconds, event id or None, input values)``.
+    ) -> tuple[tuple[Any, ...], int, str | None, tuple[Any, ...] | None]:
+        """``(key, event time in UTC microseconds, event id or None, input values)``; the
+        input values are ``None`` for a retraction (``op_field`` is ``"d"``).
 
         Raises :class:`BadEvent` with the reason when the message is not a valid event.
         """
@@ -136,12 +141,14 @@ class EventSchema:
         if stamp is None:
             raise BadEvent(f"{self.timestamp_field} is missing or null")
         time_us = parse_time_us(stamp, self.timestamp_field)
-        values = tuple(
-            _check(data.get(name), dtype, name, nullable=True) for name, dtype in self.inputs
-        )
         event_id = None
         if self.id_field is not None and data.get(self.id_field) is not None:
             event_id = str(data[self.id_field])
+        if self.op_field is not None and data.get(self.op_field) == "d":
+            return key, time_us, event_id, None
+        values = tuple(
+            _check(data.get(name), dtype, name, nullable=True) for name, dtype in self.inputs
+        )
         return key, time_us, event_id, values
 
 

@@ -96,7 +96,8 @@ class _Partition:
     state: WindowState
     checkpoint: Checkpoint
     unacked: list[Message] = field(default_factory=list)
-    offline: list[tuple[Key, int, tuple[Any, ...], str]] = field(default_factory=list)
+    # (key, event time, input values or None for a retraction, message id)
+    offline: list[tuple[Key, int, tuple[Any, ...] | None, str]] = field(default_factory=list)
     rejected: list[tuple[Message, str]] = field(default_factory=list)
     changed: set[Key] = field(default_factory=set)
     removed: set[Key] = field(default_factory=set)
@@ -343,7 +344,10 @@ class StreamProcessor:
             return
         if event_id is None:
             event_id = f"{message.partition}:{message.message_id}"
-        applied = part.state.apply(key, time_us, event_id, values)
+        if values is None:  # a retraction (CDC delete, #18)
+            applied = part.state.retract(key, time_us, event_id)
+        else:
+            applied = part.state.apply(key, time_us, event_id, values)
         if applied is Applied.NEW:
             self.metrics.applied += 1
             part.offline.append((key, time_us, values, message.message_id))
@@ -487,14 +491,16 @@ class StreamProcessor:
             self.metrics.checkpoints += 1
 
     def _offline_columns(
-        self, events: list[tuple[Key, int, tuple[Any, ...], str]]
+        self, events: list[tuple[Key, int, tuple[Any, ...] | None, str]]
     ) -> dict[str, Any]:
         columns: dict[str, Any] = {}
         for n, key in enumerate(self.raw_spec.join_keys):
             columns[key.source_column] = [e[0][n] for e in events]
         columns[self.raw_spec.source.timestamp_field] = [e[1] for e in events]
         for n, name in enumerate(self.schema.input_names):
-            columns[name] = [e[2][n] for e in events]
+            columns[name] = [None if e[2] is None else e[2][n] for e in events]
+        if self.schema.op_field is not None:
+            columns[self.schema.op_field] = ["d" if e[2] is None else None for e in events]
         return columns
 
     # --- partitions --------------------------------------------------------------------

@@ -61,17 +61,29 @@ class EntityWindow:
     values: list[tuple[Any, ...]] = field(default_factory=list)
     as_of: int = -(2**63)
     known: set[str] = field(default_factory=set)
+    # The time of the entity's last retraction (a CDC delete); events before it are gone.
+    retracted: int = -(2**63)
+    # Ids of the retractions, and of the events they removed at exactly their instant
+    # (so a redelivery of either is recognised).
+    retraction_ids: list[str] = field(default_factory=list)
 
     def to_list(self) -> list[Any]:
         """Plain form for checkpoints: a snapshot (shallow copies; the value tuples are
         immutable), so another thread may serialize it while this window changes."""
-        return [self.as_of, self.times[:], self.ids[:], self.values[:]]
+        plain = [self.as_of, self.times[:], self.ids[:], self.values[:]]
+        if self.retraction_ids:
+            plain += [self.retracted, self.retraction_ids[:]]
+        return plain
 
     @classmethod
     def from_list(cls, data: Sequence[Any]) -> EntityWindow:
         """Rebuild from :meth:`to_list` output."""
-        as_of, times, ids, values = data
-        return cls(list(times), list(ids), [tuple(v) for v in values], as_of, set(ids))
+        as_of, times, ids, values = data[:4]
+        window = cls(list(times), list(ids), [tuple(v) for v in values], as_of, set(ids))
+        if len(data) > 4:
+            window.retracted, window.retraction_ids = data[4], list(data[5])
+            window.known.update(window.retraction_ids)
+        return window
 
 
 def _aggregate(function: AggregationFunction, items: list[tuple[int, Any]], integer: bool) -> Any:
@@ -140,11 +152,58 @@ class WindowState:
             self._removed.discard(key)
         elif event_id in entity.known:
             return Applied.DUPLICATE
+        elif time_us < entity.retracted:
+            # Before the entity's last retraction: a redelivery of an event it removed.
+            return Applied.DUPLICATE
         at = bisect.bisect_right(entity.times, time_us)
         entity.times.insert(at, time_us)
         entity.ids.insert(at, event_id)
         entity.values.insert(at, values)
         entity.known.add(event_id)
+        if time_us > entity.as_of:
+            entity.as_of = time_us
+        if time_us > self.watermark:
+            self.watermark = time_us
+        self._dirty.add(key)
+        self._schedule(key, entity)
+        return Applied.NEW
+
+    def retract(self, key: Key, time_us: int, event_id: str) -> Applied:
+        """A retraction of ``key`` at ``time_us`` (a CDC delete): the entity's events at or
+        before it leave every window, its value becomes the empty windows' value at that
+        instant (``count`` 0, the others null), and later events start afresh. Offline,
+        the same rule holds (an entity's windows restart after each retraction; see
+        :func:`parity.offline.aggregations.probe_aggregates_sql`).
+
+        Example:
+            >>> from datetime import timedelta
+            >>> from parity.definitions import Aggregation
+            >>> state = WindowState([Aggregation("amount", "count", timedelta(seconds=10))],
+            ...                     allowed_lateness_us=0)
+            >>> _ = state.apply((7,), 1, "e1", (2.5,))
+            >>> state.retract((7,), 2, "d1"), state.values((7,))
+            (<Applied.NEW: 'new'>, (0,))
+        """
+        if time_us < self.watermark - self.allowed_lateness_us:
+            return Applied.LATE
+        entity = self.entities.get(key)
+        if entity is None:
+            entity = self.entities[key] = EntityWindow()
+            self._removed.discard(key)
+        elif event_id in entity.known:
+            return Applied.DUPLICATE
+        cut = bisect.bisect_right(entity.times, time_us)
+        # Events at exactly the retraction's instant stay recognisable (a redelivery of one
+        # must not come back: apply() keeps events at the instant, which come after it).
+        at_instant = [
+            i for i, t in zip(entity.ids[:cut], entity.times[:cut], strict=True) if t == time_us
+        ]
+        entity.known.difference_update(entity.ids[:cut])
+        del entity.times[:cut], entity.ids[:cut], entity.values[:cut]
+        if time_us > entity.retracted:
+            entity.retracted, entity.retraction_ids = time_us, []
+        entity.retraction_ids += [event_id, *at_instant]
+        entity.known.update(entity.retraction_ids)
         if time_us > entity.as_of:
             entity.as_of = time_us
         if time_us > self.watermark:
@@ -212,12 +271,16 @@ class WindowState:
         for key, entity in list(self.entities.items()):
             cut = bisect.bisect_right(entity.times, min(horizon, entity.as_of - self.longest_us))
             if not cut:
+                if not entity.times and entity.retracted <= horizon:
+                    del self.entities[key]  # retracted long ago: a redelivery would be late
+                    self._removed.add(key)
+                    self._dirty.discard(key)
                 continue
             for event_id in entity.ids[:cut]:
                 entity.known.discard(event_id)
             del entity.times[:cut], entity.ids[:cut], entity.values[:cut]
             dropped += cut
-            if not entity.times:
+            if not entity.times and entity.retracted <= horizon:
                 del self.entities[key]
                 self._removed.add(key)
                 self._dirty.discard(key)

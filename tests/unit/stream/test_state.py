@@ -154,3 +154,94 @@ def test_eviction_forgets_emptied_entities_and_keeps_values() -> None:
 def test_entity_window_round_trips_through_its_checkpoint_form() -> None:
     window = EntityWindow([1, 2], ["a", "b"], [(1.0,), (None,)], 2, {"a", "b"})
     assert EntityWindow.from_list(window.to_list()) == window
+
+
+def offline_values_with_retractions(
+    events: list[tuple[int, int, float | None, bool]], probes: list[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """The offline engine's values over events where ``True`` marks a retraction (op "d")."""
+    import dataclasses
+
+    with tempfile.TemporaryDirectory() as root:
+        pq.write_table(
+            pa.table(
+                {
+                    "user_id": pa.array([k for k, _, _, _ in events], pa.int64()),
+                    "ts": pa.array(
+                        [T0 + t * US for _, t, _, _ in events], pa.timestamp("us", "UTC")
+                    ),
+                    "v": pa.array([None if d else v for _, _, v, d in events], pa.float64()),
+                    "__op": pa.array(["d" if d else None for *_, d in events], pa.string()),
+                }
+            ),
+            Path(root) / "events.parquet",
+        )
+        spec = ViewReadSpec.from_view(VIEW, version=1, repo_root=root)
+        spec = dataclasses.replace(spec, source=dataclasses.replace(spec.source, op_field="__op"))
+        entity = pa.table(
+            {
+                "user_id": pa.array([k for k, _ in probes], pa.int64()),
+                "event_timestamp": pa.array(
+                    [T0 + t * US for _, t in probes], pa.timestamp("us", "UTC")
+                ),
+            }
+        )
+        with DuckDBOfflineEngine(DuckDBOfflineConfig(), repo_root=root) as engine:
+            rows: list[dict[str, Any]] = (
+                engine.get_historical_features(entity, [spec]).to_arrow().to_pylist()
+            )
+    return rows
+
+
+# Events at even microseconds, retractions at odd ones: a change and a delete of one
+# entity never share an instant (a commit is one or the other for a row).
+_change = st.tuples(
+    st.integers(1, 3),
+    st.integers(0, 6 * SECOND).map(lambda t: 2 * t),
+    st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)),
+    st.just(False),
+)
+_retraction = st.tuples(
+    st.integers(1, 3),
+    st.integers(0, 6 * SECOND).map(lambda t: 2 * t + 1),
+    st.none(),
+    st.just(True),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    events=st.lists(st.one_of(_change, _change, _retraction), min_size=1, max_size=30),
+    seed=st.integers(0, 2**16),
+)
+def test_retractions_empty_the_windows_online_as_offline(
+    events: list[tuple[int, int, float | None, bool]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    deliveries = [(n, e) for n, e in enumerate(events)]
+    deliveries += rng.sample(deliveries, k=len(deliveries) // 3)  # redeliveries
+    rng.shuffle(deliveries)
+    state = WindowState(AGGS, allowed_lateness_us=10**12)
+    for n, (key, t, v, retract) in deliveries:
+        if retract:
+            state.retract((key,), t, f"e{n}")
+        else:
+            state.apply((key,), t, f"e{n}", (v,))
+    keys = sorted(state.entities)
+    probes = [(k[0], state.entities[k].as_of) for k in keys]
+    for key, row in zip(keys, offline_values_with_retractions(events, probes), strict=True):
+        online = dict(zip([a.name for a in AGGS], state.values(key), strict=True))
+        for name, value in online.items():
+            assert close(value, row[name]), (key, name, value, row[name])
+
+
+def test_a_retraction_survives_its_checkpoint_and_ignores_redelivered_events() -> None:
+    state = WindowState(AGGS, allowed_lateness_us=10**12)
+    state.apply((1,), SECOND, "a", (2.0,))
+    assert state.retract((1,), 2 * SECOND, "d") is Applied.NEW
+    window = EntityWindow.from_list(state.entities[(1,)].to_list())
+    restored = WindowState(AGGS, allowed_lateness_us=10**12)
+    restored.restore([((1,), window)], state.watermark)
+    assert restored.retract((1,), 2 * SECOND, "d") is Applied.DUPLICATE
+    assert restored.apply((1,), SECOND, "a", (2.0,)) is Applied.DUPLICATE
+    assert restored.values((1,))[0] == 0
