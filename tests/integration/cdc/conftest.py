@@ -176,3 +176,107 @@ def pg_database(cdc_postgres: PostgresServer, unique_prefix: str) -> Iterator[st
                 except psycopg2.errors.ObjectInUse:
                     time.sleep(0.1)
         admin.close()
+
+
+@dataclass(frozen=True)
+class MariaDBServer:
+    """A running private MariaDB: ``root`` without a password over TCP."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes]
+
+    def dsn(self, *, user: str = "root", database: str = "") -> str:
+        """A ``mysql://`` URL for ``user`` on ``database``."""
+        return f"mysql://{user}@127.0.0.1:{self.port}/{database}"
+
+
+def start_mariadb(*, binlog_format: str = "ROW") -> MariaDBServer:
+    """mariadb-install-db + mariadbd with a binlog in a new temporary directory."""
+    install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd")
+    if install is None or server is None:
+        _missing("MariaDB binaries (mariadb-install-db, mariadbd) are not on PATH")
+    assert install is not None and server is not None
+    directory = Path(tempfile.mkdtemp(prefix="parity-mariadb-"))
+    data = directory / "data"
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            *user,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            server,
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--socket={directory}/sock",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--binlog-format={binlog_format}",
+            "--binlog-row-metadata=FULL",
+            f"--log-bin={data}/binlog",
+            "--server-id=1",
+            "--skip-name-resolve",
+            f"--log-error={directory}/err.log",
+            "--innodb-flush-log-at-trx-commit=0",
+            *user,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((directory / "err.log").read_text()) from None
+            time.sleep(0.1)
+    return MariaDBServer(port, directory, process)
+
+
+def stop_mariadb(server: MariaDBServer) -> None:
+    """Stop the server and remove its directory."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cdc_mariadb() -> Iterator[MariaDBServer]:
+    """A private MariaDB with a row-format binlog, for the whole session."""
+    server = start_mariadb()
+    try:
+        yield server
+    finally:
+        stop_mariadb(server)
+
+
+@pytest.fixture
+def mariadb_database(cdc_mariadb: MariaDBServer, unique_prefix: str) -> Iterator[str]:
+    """A fresh database on the private MariaDB; yields its root dsn."""
+    import pymysql
+
+    admin = pymysql.connect(host="127.0.0.1", port=cdc_mariadb.port, user="root", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{unique_prefix}`")
+    try:
+        yield cdc_mariadb.dsn(database=unique_prefix)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{unique_prefix}`")
+        admin.close()
