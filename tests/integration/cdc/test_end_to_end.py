@@ -1,4 +1,4 @@
-"""PostgreSQL -> capture -> Redis Streams -> processor -> online and Delta, end to end:
+"""PostgreSQL or MariaDB -> capture -> Redis Streams -> processor -> online and Delta, end to end:
 snapshot handoff, updates, deletes and a kill -9 of the capture mid-load; the online
 values equal a brute-force replay of the database's final state and the offline
 point-in-time values (0 lost, 0 doubled)."""
@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,52 +29,49 @@ from parity.stream import StreamSettings
 from parity.stream.consistency import online_against_offline, read_event_log
 from parity.stream.processor import StreamProcessor
 
-from .test_postgres_capture import (
-    _create_orders,
-    _events,
-    _replay,
-    _table,
-    _wait_caught_up,
-    _writer,
-)
+from . import test_mysql_capture as my
+from . import test_postgres_capture as pg
+from .test_postgres_capture import _events, _replay
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ORDER = p.Entity("order", join_keys=[p.Field("order_id", p.Int64)])
-SOURCE = p.PostgresCDCSource(
-    "orders_cdc",
-    table="public.orders",
-    batch_source=p.DeltaSource("data/orders", timestamp_field="ts"),
-)
-ORDER_STATS = p.FeatureView(
-    "order_stats",
-    entities=[ORDER],
-    source=SOURCE,
-    aggregations=[
-        p.Aggregation("amount", "count", timedelta(minutes=10), name="changes_10m"),
-        p.Aggregation("amount", "sum", timedelta(hours=1), name="amount_sum_1h"),
-        p.Aggregation("amount", "last", timedelta(days=1), name="amount"),
-        p.Aggregation("amount", "max", timedelta(hours=1), name="amount_max_1h"),
-    ],
-)
+DELTA = p.DeltaSource("data/orders", timestamp_field="ts")
+SOURCES = {
+    "postgres": p.PostgresCDCSource("orders_cdc", table="public.orders", batch_source=DELTA),
+    "mariadb": p.MySQLCDCSource("orders_cdc", table="orders", batch_source=DELTA),
+}
+AGGREGATIONS = [
+    p.Aggregation("amount", "count", timedelta(minutes=10), name="changes_10m"),
+    p.Aggregation("amount", "sum", timedelta(hours=1), name="amount_sum_1h"),
+    p.Aggregation("amount", "last", timedelta(days=1), name="amount"),
+    p.Aggregation("amount", "max", timedelta(hours=1), name="amount_max_1h"),
+]
 
 # The capture as its own process, so the test can kill -9 it.
 _CAPTURE = """
 import json, sys, threading
 import parity as p
 from parity.cdc import CaptureSettings
-from parity.cdc.base import CaptureLedger
+from parity.cdc.mysql import MySQLCapture
 from parity.cdc.postgres import PostgresCapture
-source = p.PostgresCDCSource("orders_cdc", table="public.orders",
-                             batch_source=p.DeltaSource("data/orders", timestamp_field="ts"))
+delta = p.DeltaSource("data/orders", timestamp_field="ts")
 settings = CaptureSettings(**json.loads(sys.argv[1]))
-PostgresCapture(source, project=sys.argv[2], settings=settings).run(stop=threading.Event())
+if sys.argv[3] == "postgres":
+    source = p.PostgresCDCSource("orders_cdc", table="public.orders", batch_source=delta)
+    capture = PostgresCapture(source, project=sys.argv[2], settings=settings)
+else:
+    source = p.MySQLCDCSource("orders_cdc", table="orders", batch_source=delta)
+    capture = MySQLCapture(source, project=sys.argv[2], settings=settings)
+capture.run(stop=threading.Event())
 """
 
 
-def _start_capture(settings: CaptureSettings, project: str) -> subprocess.Popen[bytes]:
+def _start_capture(
+    settings: CaptureSettings, project: str, backend: str
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", _CAPTURE, json.dumps(settings.model_dump()), project],
+        [sys.executable, "-c", _CAPTURE, json.dumps(settings.model_dump()), project, backend],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
 
@@ -88,27 +86,72 @@ def _drop_keys(redis_url: str, prefix: str) -> None:
     client.close()
 
 
+class _Database:
+    """One backend's table helpers: create, write, read, wait for the capture."""
+
+    def __init__(self, backend: str, dsn: str) -> None:
+        self.backend, self.dsn = backend, dsn
+        self.module = pg if backend == "postgres" else my
+
+    def create(self, rows: int) -> None:
+        self.module._create_orders(self.dsn, rows)
+
+    def writer(self, stop: threading.Event, rows: int) -> threading.Thread:
+        return threading.Thread(target=self.module._writer, args=(self.dsn, stop, rows, 7))
+
+    def table(self) -> dict[int, Any]:
+        return self.module._table(self.dsn)
+
+    def wait_caught_up(
+        self, ledger: CaptureLedger, settings: CaptureSettings, project: str
+    ) -> None:
+        if self.backend == "postgres":
+            capture = PostgresCapture(SOURCES["postgres"], project=project, settings=settings)
+            pg._wait_caught_up(capture, self.dsn)
+            return
+        file, pos = my._master_position(self.dsn)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            position = ledger.position()
+            if position is not None:
+                c_file, c_pos, _ = position.rsplit(":", 2)
+                if (c_file, int(c_pos)) >= (file, pos):
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"the capture did not catch up to {file}:{pos}")
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def database(request: pytest.FixtureRequest) -> _Database:
+    fixture = "pg_database" if request.param == "postgres" else "mariadb_database"
+    return _Database(request.param, request.getfixturevalue(fixture))
+
+
 def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
-    tmp_path: Path, pg_database: str, redis_url: str, unique_prefix: str
+    tmp_path: Path, database: _Database, redis_url: str, unique_prefix: str
 ) -> None:
+    source = SOURCES[database.backend]
+    order_stats = p.FeatureView(
+        "order_stats", entities=[ORDER], source=source, aggregations=AGGREGATIONS
+    )
     (tmp_path / "parity.yaml").write_text(
         f"project: {unique_prefix}\nregistry: {{type: sqlite, path: data/registry.db}}\n"
         f"online_store: {{type: redis, url: '{redis_url}', key_prefix: {unique_prefix}}}\n"
     )
     stream = f"{unique_prefix}_orders"
     capture_settings = CaptureSettings(
-        dsn=pg_database,
+        dsn=database.dsn,
         url=redis_url,
         coordination_url=redis_url,
         stream=stream,
         key_columns=("order_id",),
     )
-    _create_orders(pg_database, 400)
+    database.create(400)
     stop_writer = threading.Event()
-    writer = threading.Thread(target=_writer, args=(pg_database, stop_writer, 400, 7))
+    writer = database.writer(stop_writer, 400)
     writer.start()
-    capture = _start_capture(capture_settings, unique_prefix)
-    ledger = CaptureLedger(redis_url, capture_settings.slot_for(unique_prefix, SOURCE.name))
+    capture = _start_capture(capture_settings, unique_prefix, database.backend)
+    ledger = CaptureLedger(redis_url, capture_settings.slot_for(unique_prefix, source.name))
     try:
         deadline = time.monotonic() + 30
         while not ledger.snapshot_done():  # snapshot taken while the writer writes
@@ -117,13 +160,11 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
         time.sleep(1.0)
         capture.send_signal(signal.SIGKILL)  # mid-load, between confirmations
         capture.wait()
-        capture = _start_capture(capture_settings, unique_prefix)
+        capture = _start_capture(capture_settings, unique_prefix, database.backend)
         time.sleep(1.5)
         stop_writer.set()
         writer.join()
-        _wait_caught_up(
-            PostgresCapture(SOURCE, project=unique_prefix, settings=capture_settings), pg_database
-        )
+        database.wait_caught_up(ledger, capture_settings, unique_prefix)
     finally:
         stop_writer.set()
         capture.send_signal(signal.SIGKILL)
@@ -135,7 +176,7 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
     published = _events(redis_url, stream, capture_settings.partitions)
     assert {e["__op"] for e in published} == {"r", "c", "u", "d"}
     final = _replay(published)
-    table = _table(pg_database)
+    table = database.table()
     assert set(final) == set(table)
     distinct = len({e["event_id"] for e in published})
 
@@ -150,7 +191,7 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
         allowed_lateness_seconds=3600.0,
     )
     with p.FeatureStore(tmp_path) as store:
-        store.apply([ORDER, ORDER_STATS], message="cdc end to end")
+        store.apply([ORDER, order_stats], message="cdc end to end")
         processor = StreamProcessor.for_view(store, "order_stats", settings=settings)
         deadline = time.monotonic() + 60
         while processor.metrics.received < len(published):
