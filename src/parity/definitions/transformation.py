@@ -101,6 +101,48 @@ class Aggregation:
     _: KW_ONLY
     name: str = ""
     dtype: DType | str = Float64
+    # Fixed windows (#18): None slides (the value at ``t`` covers ``(t - window, t]``);
+    # a hop makes windows ``[k * hop, k * hop + window)`` aligned to the Unix epoch, and the
+    # value at ``t`` is that of the latest window ended at or before ``t``. ``hop ==
+    # window``: tumbling; ``hop < window`` (dividing it): hopping.
+    hop: timedelta | None = None
+
+    @classmethod
+    def tumbling(
+        cls, column: str, function: AggregationFunction | str, window: timedelta, **options: Any
+    ) -> Aggregation:
+        """Non-overlapping windows of ``window``, aligned to the epoch.
+
+        Example:
+            >>> Aggregation.tumbling("amount", "sum", timedelta(minutes=5)).name
+            'amount_sum_5m_tumbling'
+        """
+        return cls(column, function, window, hop=window, **options)
+
+    @classmethod
+    def hopping(
+        cls,
+        column: str,
+        function: AggregationFunction | str,
+        window: timedelta,
+        *,
+        hop: timedelta,
+        **options: Any,
+    ) -> Aggregation:
+        """Windows of ``window`` starting every ``hop``, aligned to the epoch.
+
+        Example:
+            >>> hourly = Aggregation.hopping("amount", "sum", timedelta(hours=1),
+            ...                              hop=timedelta(minutes=5))
+            >>> hourly.name
+            'amount_sum_1h_hop_5m'
+        """
+        return cls(column, function, window, hop=hop, **options)
+
+    @property
+    def hop_us(self) -> int | None:
+        """The hop in microseconds (None: a sliding window)."""
+        return None if self.hop is None else self.hop // _ONE_US
 
     def __post_init__(self) -> None:
         check_name(self.column, what="Aggregation column")
@@ -122,9 +164,21 @@ class Aggregation:
                 f"{what}: {function.value} is not defined for {dtype.name} values; "
                 "aggregate a scalar column."
             )
+        suffix = ""
+        if self.hop is not None:
+            require_positive_duration(self.hop, what=f"{what}.hop")
+            if self.hop % _ONE_US or self.window % self.hop:
+                raise DefinitionError(
+                    f"{what}.hop: {self.hop!r} must be whole microseconds and divide the window "
+                    f"{self.window!r} (hop == window: tumbling)."
+                )
+            same = self.hop == self.window
+            suffix = "_tumbling" if same else f"_hop_{_window_name(self.hop)}"
         if not self.name:
             object.__setattr__(
-                self, "name", f"{self.column}_{function.value}_{_window_name(self.window)}"
+                self,
+                "name",
+                f"{self.column}_{function.value}_{_window_name(self.window)}{suffix}",
             )
         check_name(self.name, what=f"{what}.name")
 
@@ -166,6 +220,8 @@ class Aggregation:
             "function": self.function.value,
             "window_seconds": self.window.total_seconds(),
             "dtype": self.dtype.name,
+            # Only fixed windows carry it: sliding definitions keep their fingerprints.
+            **({"hop_seconds": self.hop.total_seconds()} if self.hop is not None else {}),
         }
 
     @classmethod
@@ -177,6 +233,7 @@ class Aggregation:
             timedelta(seconds=data["window_seconds"]),
             name=data["name"],
             dtype=data["dtype"],
+            hop=None if data.get("hop_seconds") is None else timedelta(seconds=data["hop_seconds"]),
         )
 
 

@@ -180,34 +180,23 @@ def probe_aggregates_sql(
         f"UNION ALL SELECT {partition}, __parity_t, {nulls}, true FROM p) "
     )
     op = spec.source.op_field
-    if op is not None:
-        # Retractions (CDC deletes): an entity's "epoch" counts its retractions up to each
-        # instant; windows partition by it, so a value sees only the events after the
-        # entity's last retraction at or before the probe, as the processor's state does.
-        # Retraction rows carry null inputs, which every aggregate ignores. The scan keeps
-        # every retraction before the probe range (a delete long ago still cuts).
-        event_cols.append(f"{quote(op)} = 'd' AS __parity_r")
-        scan = [f"{ts} IS NOT NULL"]
-        if probe_range is not None:
-            lo, hi = (int(v) for v in probe_range)
-            scan.append(
-                f"(({epoch_us(ts)} > {lo - int(longest)} OR {quote(op)} = 'd') "
-                f"AND {epoch_us(ts)} <= {hi})"
-            )
-        partition = f"{partition}, __parity_epoch"
-        outputs = [
-            f"CAST({aggregate_expression(a, index[a.column], partition=partition)} AS "
-            f"{duckdb_type(a.output_dtype)}) AS {quote(a.name)}"
-            for a in spec.aggregations
-        ]
-        union = (
-            f"u0 AS (SELECT {', '.join(k)}, __parity_t, {inputs_sql}, "
-            "coalesce(__parity_r, false) AS __parity_r, false AS __parity_probe "
-            f"FROM ev SEMI JOIN pk ON {on} "
-            f"UNION ALL SELECT {', '.join(k)}, __parity_t, {nulls}, false, true FROM p), "
-            f"u AS (SELECT *, sum(__parity_r::INTEGER) OVER (PARTITION BY {', '.join(k)} "
-            "ORDER BY __parity_t RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
-            "AS __parity_epoch FROM u0) "
+    hops = sorted({a.hop_us for a in spec.aggregations if a.hop_us is not None})
+    if op is not None or hops:
+        return _fixed_windows_and_retractions_sql(
+            spec,
+            events,
+            probes,
+            probe_range=probe_range,
+            k=k,
+            probe_cols=probe_cols,
+            not_null=not_null,
+            event_cols=event_cols,
+            inputs_sql=inputs_sql,
+            nulls=nulls,
+            on=on,
+            index=index,
+            out_keys=out_keys,
+            hops=hops,
         )
     return (
         f"WITH p AS (SELECT DISTINCT {', '.join(probe_cols)}, __parity_t FROM {probes} "
@@ -218,6 +207,95 @@ def probe_aggregates_sql(
         f"SELECT {', '.join(out_keys)}, __parity_t, "
         f"make_timestamp(__parity_t)::TIMESTAMPTZ AS {PROBE_TIME}, "
         f"{', '.join(outputs)} FROM u QUALIFY __parity_probe"
+    )
+
+
+def _fixed_windows_and_retractions_sql(
+    spec: ViewReadSpec,
+    events: str,
+    probes: str,
+    *,
+    probe_range: tuple[int, int] | None,
+    k: list[str],
+    probe_cols: list[str],
+    not_null: str,
+    event_cols: list[str],
+    inputs_sql: str,
+    nulls: str,
+    on: str,
+    index: dict[str, int],
+    out_keys: list[str],
+    hops: list[int],
+) -> str:
+    """:func:`probe_aggregates_sql` for views with tumbling or hopping windows, or fed by
+    change data capture (retractions); the plain sliding query stays as it was (#18).
+
+    Fixed windows: a probe at ``t`` is evaluated, for an aggregation with hop ``h``, at
+    ``floor(t / h) * h - 1``: the window ``[e - window, e)`` that ended last at or before
+    ``t`` is the sliding frame ``(e - 1 - window, e - 1]``. One probe row per distinct hop
+    (tag 0: sliding, evaluated at ``t``); each aggregation reads the rows of its tag, and
+    the rows of a probe fold back into one.
+
+    Retractions (CDC deletes): an entity's *epoch* counts its retractions at or before
+    each row's own instant (the probe's ``t``, not its evaluation instant); windows
+    partition by it, so a value sees only the events after the entity's last retraction
+    at or before ``t``, as the processor's state does. Retraction rows carry null
+    inputs, which every aggregate ignores; the scan keeps every retraction before the
+    probe range (a delete long ago still cuts).
+    """
+    op = spec.source.op_field
+    ts = quote(spec.source.timestamp_field)
+    reach = max(a.window_us + (a.hop_us or 0) for a in spec.aggregations)
+    scan = [f"{ts} IS NOT NULL"]
+    if probe_range is not None:
+        lo, hi = (int(v) for v in probe_range)
+        recent = f"{epoch_us(ts)} > {lo - int(reach)}"
+        if op is not None:
+            recent = f"({recent} OR {quote(op)} = 'd')"
+        scan.append(f"{recent} AND {epoch_us(ts)} <= {hi}")
+    event_cols = [
+        *event_cols,
+        f"{quote(op)} = 'd' AS __parity_r" if op is not None else "false AS __parity_r",
+    ]
+    keys = ", ".join(k)
+    probe_sets = [
+        f"SELECT {keys}, "
+        + ("__parity_t" if tag == 0 else f"(__parity_t // {tag}) * {tag} - 1")
+        + f", {nulls}, false, true, __parity_t, {tag} FROM p"
+        for tag in [0, *hops]
+    ]
+    epoch = (
+        f"sum(__parity_r::INTEGER) OVER (PARTITION BY {keys} ORDER BY __parity_o "
+        "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        if op is not None
+        else "0"
+    )
+    partition = f"{keys}, __parity_epoch"
+    outputs = [
+        f"CASE WHEN __parity_g = {a.hop_us or 0} THEN "
+        f"{aggregate_expression(a, index[a.column], partition=partition)} END AS {quote(a.name)}"
+        for a in spec.aggregations
+    ]
+    folded = [
+        f"CAST(max({quote(a.name)}) AS {duckdb_type(a.output_dtype)}) AS {quote(a.name)}"
+        for a in spec.aggregations
+    ]
+    return (
+        f"WITH p AS (SELECT DISTINCT {', '.join(probe_cols)}, __parity_t FROM {probes} "
+        f"WHERE __parity_t IS NOT NULL AND {not_null}), "
+        f"pk AS (SELECT DISTINCT {keys} FROM p), "
+        f"ev AS (SELECT {', '.join(event_cols)} FROM {events} WHERE {' AND '.join(scan)}), "
+        f"u0 AS (SELECT {keys}, __parity_t, {inputs_sql}, coalesce(__parity_r, false), "
+        f"false, __parity_t, NULL::BIGINT FROM ev SEMI JOIN pk ON {on} "
+        f"UNION ALL {' UNION ALL '.join(probe_sets)}), "
+        f"u1 AS (SELECT * FROM u0 AS u0({keys}, __parity_t, "
+        + ", ".join(f"__parity_c{n}" for n in range(len(index)))
+        + ", __parity_r, __parity_probe, __parity_o, __parity_g)), "
+        f"u AS (SELECT *, {epoch} AS __parity_epoch FROM u1), "
+        f"w AS (SELECT {keys}, __parity_o, {', '.join(outputs)} FROM u QUALIFY __parity_probe) "
+        f"SELECT {', '.join(out_keys)}, __parity_o AS __parity_t, "
+        f"make_timestamp(__parity_o)::TIMESTAMPTZ AS {PROBE_TIME}, {', '.join(folded)} "
+        f"FROM w GROUP BY {keys}, __parity_o"
     )
 
 

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -113,6 +114,12 @@ def read_event_log(spec: ViewReadSpec) -> pa.Table:
     from parity.offline.source_scan import open_source
 
     raw = events_spec(spec)
+    if spec.source.op_field is not None:  # CDC-fed: the retraction marks come along
+        from parity.offline.base import FeatureColumn
+        from parity.types import String
+
+        op = FeatureColumn(spec.source.op_field, spec.source.op_field, String)
+        raw = dataclasses.replace(raw, features=(*raw.features, op))
     scan = open_source(raw)
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
@@ -153,8 +160,16 @@ def replay_and_compare(
     per_stop = max(1, samples // max(instants, 1))
     stops = {len(keys) * (n + 1) // instants for n in range(instants)}
     probes: list[Probe] = []
+    ops = (
+        log.column(spec.source.op_field).to_pylist()
+        if spec.source.op_field is not None
+        else [None] * len(keys)
+    )
     for n, key in enumerate(keys):
-        state.apply(tuple(key), times_us[n], f"log:{n}", tuple(c[n] for c in inputs))
+        if ops[n] == "d":
+            state.retract(tuple(key), times_us[n], f"log:{n}")
+        else:
+            state.apply(tuple(key), times_us[n], f"log:{n}", tuple(c[n] for c in inputs))
         if n + 1 in stops:
             state.due(times_us[n])
             chosen = rng.sample(sorted(state.entities), k=min(per_stop, len(state.entities)))

@@ -131,8 +131,15 @@ class WindowState:
             )
             for a in self.aggregations
         )
-        self._windows = sorted({a.window_us for a in self.aggregations})
-        self.longest_us = self._windows[-1]
+        # Sliding windows expire event by event; fixed (tumbling, hopping) windows change at
+        # their hop boundaries (#18).
+        self._windows = sorted({a.window_us for a in self.aggregations if a.hop_us is None})
+        self._fixed = sorted(
+            {(a.window_us, a.hop_us) for a in self.aggregations if a.hop_us is not None}
+        )
+        self._hops = tuple(a.hop_us for a in self.aggregations)
+        # How far back a value can reach from ``as_of``.
+        self.longest_us = max(a.window_us + (a.hop_us or 0) for a in self.aggregations)
         self.allowed_lateness_us = allowed_lateness_us
         self.watermark = -(2**63)
         self.entities: dict[Key, EntityWindow] = {}
@@ -217,9 +224,11 @@ class WindowState:
         entity = self.entities[key]
         at, times, rows = entity.as_of, entity.times, entity.values
         out = []
-        for function, window, column, integer in self._plan:
-            lo = bisect.bisect_right(times, at - window)
-            hi = bisect.bisect_right(times, at)
+        for (function, window, column, integer), hop in zip(self._plan, self._hops, strict=True):
+            # A fixed window: the one that ended last at or before as_of, [e - window, e).
+            end = at if hop is None else (at // hop) * hop - 1
+            lo = bisect.bisect_right(times, end - window)
+            hi = bisect.bisect_right(times, end)
             items = [
                 (times[i], rows[i][column]) for i in range(lo, hi) if rows[i][column] is not None
             ]
@@ -237,6 +246,14 @@ class WindowState:
                 expiry = entity.times[i] + window
                 if best is None or expiry < best:
                     best = expiry
+        for window, hop in self._fixed:
+            # The next boundary changes the value if an event lies in the window before or
+            # after it (a boundary that changes nothing rewrites the same value: harmless).
+            boundary = (entity.as_of // hop + 1) * hop
+            i = bisect.bisect_left(entity.times, boundary - hop - window)
+            changes = i < len(entity.times) and entity.times[i] < boundary
+            if changes and (best is None or boundary < best):
+                best = boundary
         return best
 
     def _schedule(self, key: Key, entity: EntityWindow) -> None:

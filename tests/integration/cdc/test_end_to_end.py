@@ -26,7 +26,11 @@ from parity.cdc.postgres import PostgresCapture
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ReadRequest, ViewTable
 from parity.stream import StreamSettings
-from parity.stream.consistency import online_against_offline, read_event_log
+from parity.stream.consistency import (
+    online_against_offline,
+    read_event_log,
+    replay_and_compare,
+)
 from parity.stream.processor import StreamProcessor
 
 from . import test_mysql_capture as my
@@ -222,6 +226,8 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
             store.offline_engine, store.online_store, spec, online_table, keys
         )
         assert report.compared == len(keys) and report.ok, report.examples
+        replayed = replay_and_compare(store.offline_engine, spec, instants=4, samples=80)
+        assert replayed.compared > 0 and replayed.ok, replayed.examples
         processor.shutdown()
     _drop_keys(redis_url, unique_prefix)
     ops = {e["__op"] for e in published}

@@ -245,3 +245,95 @@ def test_a_retraction_survives_its_checkpoint_and_ignores_redelivered_events() -
     assert restored.retract((1,), 2 * SECOND, "d") is Applied.DUPLICATE
     assert restored.apply((1,), SECOND, "a", (2.0,)) is Applied.DUPLICATE
     assert restored.values((1,))[0] == 0
+
+
+FIXED = [
+    Aggregation.tumbling("v", "sum", timedelta(seconds=3), name="sum_t3"),
+    Aggregation.hopping("v", "count", timedelta(seconds=4), hop=timedelta(seconds=2), name="c_h4"),
+    Aggregation.hopping("v", "last", timedelta(seconds=6), hop=timedelta(seconds=2), name="l_h6"),
+    Aggregation.tumbling("v", "max", timedelta(seconds=2), name="max_t2"),
+    Aggregation("v", "mean", timedelta(seconds=5), name="m5"),
+]
+FIXED_VIEW = FeatureView(
+    "fixed",
+    entities=[USER],
+    source=ParquetSource("events.parquet", timestamp_field="ts"),
+    aggregations=FIXED,
+)
+
+
+def naive_value(
+    agg: Aggregation, events: list[tuple[int, int, float | None]], key: int, at: int
+) -> Any:
+    """The definition, literally: the window [k*hop, k*hop + window) that ended last at or
+    before ``at`` (a sliding window: (at - window, at])."""
+    if agg.hop_us is None:
+        lo, hi = at - agg.window_us + 1, at + 1
+    else:
+        hi = (at // agg.hop_us) * agg.hop_us
+        lo = hi - agg.window_us
+    items = sorted((t, v) for k, t, v in events if k == key and lo <= t < hi and v is not None)
+    values = [v for _, v in items]
+    if agg.function == "count":
+        return len(values)
+    if not values:
+        return None
+    if agg.function == "last":
+        return max(items)[1]
+    return {"sum": math.fsum, "max": max, "mean": lambda x: math.fsum(x) / len(x)}[
+        str(agg.function)
+    ](values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    events=st.lists(_event, min_size=1, max_size=30),
+    seed=st.integers(0, 2**16),
+    expire_at=st.lists(st.integers(0, 25 * SECOND), max_size=4),
+)
+def test_tumbling_and_hopping_windows_equal_the_offline_engine_and_the_definition(
+    events: list[tuple[int, int, float | None]], seed: int, expire_at: list[int]
+) -> None:
+    rng = random.Random(seed)
+    deliveries = [(n, e) for n, e in enumerate(events)]
+    deliveries += rng.sample(deliveries, k=len(deliveries) // 2)
+    rng.shuffle(deliveries)
+    state = WindowState(FIXED, allowed_lateness_us=10**12)
+    for n, (key, t, v) in deliveries:
+        state.apply((key,), t, f"e{n}", (v,))
+    for at in sorted(expire_at):
+        state.due(at)
+    state.evict()
+    keys = sorted(state.entities)
+    probes = [(k[0], state.entities[k].as_of) for k in keys]
+    with tempfile.TemporaryDirectory() as root:
+        pq.write_table(
+            pa.table(
+                {
+                    "user_id": pa.array([k for k, _, _ in events], pa.int64()),
+                    "ts": pa.array([T0 + t * US for _, t, _ in events], pa.timestamp("us", "UTC")),
+                    "v": pa.array([v for _, _, v in events], pa.float64()),
+                }
+            ),
+            Path(root) / "events.parquet",
+        )
+        spec = ViewReadSpec.from_view(FIXED_VIEW, version=1, repo_root=root)
+        entity = pa.table(
+            {
+                "user_id": pa.array([k for k, _ in probes], pa.int64()),
+                "event_timestamp": pa.array(
+                    [T0 + t * US for _, t in probes], pa.timestamp("us", "UTC")
+                ),
+            }
+        )
+        with DuckDBOfflineEngine(DuckDBOfflineConfig(), repo_root=root) as engine:
+            rows = engine.get_historical_features(entity, [spec]).to_arrow().to_pylist()
+    t0_us = (T0 - datetime(1970, 1, 1, tzinfo=UTC)) // US
+    for (key, at), row in zip(probes, rows, strict=True):
+        online = dict(zip([a.name for a in FIXED], state.values((key,)), strict=True))
+        for agg in FIXED:
+            # Windows align to the epoch: the oracle works in absolute microseconds.
+            shifted = [(k, t + t0_us, v) for k, t, v in events]
+            expected = naive_value(agg, shifted, key, at + t0_us)
+            assert close(online[agg.name], expected), (key, agg.name, online[agg.name], expected)
+            assert close(row[agg.name], expected), (key, agg.name, row[agg.name], expected)
