@@ -21,6 +21,7 @@ from typing import Annotated, Any, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parity.cdc.base import CaptureSettings
 from parity.errors import ConfigError, did_you_mean
 from parity.monitor.config import MONITOR_FILE, MonitorConfig
 from parity.offline.duckdb import DuckDBOfflineConfig
@@ -29,6 +30,7 @@ from parity.online.sqlite import SqliteOnlineConfig
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.retrain.config import RetrainConfig
 from parity.serve.config import ServerConfig
+from parity.stream.config import StreamSettings
 from parity.sync.config import SyncConfig
 
 CONFIG_FILE = "parity.yaml"
@@ -65,6 +67,12 @@ class RepoConfig(BaseModel):
     # Freshness, consistency policy, quality bounds, drift thresholds, alert routes and
     # rules (docs/monitoring.md). A ``monitoring.yaml`` beside parity.yaml is still read.
     monitoring: MonitorConfig = MonitorConfig()
+    # Change data capture (#18): per CDC source name, where it reads and publishes
+    # (`parity cdc run SOURCE`; command-line flags override).
+    cdc: dict[str, CaptureSettings] = {}
+    # Stream processors (#18): per aggregation view name, `parity stream run VIEW`'s
+    # settings (command-line flags override).
+    stream: dict[str, StreamSettings] = {}
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from parity.cli import demo, lifecycle, monitor, registry, repo, retrain, serve, stream, sync
+from parity.cli import cdc, demo, lifecycle, monitor, registry, repo, retrain, serve, stream, sync
 from parity.cli.render import err_console
 from parity.errors import ParityError
 
@@ -36,7 +36,7 @@ def _main(
     ctx.obj = repo_path
 
 
-for module in (repo, registry, lifecycle, sync, demo, serve, monitor, stream, retrain):
+for module in (repo, registry, lifecycle, sync, demo, serve, monitor, stream, retrain, cdc):
     module.register(app)
 
 

@@ -23,55 +23,89 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 def run(
     ctx: typer.Context,
     view: Annotated[str, typer.Argument(help="Aggregation view (NAME or NAME@vN).")],
-    stream: Annotated[str, typer.Option(help="Stream prefix: Redis key or NATS subject.")],
-    transport: Annotated[str, typer.Option(help="redis or nats.")] = "redis",
-    url: Annotated[str, typer.Option(help="Transport URL.")] = "redis://127.0.0.1:6379/0",
+    stream: Annotated[
+        str | None, typer.Option(help="Stream prefix: Redis key or NATS subject.")
+    ] = None,
+    transport: Annotated[str | None, typer.Option(help="redis or nats.")] = None,
+    url: Annotated[str | None, typer.Option(help="Transport URL.")] = None,
     coordination_url: Annotated[
-        str, typer.Option(help="Redis for leases and checkpoints.")
-    ] = "redis://127.0.0.1:6379/0",
+        str | None, typer.Option(help="Redis for leases and checkpoints.")
+    ] = None,
     group: Annotated[str | None, typer.Option(help="Consumer group.")] = None,
-    partitions: Annotated[int, typer.Option(help="Partitions of the stream.")] = 4,
-    lateness: Annotated[float, typer.Option(help="Allowed lateness, seconds.")] = 60.0,
-    checkpoint_every: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 1.0,
+    partitions: Annotated[int | None, typer.Option(help="Partitions of the stream.")] = None,
+    lateness: Annotated[float | None, typer.Option(help="Allowed lateness, seconds.")] = None,
+    checkpoint_every: Annotated[
+        float | None, typer.Option(help="Seconds between checkpoints.")
+    ] = None,
     offline_appender: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="process: a child process appends the raw events offline; none: an "
             "external `parity stream append-offline` does."
         ),
-    ] = "process",
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /metrics (Prometheus), /healthz and /readyz on this port."),
+    ] = None,
     seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Consume events, keep window state, write online values until SIGINT/SIGTERM."""
+    """Consume events, keep window state, write online values until SIGINT/SIGTERM.
+
+    Settings come from ``stream.<view>`` in parity.yaml; each flag given overrides one.
+    SIGTERM drains: the loop stops taking messages, checkpoints, waits for the offline
+    appender, releases its partitions and exits.
+    """
     from parity.stream import StreamSettings
     from parity.stream.processor import StreamProcessor
 
-    if transport not in ("redis", "nats"):
+    if transport not in (None, "redis", "nats"):
         raise DefinitionError(f"--transport {transport!r}: use 'redis' or 'nats'.")
-    if offline_appender not in ("process", "none"):
+    if offline_appender not in (None, "process", "none"):
         raise DefinitionError(
             f"--offline-appender {offline_appender!r}: use 'process' (the default) or 'none'."
         )
-    settings = StreamSettings(
-        transport=transport,
-        url=url,
-        coordination_url=coordination_url,
-        stream=stream,
-        group=group,
-        partitions=partitions,
-        allowed_lateness_seconds=lateness,
-        checkpoint_interval_seconds=checkpoint_every,
-        offline_appender=offline_appender,
-    )
+    flags = {
+        "transport": transport,
+        "url": url,
+        "coordination_url": coordination_url,
+        "stream": stream,
+        "group": group,
+        "partitions": partitions,
+        "allowed_lateness_seconds": lateness,
+        "checkpoint_interval_seconds": checkpoint_every,
+        "offline_appender": offline_appender,
+    }
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with FeatureStore(ctx.obj) as store:
+        configured = store.config.stream.get(view.split("@")[0])
+        base = configured.model_dump(exclude_unset=True) if configured is not None else {}
+        merged = {**base, **{k: v for k, v in flags.items() if v is not None}}
+        if "stream" not in merged:
+            raise DefinitionError(
+                f"stream run {view}: no stream given. Pass --stream or set "
+                f"stream.{view.split('@')[0]}.stream in parity.yaml."
+            )
+        settings = StreamSettings(**merged)
         processor = StreamProcessor.for_view(store, view, settings=settings)
+        server = None
+        if metrics_port is not None:
+            from parity.stream.operator import processor_endpoints
+
+            server = processor_endpoints(processor, port=metrics_port)
         if not as_json:
-            console.print(f"{view}: consuming {transport} stream {stream!r} as {processor.member}")
-        processor.run(stop=stop, max_seconds=seconds)
+            console.print(
+                f"{view}: consuming {settings.transport} stream {settings.stream!r} as "
+                f"{processor.member}"
+            )
+        try:
+            processor.run(stop=stop, max_seconds=seconds)
+        finally:
+            if server is not None:
+                server.shutdown()
     _render(processor.metrics.to_dict(), as_json, title="Stream processor")
 
 

@@ -190,6 +190,7 @@ class StreamProcessor:
             pa.timestamp("us", tz="UTC"),
         )
         self._created_us = 0
+        self.last_turn = time.monotonic()
         self._next_rebalance = 0.0
         self._next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
         self._lateness_us = int(settings.allowed_lateness_seconds * 1_000_000)
@@ -294,6 +295,7 @@ class StreamProcessor:
 
     def step(self) -> int:
         """One turn of the loop; returns how many messages it received."""
+        self.last_turn = time.monotonic()  # /healthz reads it (parity.stream.operator)
         if time.monotonic() >= self._next_rebalance:
             self.rebalance()
         owned = sorted(self._partitions)
@@ -502,6 +504,10 @@ class StreamProcessor:
         if self.schema.op_field is not None:
             columns[self.schema.op_field] = ["d" if e[2] is None else None for e in events]
         return columns
+
+    def window_state_size(self) -> dict[int, int]:
+        """Entities held in window state, per owned partition (for /metrics)."""
+        return {p: len(part.state.entities) for p, part in list(self._partitions.items())}
 
     # --- partitions --------------------------------------------------------------------
 
