@@ -8,8 +8,8 @@ drivers are imported only when a capture is built.
 
 Example:
     >>> from parity.cdc import CaptureSettings
-    >>> CaptureSettings(dsn="postgresql://127.0.0.1/shop", stream="orders").op_field
-    '__op'
+    >>> CaptureSettings(dsn="postgresql://127.0.0.1/shop", stream="orders").id_field
+    'event_id'
 """
 
 from __future__ import annotations

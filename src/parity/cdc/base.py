@@ -3,7 +3,8 @@
 A capture turns committed row changes of one table into stream events in the processor's
 message format (:mod:`parity.stream.events`): one JSON object with the row's columns, the
 event time under the batch source's timestamp field (ISO 8601, UTC), an event id under
-``id_field`` and the operation under ``op_field``:
+``id_field`` and the operation under ``__op`` (:data:`OP_FIELD`, the column the
+processor and the offline SQL read retractions from):
 
 | ``__op`` | meaning | columns |
 | --- | --- | --- |
@@ -41,6 +42,8 @@ from parity.stream.base import partition_of
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OP_SNAPSHOT, OP_INSERT, OP_UPDATE, OP_DELETE = "r", "c", "u", "d"
+# The operation's field in a message (parity.offline.base.RETRACTION_FIELD: the same name).
+OP_FIELD = "__op"
 
 
 class CaptureSetupError(ParityError, Terminal):
@@ -97,7 +100,6 @@ class CaptureSettings(BaseModel):
     partitions: Annotated[int, Field(gt=0, le=4096)] = 4
     key_columns: tuple[str, ...] | None = None
     id_field: str = "event_id"
-    op_field: str = "__op"
     slot: str | None = None
     # Changes published in one transport round trip at most.
     batch_size: Annotated[int, Field(gt=0)] = 1000
@@ -142,7 +144,7 @@ class ChangeEncoder:
         key_columns: tuple[str, ...],
         partitions: int,
         id_field: str = "event_id",
-        op_field: str = "__op",
+        op_field: str = OP_FIELD,
         timestamp_column: str | None = None,
     ) -> None:
         self.timestamp_field = timestamp_field

@@ -235,7 +235,6 @@ class MySQLCapture:
             key_columns=self.settings.key_columns or self.primary_key,
             partitions=self.settings.partitions,
             id_field=self.settings.id_field,
-            op_field=self.settings.op_field,
             timestamp_column=self.source.timestamp_column,
         )
 

@@ -357,7 +357,6 @@ class PostgresCapture:
             key_columns=self.settings.key_columns or shape.primary_key,
             partitions=self.settings.partitions,
             id_field=self.settings.id_field,
-            op_field=self.settings.op_field,
             timestamp_column=self.source.timestamp_column,
         )
 
