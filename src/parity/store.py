@@ -46,8 +46,8 @@ from parity.offline.base import (
     RetrievalJob,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import RowsInput, WriteReport
 from parity.offline.saved_dataset import SavedDataset
+from parity.offline.writes import RowsInput, WriteReport
 from parity.online import OnlineStore, open_online_store
 from parity.online.base import ViewTable
 from parity.registry import (

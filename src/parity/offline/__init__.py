@@ -28,7 +28,7 @@ from parity.offline.base import (
     SourceSpec,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import WriteReport
+from parity.offline.writes import WriteReport
 from parity.offline.saved_dataset import Lineage, SavedDataset
 
 if TYPE_CHECKING:

@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-    from parity.offline.delta_writes import RowsInput, WriteReport
     from parity.offline.saved_dataset import SavedDataset
+    from parity.offline.writes import RowsInput, WriteReport
 
 __all__ = [
     "EntityInput",

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parity.errors import ChangeRefused, DefinitionError, did_you_mean
+from parity.offline.aggregations import events_spec, prepare_aggregation_join
 from parity.offline.base import (
     POINT_IN_TIME_MODES,
     EntityInput,
@@ -41,7 +42,7 @@ from parity.offline.base import (
     RetrievalJob,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import RowsInput, WriteReport, append_rows, backfill_rows
+from parity.offline.delta_writes import append_rows, backfill_rows
 from parity.offline.entity_frame import (
     ROW_COLUMN,
     check_entity_schema,
@@ -67,6 +68,7 @@ from parity.offline.saved_dataset import (
     load_saved_dataset,
 )
 from parity.offline.source_scan import SourceScan, open_source
+from parity.offline.writes import RowsInput, WriteReport
 
 if TYPE_CHECKING:
     import duckdb
@@ -294,14 +296,8 @@ class DuckDBOfflineEngine(OfflineEngine):
             )
         specs = tuple(specs)
         if any(spec.aggregations for spec in specs):
-            from parity.offline.aggregations import aggregation_retrieval
-
-            return aggregation_retrieval(
-                self,
-                entity_df,
-                specs,
-                point_in_time=point_in_time,
-                timestamp_column=timestamp_column,
+            return self._aggregation_retrieval(
+                entity_df, specs, point_in_time=point_in_time, timestamp_column=timestamp_column
             )
         names = [s.name for s in specs]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -335,6 +331,45 @@ class DuckDBOfflineEngine(OfflineEngine):
             sources=sources,
             mode=point_in_time,
             timestamp_column=timestamp_column,
+        )
+        return DuckDBRetrievalJob(
+            self,
+            cursor,
+            sql=sql,
+            params=params,
+            specs=specs,
+            scans=scans,
+            point_in_time=point_in_time,
+            timestamp_column=timestamp_column,
+        )
+
+    def _aggregation_retrieval(
+        self,
+        entity_df: EntityInput,
+        specs: tuple[ViewReadSpec, ...],
+        *,
+        point_in_time: PointInTime,
+        timestamp_column: str,
+    ) -> DuckDBRetrievalJob:
+        # Aggregation views read their events and probe them at each entity row's time.
+        if point_in_time != "event":
+            raise DefinitionError(
+                f"point_in_time={point_in_time!r} is not supported for aggregation views yet; "
+                "use point_in_time='event' (events count from their event time)."
+            )
+        names = [s.name for s in specs]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DefinitionError(
+                f"views {repeated} are listed more than once; list each view once and select "
+                "all its features in one ViewReadSpec."
+            )
+        scans = [open_source(events_spec(s) if s.aggregations else s) for s in specs]
+        cursor = self._connect()
+        schema = self._load_entities(cursor, entity_df)
+        check_entity_schema(schema, specs, timestamp_column=timestamp_column)
+        sql, params = prepare_aggregation_join(
+            cursor, specs, scans, entity_columns=schema.names, timestamp_column=timestamp_column
         )
         return DuckDBRetrievalJob(
             self,
