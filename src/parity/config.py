@@ -16,29 +16,48 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parity.backends import BackendRegistry
 from parity.errors import ConfigError, did_you_mean
 from parity.monitor.config import MONITOR_FILE, MonitorConfig
+from parity.offline import OFFLINE_ENGINES
 from parity.offline.duckdb import DuckDBOfflineConfig
+from parity.online import ONLINE_STORES
 from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
+from parity.registry import REGISTRIES
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.retrain.config import RetrainConfig
+from parity.retrain.registries import MODEL_REGISTRIES
 from parity.serve.config import ServerConfig
 from parity.sync.config import SyncConfig
 
 CONFIG_FILE = "parity.yaml"
 ENV_PREFIX = "PARITY__"
 
-RegistryConfig = Annotated[
-    SqliteRegistryConfig | PostgresRegistryConfig, Field(discriminator="type")
-]
-OnlineStoreConfig = Annotated[SqliteOnlineConfig | RedisOnlineConfig, Field(discriminator="type")]
-OfflineStoreConfig = Annotated[DuckDBOfflineConfig, Field(discriminator="type")]
+# The backend sections: their kinds, config models and "choose one of" lists all come
+# from the packages' registries (parity.backends). The aliases mypy sees name today's
+# models; the schema pydantic validates is built from the registrations, so a kind
+# registered in its package is accepted here with no edit.
+_SECTIONS: dict[str, BackendRegistry[object]] = {
+    "registry": REGISTRIES,
+    "online_store": ONLINE_STORES,
+    "offline_store": OFFLINE_ENGINES,
+    "retrain.model_registry": MODEL_REGISTRIES,
+}
+
+if TYPE_CHECKING:
+    RegistryConfig = SqliteRegistryConfig | PostgresRegistryConfig
+    OnlineStoreConfig = SqliteOnlineConfig | RedisOnlineConfig
+    OfflineStoreConfig = DuckDBOfflineConfig
+else:
+    RegistryConfig = REGISTRIES.config_union()
+    OnlineStoreConfig = ONLINE_STORES.config_union()
+    OfflineStoreConfig = OFFLINE_ENGINES.config_union()
 
 
 class RepoConfig(BaseModel):
@@ -140,15 +159,10 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"Invalid configuration in {source}:\n  - " + "\n  - ".join(lines))
 
 
-_TAGS = {
-    "registry": ("sqlite", "postgresql"),
-    "online_store": ("sqlite", "redis"),
-    "offline_store": ("duckdb",),
-}
-
-
 def _tag_choices(loc: str) -> tuple[str, ...]:
-    return _TAGS.get(loc.split(".")[0], ())
+    """The kinds a backend section at ``loc`` may name (from its package's registry)."""
+    section = next((r for key, r in _SECTIONS.items() if f"{loc}.".startswith(f"{key}.")), None)
+    return () if section is None else section.kinds
 
 
 def _models_of(annotation: Any) -> list[type[BaseModel]]:

@@ -8,14 +8,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parity.retrain.alerts import AlertSink, LedgerAlertSink
-from parity.retrain.config import BuiltinModelRegistryConfig, RetrainConfig
+from parity.retrain.config import RetrainConfig
 from parity.retrain.context import Clock, system_clock
 from parity.retrain.database import open_engine
 from parity.retrain.ledger import Ledger
+from parity.retrain.registries import MODEL_REGISTRIES
 
 if TYPE_CHECKING:
     from parity.retrain.registries.base import ModelRegistry
@@ -27,29 +27,19 @@ def open_model_registry(
 ) -> ModelRegistry:
     """The model registry the repository's configuration names (built in by default).
 
-    A registry that journals its transitions (MLflow) writes them to ``ledger`` (one is
-    opened on the registry database when not given).
+    The kind is looked up in :data:`~parity.retrain.registries.MODEL_REGISTRIES`. The
+    registry lives in, or journals its transitions to, ``ledger``'s database (one is opened
+    on the registry database when not given).
 
     Example:
         >>> open_model_registry(store).versions("fraud_model")  # doctest: +SKIP
     """
     config = config or store.config.retrain
-    settings = config.model_registry
-    if isinstance(settings, BuiltinModelRegistryConfig):
-        from parity.retrain.registries.builtin import BuiltinModelRegistry
-
-        root = Path(settings.artifacts_path)
-        return BuiltinModelRegistry(
-            open_engine(store.config.registry, repo_root=store.repo_path),
-            project=store.project,
-            root=root if root.is_absolute() else store.repo_path / root,
-        )
-    from parity.retrain.registries.mlflow import MlflowModelRegistry
-
     if ledger is None:
         engine = open_engine(store.config.registry, repo_root=store.repo_path)
         ledger = Ledger(engine, project=store.project)
-    return MlflowModelRegistry.open(
+    settings = config.model_registry
+    return MODEL_REGISTRIES.factory(settings.type)(
         settings, repo_root=store.repo_path, project=store.project, transitions=ledger
     )
 

@@ -259,19 +259,15 @@ class StreamProcessor:
         return [by_name[name] for name in self.table.feature_names]
 
     def _transport(self) -> StreamTransport:
-        if self.settings.transport == "nats":
-            from parity.stream.nats_jetstream import NatsJetStreamTransport
+        from parity.stream.transports import open_transport
 
-            return NatsJetStreamTransport(
-                self.settings.url,
-                stream=self.settings.stream,
-                group=self.group,
-                ack_wait_seconds=self.settings.ack_wait_seconds,
-            )
-        from parity.stream.redis_streams import RedisStreamsTransport
-
-        return RedisStreamsTransport(
-            self.settings.url, stream=self.settings.stream, group=self.group, consumer=self.member
+        return open_transport(
+            self.settings.transport,
+            self.settings.url,
+            stream=self.settings.stream,
+            group=self.group,
+            consumer=self.member,
+            ack_wait_seconds=self.settings.ack_wait_seconds,
         )
 
     # --- the loop --------------------------------------------------------------------
