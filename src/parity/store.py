@@ -37,7 +37,7 @@ from parity.errors import (
     did_you_mean,
 )
 from parity.monitor.blocking import BlockedVersions
-from parity.monitor.records import monitoring_root
+from parity.monitor.observer import QualityMonitor
 from parity.monitor.reference_job import ProfilingRetrievalJob
 from parity.offline.base import (
     EntityInput,
@@ -67,6 +67,7 @@ from parity.registry.actors import current_actor
 from parity.serve.resolve import ServingPlan, resolve_serving_plan
 from parity.serve.transforms import TransformFunctions
 from parity.serve.vectors import OnlineResponse, read_online
+from parity.storage import StorageLayout
 from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.report import SyncOutcome, SyncReport
 from parity.sync.steps import Progress
@@ -117,17 +118,33 @@ class FeatureStore:
 
         return open_offline_engine(self.config.offline_store, repo_root=self.repo_path)
 
+    @cached_property
+    def storage(self) -> StorageLayout:
+        """Every storage location of the repository (offline root, quarantine, monitoring,
+        saved datasets, request log, model artifacts), resolved once from the config."""
+        return StorageLayout.resolve(
+            self.repo_path,
+            offline_path=self.config.offline_store.path,
+            request_log_path=self.config.server.request_log.path,
+        )
+
     @property
     def offline_path(self) -> Path:
         """Where parity keeps managed tables, quarantine and saved datasets."""
-        path = Path(self.config.offline_store.path)
-        return path if path.is_absolute() else self.repo_path / path
+        return self.storage.offline_root
+
+    @cached_property
+    def quality_monitor(self) -> QualityMonitor:
+        """The monitor's quality checks on every synced and pushed batch."""
+        return QualityMonitor(
+            self.config.monitoring, root=self.storage.monitoring_root, repo_root=self.repo_path
+        )
 
     @cached_property
     def serving_blocks(self) -> BlockedVersions:
         """View versions the consistency policy blocked (checked by every online read)."""
         return BlockedVersions(
-            monitoring_root(self.offline_path),
+            self.storage.monitoring_root,
             refresh_seconds=self.config.monitoring.serving.block_refresh_seconds,
         )
 
@@ -141,7 +158,7 @@ class FeatureStore:
             engine=self.offline_engine,
             online=self.online_store,
             repo_root=self.repo_path,
-            quarantine_root=self.offline_path / "quarantine",
+            quarantine_root=self.storage.quarantine_root,
             settings=SyncSettings(
                 future_tolerance=timedelta(seconds=cfg.future_tolerance_seconds),
                 max_reject_ratio=cfg.max_reject_ratio,
@@ -149,7 +166,7 @@ class FeatureStore:
                 auto_promote=self.config.auto_promote,
                 chunk_rows=cfg.chunk_rows,
             ),
-            monitoring=self.config.monitoring,
+            observer=self.quality_monitor,
         )
 
     @cached_property

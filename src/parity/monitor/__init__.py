@@ -58,10 +58,10 @@ from parity.monitor.performance_report import (
     performance_overview,
     render_performance_html,
 )
+from parity.monitor.observer import QualityMonitor
 from parity.monitor.policy import (
     alert_on_quality,
     apply_inconsistency_policy,
-    check_push_quality,
     dispatch_observations,
 )
 from parity.monitor.profile import (
@@ -116,6 +116,7 @@ __all__ = [
     "PerformanceReport",
     "ProfilingRetrievalJob",
     "QualityCheck",
+    "QualityMonitor",
     "QualityRun",
     "ReferenceProfile",
     "Route",
@@ -131,7 +132,6 @@ __all__ = [
     "blocked_versions",
     "check_batch",
     "check_freshness",
-    "check_push_quality",
     "compare_to_reference",
     "dispatch_observations",
     "drift_by_window",

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from parity.offline.saved_dataset import SavedDataset
     from parity.offline.writes import RowsInput, WriteReport
+    from parity.storage import StorageLayout
 
 __all__ = [
     "EntityInput",
@@ -420,6 +421,11 @@ class OfflineEngine(abc.ABC):
     Example:
         >>> engine.get_historical_features(entity_df, [spec]).to_arrow()  # doctest: +SKIP
     """
+
+    @property
+    @abc.abstractmethod
+    def storage(self) -> StorageLayout:
+        """Where the engine keeps parity-managed tables, quarantine and saved datasets."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -69,6 +69,7 @@ from parity.offline.saved_dataset import (
 )
 from parity.offline.source_scan import SourceScan, open_source
 from parity.offline.writes import RowsInput, WriteReport
+from parity.storage import StorageLayout
 
 if TYPE_CHECKING:
     import duckdb
@@ -220,9 +221,18 @@ class DuckDBOfflineEngine(OfflineEngine):
     def __init__(self, config: DuckDBOfflineConfig, *, repo_root: str | Path) -> None:
         self.config = config
         self.repo_root = Path(repo_root)
-        path = Path(config.path)
-        self.offline_path = path if path.is_absolute() else self.repo_root / path
+        self._storage = StorageLayout.resolve(self.repo_root, offline_path=config.path)
         self._connection: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def storage(self) -> StorageLayout:
+        """Where this engine keeps managed tables, quarantine and saved datasets."""
+        return self._storage
+
+    @property
+    def offline_path(self) -> Path:
+        """The offline root (``storage.offline_root``)."""
+        return self._storage.offline_root
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -433,7 +443,7 @@ class DuckDBOfflineEngine(OfflineEngine):
             >>> engine.append(spec, new_rows).rows_written  # doctest: +SKIP
             120
         """
-        return append_rows(spec, rows, quarantine_root=self.offline_path / "quarantine")
+        return append_rows(spec, rows, quarantine_root=self._storage.quarantine_root)
 
     def backfill(
         self, spec: ViewReadSpec, rows: RowsInput, *, start: datetime, end: datetime
@@ -448,5 +458,5 @@ class DuckDBOfflineEngine(OfflineEngine):
             7
         """
         return backfill_rows(
-            spec, rows, start=start, end=end, quarantine_root=self.offline_path / "quarantine"
+            spec, rows, start=start, end=end, quarantine_root=self._storage.quarantine_root
         )
