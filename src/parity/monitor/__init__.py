@@ -29,10 +29,15 @@ from parity.monitor.audit import (
     ConsistencyStatus,
     FeatureConsistency,
     audit_view,
-    serving_blocked,
     store_audit,
 )
-from parity.monitor.blocking import Block, ServingBlocked, blocked_versions, store_unblock
+from parity.monitor.blocking import (
+    Block,
+    ServingBlocked,
+    blocked_versions,
+    serving_blocked,
+    store_unblock,
+)
 from parity.monitor.config import InconsistencyPolicy, MonitorConfig, load_monitor_config
 from parity.monitor.drift import (
     DriftReport,
