@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +23,9 @@ from parity.definitions import (
     FeatureView,
     RepoContents,
     load_repo,
-    parse_versioned_name,
 )
 from parity.definitions.repo import Definition
-from parity.errors import (
-    AmbiguousReference,
-    EntityNotFound,
-    FeatureServiceNotFound,
-    FeatureViewNotFound,
-    InvalidTransition,
-    ObjectNotFound,
-    RegistryUnreachable,
-    did_you_mean,
-)
+from parity.errors import RegistryUnreachable
 from parity.monitor.blocking import BlockedVersions
 from parity.monitor.observer import QualityMonitor
 from parity.monitor.reference_job import ProfilingRetrievalJob
@@ -49,7 +39,6 @@ from parity.offline.base import (
 from parity.offline.saved_dataset import SavedDataset
 from parity.offline.writes import RowsInput, WriteReport
 from parity.online import OnlineStore, open_online_store
-from parity.online.base import ViewTable
 from parity.registry import (
     Actor,
     AuditEntry,
@@ -59,30 +48,31 @@ from parity.registry import (
     RegistrySnapshot,
     ServicePin,
     VersionRecord,
-    VersionState,
     open_registry,
     plan_apply,
 )
 from parity.registry.actors import current_actor
+from parity.registry.references import (
+    latest_records,
+    resolve_reference,
+    service_pins,
+    versions_of,
+)
 from parity.serve.resolve import ServingPlan, resolve_serving_plan
 from parity.serve.transforms import TransformFunctions
 from parity.serve.vectors import OnlineResponse, read_online
 from parity.storage import StorageLayout
 from parity.sync.controller import SyncController, SyncSettings
-from parity.sync.report import SyncOutcome, SyncReport
+from parity.sync.lifecycle import Lifecycle
+from parity.sync.report import SyncReport
 from parity.sync.steps import Progress
+from parity.sync.targets import sync_targets
 from parity.types import require_utc
 
 if TYPE_CHECKING:
     from parity.serve.push import PushResult
 
 _MAX_CACHED_PLANS = 1024
-
-_NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
-    ObjectKind.ENTITY: EntityNotFound,
-    ObjectKind.FEATURE_VIEW: FeatureViewNotFound,
-    ObjectKind.FEATURE_SERVICE: FeatureServiceNotFound,
-}
 
 
 class FeatureStore:
@@ -222,61 +212,28 @@ class FeatureStore:
         """Everything registered for this project, read consistently."""
         return self.registry.snapshot(self.project)
 
-    def _latest_records(self, kind: ObjectKind) -> list[VersionRecord]:
-        snap = self.snapshot()
-        return [snap.history_of(kind, name)[-1] for name in snap.names(kind)]
-
     def list_entities(self) -> list[VersionRecord]:
         """The newest version of every entity."""
-        return self._latest_records(ObjectKind.ENTITY)
+        return latest_records(self.snapshot(), ObjectKind.ENTITY)
 
     def list_feature_views(self) -> list[VersionRecord]:
         """The newest version of every feature view."""
-        return self._latest_records(ObjectKind.FEATURE_VIEW)
+        return latest_records(self.snapshot(), ObjectKind.FEATURE_VIEW)
 
     def list_feature_services(self) -> list[VersionRecord]:
         """The newest version of every feature service."""
-        return self._latest_records(ObjectKind.FEATURE_SERVICE)
+        return latest_records(self.snapshot(), ObjectKind.FEATURE_SERVICE)
 
     def list_versions(self, name: str, *, kind: ObjectKind | None = None) -> list[VersionRecord]:
         """Every version of the object called ``name``."""
-        snap = self.snapshot()
-        kinds = [kind] if kind else list(ObjectKind)
-        for k in kinds:
-            history = snap.history_of(k, name)
-            if history:
-                return list(history)
-        raise self._not_found(snap, kinds, name)
-
-    def _not_found(
-        self, snap: RegistrySnapshot, kinds: list[ObjectKind], name: str
-    ) -> ObjectNotFound:
-        known = [n for k in kinds for n in snap.names(k)]
-        label = kinds[0].label if len(kinds) == 1 else "object"
-        error = _NOT_FOUND[kinds[0]] if len(kinds) == 1 else ObjectNotFound
-        return error(f"Unknown {label} {name!r}.{did_you_mean(name, known)}")
+        return versions_of(self.snapshot(), name, kind=kind)
 
     def get_version(self, ref: str, *, kind: ObjectKind | None = None) -> VersionRecord:
         """Resolve ``name`` or ``name@vN``.
 
         A bare name means the newest serving version, or the newest version if none serves.
         """
-        name, version = parse_versioned_name(ref)
-        snap = self.snapshot()
-        kinds = [kind] if kind else list(ObjectKind)
-        for k in kinds:
-            history = snap.history_of(k, name)
-            if not history:
-                continue
-            if version is None:
-                serving = [r for r in history if r.state is VersionState.SERVING]
-                return serving[-1] if serving else history[-1]
-            for record in history:
-                if record.version == version:
-                    return record
-            known = ", ".join(r.ref for r in history)
-            raise _NOT_FOUND[k](f"No {k.label} {name}@v{version}. Known versions: {known}.")
-        raise self._not_found(snap, kinds, name)
+        return resolve_reference(self.snapshot(), ref, kind=kind)
 
     def get_entity(self, name: str) -> Entity:
         """The registered entity called ``name``."""
@@ -292,8 +249,7 @@ class FeatureStore:
 
     def get_service_pins(self, ref: str) -> tuple[ServicePin, ...]:
         """The exact view versions and canonical feature order of a service version."""
-        record = self.get_version(ref, kind=ObjectKind.FEATURE_SERVICE)
-        return tuple(self.snapshot().pins.get((record.name, record.version), ()))
+        return service_pins(self.snapshot(), ref)
 
     def history(self, name: str | None = None, *, limit: int = 200) -> list[AuditEntry]:
         """Audit entries, newest first (optionally for one object)."""
@@ -301,23 +257,14 @@ class FeatureStore:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def _move(self, ref: str, target: VersionState, message: str) -> VersionRecord:
-        name, version = parse_versioned_name(ref)
-        record = self.get_version(ref)
-        if version is None and record.kind is not ObjectKind.ENTITY:
-            # A lifecycle move must say which version it means; guessing could retire the wrong one.
-            raise AmbiguousReference(
-                f"{target.value}: say which version, e.g. '{name}@v{record.version}'. "
-                f"Versions: {', '.join(r.ref for r in self.list_versions(name, kind=record.kind))}."
-            )
-        return self.registry.transition(
-            self.project,
-            record.kind,
-            record.name,
-            record.version,
-            target,
-            actor=current_actor(self.repo_path),
-            message=message,
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """Lifecycle moves with the promotion policy (:mod:`parity.sync.lifecycle`)."""
+        return Lifecycle(
+            self.registry,
+            project=self.project,
+            online=lambda: self.online_store,
+            actor=partial(current_actor, self.repo_path),
         )
 
     def promote(self, ref: str, *, message: str = "", force: bool = False) -> VersionRecord:
@@ -327,49 +274,19 @@ class FeatureStore:
         the online/offline sample); ``force=True`` skips that check, and the audit entry
         says so.
         """
-        record = self.get_version(ref)
-        if record.kind is ObjectKind.FEATURE_VIEW and record.spec.get("online", True) and not force:
-            self._require_validated(record)
-        if force:
-            message = f"{message} [forced: validation skipped]".strip()
-        return self._move(ref, VersionState.SERVING, message)
-
-    def _require_validated(self, record: VersionRecord) -> None:
-        for run in self.registry.sync_records(
-            self.project, record.name, record.version, limit=1000
-        ):
-            if run.outcome == SyncOutcome.SUCCEEDED:
-                validation = run.details.get("validation", {})
-                if validation.get("passed"):
-                    return
-                raise InvalidTransition(
-                    f"{record.ref} did not pass validation in its last sync ({validation}). "
-                    "Fix the data and materialize again, or promote with --force."
-                )
-        raise InvalidTransition(
-            f"{record.ref} has never been synchronized, so it is not validated. Run "
-            f"'parity materialize START END --view {record.ref}' first (or promote with --force)."
-        )
+        return self.lifecycle.promote(ref, message=message, force=force)
 
     def deprecate(self, ref: str, *, message: str = "") -> VersionRecord:
         """Mark a serving version deprecated: consumers should move off it."""
-        return self._move(ref, VersionState.DEPRECATED, message)
+        return self.lifecycle.deprecate(ref, message=message)
 
     def retire(self, ref: str, *, message: str = "") -> VersionRecord:
         """Retire a deprecated or pending version for good; its online values are removed."""
-        record = self._move(ref, VersionState.RETIRED, message)
-        if record.kind is ObjectKind.FEATURE_VIEW:
-            view = FeatureView.from_dict(record.spec)
-            self.online_store.delete_table(
-                ViewTable.from_view(view, project=self.project, version=record.version)
-            )
-        return record
+        return self.lifecycle.retire(ref, message=message)
 
     def repin(self, service: str, *, message: str = "") -> Plan:
         """Move a service onto the newest serving view versions (a new service version)."""
-        return self.registry.repin(
-            self.project, service, actor=current_actor(self.repo_path), message=message
-        )
+        return self.lifecycle.repin(service, message=message)
 
     # --- online serving ------------------------------------------------------------------
 
@@ -547,27 +464,6 @@ class FeatureStore:
 
     # --- synchronization -----------------------------------------------------------------
 
-    def _sync_targets(self, views: Sequence[str] | None) -> list[tuple[str, int]]:
-        """View versions to sync: the given refs, or every live version of every online view."""
-        snap = self.snapshot()
-        live = (VersionState.PENDING, VersionState.SERVING, VersionState.DEPRECATED)
-        targets: list[tuple[str, int]] = []
-        names = snap.names(ObjectKind.FEATURE_VIEW) if views is None else list(views)
-        for ref in names:
-            name, version = parse_versioned_name(ref)
-            if version is not None:
-                targets.append((self.get_version(ref, kind=ObjectKind.FEATURE_VIEW).name, version))
-                continue
-            history = snap.history_of(ObjectKind.FEATURE_VIEW, name)
-            if not history:
-                raise self._not_found(snap, [ObjectKind.FEATURE_VIEW], name)
-            targets.extend(
-                (r.name, r.version)
-                for r in history
-                if r.state in live and (views is not None or r.spec.get("online", True))
-            )
-        return targets
-
     def materialize(
         self,
         start: datetime,
@@ -590,7 +486,7 @@ class FeatureStore:
                 end=end,
                 progress=None if progress is None else progress(f"{name}@v{version}"),
             )
-            for name, version in self._sync_targets(views)
+            for name, version in sync_targets(self.snapshot(), views)
         ]
 
     def materialize_incremental(
@@ -608,5 +504,5 @@ class FeatureStore:
                 end=end,
                 progress=None if progress is None else progress(f"{name}@v{version}"),
             )
-            for name, version in self._sync_targets(views)
+            for name, version in sync_targets(self.snapshot(), views)
         ]
