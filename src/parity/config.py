@@ -207,6 +207,27 @@ def _merge_monitoring_file(data: dict[str, Any], root: Path, config_path: Path) 
     return {**data, "monitoring": section}
 
 
+def load_monitor_config(repo_root: Path) -> MonitorConfig:
+    """The monitoring settings of a repository: ``parity.yaml``'s ``monitoring:`` section
+    (with ``monitoring.yaml`` and environment overrides applied), or, without a
+    parity.yaml, ``monitoring.yaml`` alone, or the defaults.
+
+    Example:
+        >>> load_monitor_config(Path("/nonexistent")).drift.min_rows
+        200
+    """
+    if (repo_root / CONFIG_FILE).is_file():
+        return load_config(repo_root).monitoring
+    path = repo_root / MONITOR_FILE
+    if not path.is_file():
+        return MonitorConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return MonitorConfig.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"Invalid monitoring settings in {path}: {exc}") from exc
+
+
 def load_config(repo_path: str | Path, *, environ: Mapping[str, str] | None = None) -> RepoConfig:
     """Read ``parity.yaml`` of a repository and apply environment overrides.
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from parity.cli.render import console, print_json
 from parity.monitor.alerts import Observation
 from parity.monitor.audit import AuditReport
-from parity.monitor.config import MonitorConfig, load_monitor_config
+from parity.monitor.config import MonitorConfig
 from parity.monitor.drift import DriftReport, DriftStatus
 from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
 from parity.monitor.records import monitoring_root
@@ -110,7 +110,7 @@ def status(
         reports = check_freshness(store.registry, store.online_store, store.project, views=view)
         alerts: list[dict[str, Any]] = []
         if alert:
-            config = load_monitor_config(store.repo_path)
+            config = store.config.monitoring
             observations = [o for r in reports for o in r.observations()]
             alerts = dispatch_alerts(store, config, observations)
     if as_json:
@@ -144,7 +144,7 @@ def drift(
     from parity.monitor.served import served_drift
 
     with FeatureStore(ctx.obj) as store:
-        config = load_monitor_config(store.repo_path)
+        config = store.config.monitoring
         report = served_drift(
             store.offline_path,
             dataset,
@@ -241,7 +241,7 @@ def audit(
     from parity.online.base import ViewTable
 
     with FeatureStore(ctx.obj) as store:
-        config = load_monitor_config(store.repo_path)
+        config = store.config.monitoring
         record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
         definition = store.get_feature_view(record.ref)
         threshold, policy = config.consistency.for_view(record.name)
@@ -405,7 +405,7 @@ def performance_report(
 
     length = _window(window)
     with FeatureStore(ctx.obj) as store:
-        config = load_monitor_config(store.repo_path)
+        config = store.config.monitoring
         overview = performance_overview(
             store.offline_path, model=model, window=length,
             validation=_validation_metrics(store, model, validation), threshold=threshold,

@@ -38,7 +38,7 @@ from parity.monitor.blocking import (
     serving_blocked,
     store_unblock,
 )
-from parity.monitor.config import InconsistencyPolicy, MonitorConfig, load_monitor_config
+from parity.monitor.config import InconsistencyPolicy, MonitorConfig
 from parity.monitor.drift import (
     DriftReport,
     DriftStatus,
@@ -49,6 +49,7 @@ from parity.monitor.drift import (
 from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
 from parity.monitor.gauges import Gauge, freshness_gauges, monitoring_metrics, render_gauges
 from parity.monitor.link import DriftErrorLink, LinkVerdict, drift_by_window, drift_error_link
+from parity.monitor.observer import QualityMonitor
 from parity.monitor.performance import (
     LabelIngest,
     PerformanceReport,
@@ -63,7 +64,6 @@ from parity.monitor.performance_report import (
     performance_overview,
     render_performance_html,
 )
-from parity.monitor.observer import QualityMonitor
 from parity.monitor.policy import (
     alert_on_quality,
     apply_inconsistency_policy,
@@ -145,7 +145,6 @@ __all__ = [
     "evaluate",
     "freshness_gauges",
     "ingest_labels",
-    "load_monitor_config",
     "load_profile",
     "log_predictions",
     "monitoring_metrics",

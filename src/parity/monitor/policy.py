@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from parity.monitor.alerts import Alert, Observation, evaluate
+from parity.monitor.alerts import Alert, Observation, alert_dispatcher, alert_rules, evaluate
 from parity.monitor.audit import AuditReport, ConsistencyStatus
 from parity.monitor.config import AlertSettings, InconsistencyPolicy, MonitorConfig
 from parity.monitor.quality import QualityRun
@@ -60,10 +60,10 @@ def dispatch_observations(
         []
     """
     now = datetime.now(UTC) if now is None else now
-    raised = evaluate(settings.alert_rules(), observations, now=now)
+    raised = evaluate(alert_rules(settings), observations, now=now)
     if not raised:
         return []
-    return settings.dispatcher(root, repo_root).dispatch(raised, now=now)
+    return alert_dispatcher(settings, root, repo_root).dispatch(raised, now=now)
 
 
 def resync(controller: SyncController, report: AuditReport, *, now: datetime) -> str:

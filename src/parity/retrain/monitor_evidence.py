@@ -109,10 +109,9 @@ class MonitorEvidence:
         champion = loop.registry.alias(model.name, CHAMPION)
         if champion is None:
             return Evidence(notes=("no champion yet: nothing serves, nothing to monitor",))
-        from parity.monitor.config import load_monitor_config
 
         store, now = loop.store, loop.clock()
-        thresholds = load_monitor_config(store.repo_path).drift.thresholds()
+        thresholds = store.config.monitoring.drift.thresholds()
         notes: list[str] = []
         details: dict[str, Any] = {"champion": champion.ref}
         report = self._drift(store, champion, now, thresholds, notes)
