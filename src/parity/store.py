@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
@@ -25,8 +24,9 @@ from parity.definitions import (
     load_repo,
 )
 from parity.definitions.repo import Definition
-from parity.errors import RegistryUnreachable
+from parity.errors import ParityError
 from parity.monitor.blocking import BlockedVersions
+from parity.monitor.monitoring import Monitoring
 from parity.monitor.observer import QualityMonitor
 from parity.monitor.reference_job import ProfilingRetrievalJob
 from parity.offline.base import (
@@ -58,9 +58,11 @@ from parity.registry.references import (
     service_pins,
     versions_of,
 )
-from parity.serve.resolve import ServingPlan, resolve_serving_plan
-from parity.serve.transforms import TransformFunctions
-from parity.serve.vectors import OnlineResponse, read_online
+from parity.retrain.features import FeatureAccess
+from parity.retrieval.plan_cache import ServingPlanCache
+from parity.retrieval.resolve import ServingPlan
+from parity.retrieval.transforms import TransformFunctions
+from parity.retrieval.vectors import OnlineResponse, read_online
 from parity.storage import StorageLayout
 from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.lifecycle import Lifecycle
@@ -70,9 +72,11 @@ from parity.sync.targets import sync_targets
 from parity.types import require_utc
 
 if TYPE_CHECKING:
-    from parity.serve.push import PushResult
-
-_MAX_CACHED_PLANS = 1024
+    from parity.push.apply import Pusher
+    from parity.push.request import PushResult
+    from parity.stream.config import StreamSettings
+    from parity.stream.offline_appender import AppenderJob
+    from parity.stream.processor import StreamProcessor
 
 
 class FeatureStore:
@@ -87,9 +91,14 @@ class FeatureStore:
     def __init__(self, repo_path: str | Path = ".", *, config: RepoConfig | None = None) -> None:
         self.repo_path = Path(repo_path).resolve()
         self.config = config if config is not None else load_config(self.repo_path)
-        self._serving_plans: dict[tuple[Any, ...], tuple[float, ServingPlan]] = {}
         # Row transform functions come from the repository's code, read on first need.
         self.transform_functions = TransformFunctions.from_repo(self.repo_path)
+        # Plans of recent requests: the read hot path never queries the registry.
+        self.serving_plans = ServingPlanCache(
+            self.snapshot,
+            ttl_seconds=self.config.registry_cache_seconds,
+            functions=self.transform_functions,
+        )
 
     @cached_property
     def registry(self) -> Registry:
@@ -124,11 +133,60 @@ class FeatureStore:
         return self.storage.offline_root
 
     @cached_property
+    def retraining(self) -> FeatureAccess:
+        """What the retraining loop uses of this store (``open_loop(store.retraining)``)."""
+        return FeatureAccess(
+            project=self.project,
+            repo_root=self.repo_path,
+            storage=self.storage,
+            registry_config=self.config.registry,
+            retrain=self.config.retrain,
+            monitoring=self.config.monitoring,
+            offline=self.offline_engine,
+            snapshot=self.snapshot,
+            serving_plan=self.serving_plan,
+            historical_features=self.get_historical_features,
+            online_features=self.get_online_features,
+        )
+
+    @cached_property
     def quality_monitor(self) -> QualityMonitor:
         """The monitor's quality checks on every synced and pushed batch."""
         return QualityMonitor(
             self.config.monitoring, root=self.storage.monitoring_root, repo_root=self.repo_path
         )
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """The monitor's operations: freshness, audits, drift and performance reports,
+        labels, alerts, unblocking (what ``parity status``, ``audit``, ``report`` call)."""
+        return Monitoring(
+            project=self.project,
+            registry=self.registry,
+            settings=self.config.monitoring,
+            root=self.storage.monitoring_root,
+            request_log=self.storage.request_log_root,
+            offline_root=self.storage.offline_root,
+            repo_root=self.repo_path,
+            online=lambda: self.online_store,
+            engine=lambda: self.offline_engine,
+            controller=lambda: self.sync_controller,
+            champion_metrics=self._champion_metrics,
+        )
+
+    def _champion_metrics(self, model: str) -> dict[str, float]:
+        # Validation metrics of the model's champion, if a model registry has one.
+        from parity.retrain.wiring import open_model_registry
+
+        try:
+            registry = open_model_registry(self.retraining)
+            try:
+                champion = registry.alias(model, "champion")
+            finally:
+                registry.close()
+        except ParityError:
+            return {}
+        return {} if champion is None else dict(champion.lineage.metrics)
 
     @cached_property
     def serving_blocks(self) -> BlockedVersions:
@@ -302,29 +360,11 @@ class FeatureStore:
         Pins never change, but which version of a service or view *serves* does; a plan is
         reused for ``registry_cache_seconds`` so the hot path never queries the registry.
         """
-        key = (feature_service, None if features is None else tuple(features), full_feature_names)
-        cached = self._serving_plans.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            snapshot = self.snapshot()
-        except RegistryUnreachable:
-            if cached is not None:
-                # Pins are immutable: an expired plan is still right, only maybe not newest.
-                return cached[1]
-            raise
-        plan = resolve_serving_plan(
-            snapshot,
+        return self.serving_plans.get(
             feature_service=feature_service,
             features=features,
             full_feature_names=full_feature_names,
-            functions=self.transform_functions,
         )
-        if len(self._serving_plans) >= _MAX_CACHED_PLANS:
-            self._serving_plans.clear()  # bounded: clients may send many feature lists
-        self._serving_plans[key] = (now + self.config.registry_cache_seconds, plan)
-        return plan
 
     def get_online_features(
         self,
@@ -458,9 +498,69 @@ class FeatureStore:
             >>> store.push("txn_push", rows, push_id="order-17").rows_written  # doctest: +SKIP
             1
         """
-        from parity.serve.push import push_rows
+        return self.pusher.push(self.snapshot(), push_source_name, rows, to=to, push_id=push_id)
 
-        return push_rows(self, push_source_name, rows, to=to, push_id=push_id)
+    @cached_property
+    def pusher(self) -> Pusher:
+        """What pushes go through (``push`` and the server's ``/push``), built on first use."""
+        from parity.push.apply import Pusher
+        from parity.push.config import PushSettings
+
+        settings = PushSettings(
+            project=self.project,
+            repo_root=self.repo_path,
+            quarantine_root=self.storage.quarantine_root,
+            config=self.config.server.push,
+        )
+        return Pusher(self.online_store, settings=settings, quality=self.quality_monitor.check_push)
+
+    # --- streams -------------------------------------------------------------------------
+
+    def stream_processor(
+        self, view: str, /, *, settings: StreamSettings, **options: Any
+    ) -> StreamProcessor:
+        """A stream processor for a registered aggregation view version (``name@vN``).
+
+        ``options`` go to :class:`~parity.stream.processor.StreamProcessor` (``member``,
+        ``transport``).
+
+        Example:
+            >>> settings = StreamSettings(stream="txns")  # doctest: +SKIP
+            >>> store.stream_processor("txn_stats@v1", settings=settings)  # doctest: +SKIP
+        """
+        from parity.stream.processor import StreamProcessor
+
+        spec = self._view_spec(view)
+        return StreamProcessor(
+            self.get_feature_view(spec.ref),
+            version=spec.version,
+            project=self.project,
+            spec=spec,
+            online=self.online_store,
+            engine=self.offline_engine,
+            settings=settings,
+            quarantine_root=self.storage.quarantine_root,
+            **options,
+        )
+
+    def offline_appender_job(
+        self, view: str, /, *, settings: StreamSettings, member: str
+    ) -> AppenderJob:
+        """The offline appender job of an aggregation view version's consumer group.
+
+        Example:
+            >>> job = store.offline_appender_job("txn_stats", settings=settings,
+            ...                                  member="host-appender")  # doctest: +SKIP
+        """
+        from parity.stream.offline_appender import AppenderJob
+
+        return AppenderJob.for_view(
+            self._view_spec(view),
+            project=self.project,
+            settings=settings,
+            member=member,
+            quarantine_root=self.storage.quarantine_root,
+        )
 
     # --- synchronization -----------------------------------------------------------------
 

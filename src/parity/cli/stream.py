@@ -45,7 +45,6 @@ def run(
 ) -> None:
     """Consume events, keep window state, write online values until SIGINT/SIGTERM."""
     from parity.stream import StreamSettings
-    from parity.stream.processor import StreamProcessor
 
     if transport not in ("redis", "nats"):
         raise DefinitionError(f"--transport {transport!r}: use 'redis' or 'nats'.")
@@ -68,7 +67,7 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with FeatureStore(ctx.obj) as store:
-        processor = StreamProcessor.for_view(store, view, settings=settings)
+        processor = store.stream_processor(view, settings=settings)
         if not as_json:
             console.print(f"{view}: consuming {transport} stream {stream!r} as {processor.member}")
         processor.run(stop=stop, max_seconds=seconds)
@@ -94,7 +93,7 @@ def append_offline(
     import socket
 
     from parity.stream import StreamSettings
-    from parity.stream.offline_appender import AppenderJob, run_appender
+    from parity.stream.offline_appender import run_appender
 
     settings = StreamSettings(
         coordination_url=coordination_url, stream=stream, group=group, partitions=partitions
@@ -108,7 +107,7 @@ def append_offline(
         timer.start()
     member = f"{socket.gethostname()}-{os.getpid()}-appender"
     with FeatureStore(ctx.obj) as store:
-        job = AppenderJob.for_view(store, view, settings=settings, member=member)
+        job = store.offline_appender_job(view, settings=settings, member=member)
     if not as_json:
         console.print(f"{view}: appending the spools of {job.prefix!r} as {member}")
     done = run_appender(dataclasses.replace(job, niceness=0), stop)

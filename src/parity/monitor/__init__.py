@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from parity.errors import ServingBlocked
 from parity.monitor.alerts import (
     Alert,
     AlertDispatcher,
@@ -31,13 +32,7 @@ from parity.monitor.audit import (
     audit_view,
     store_audit,
 )
-from parity.monitor.blocking import (
-    Block,
-    ServingBlocked,
-    blocked_versions,
-    serving_blocked,
-    store_unblock,
-)
+from parity.monitor.blocking import Block, blocked_versions, serving_blocked, store_unblock
 from parity.monitor.config import InconsistencyPolicy, MonitorConfig
 from parity.monitor.drift import (
     DriftReport,

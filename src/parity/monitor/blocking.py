@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from parity.errors import ParityError, Transient
+from parity.errors import ServingBlocked
 from parity.monitor.audit import AUDITS_TABLE, audits_schema
 from parity.monitor.records import RecordsTail, append_records, read_records
 
@@ -42,15 +42,6 @@ if TYPE_CHECKING:
     from parity.online.base import ViewTable
 
 UNBLOCKS_TABLE = "unblocks"
-
-
-class ServingBlocked(ParityError, Transient):
-    """A read needs a view version the consistency policy blocked (HTTP 503).
-
-    Example:
-        >>> str(ServingBlocked("user_stats@v1 is blocked")).endswith("blocked")
-        True
-    """
 
 
 @dataclass(frozen=True)

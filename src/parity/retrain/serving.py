@@ -38,7 +38,7 @@ from parity.retrain.registries.base import CHALLENGER, CHAMPION, PREVIOUS, Model
 
 if TYPE_CHECKING:
     from parity.retrain.registries.base import ModelRegistry
-    from parity.serve.vectors import OnlineResponse
+    from parity.retrieval.vectors import OnlineResponse
     from parity.store import FeatureStore
 
 _ALIAS_CACHE_SECONDS = 2.0

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from parity.errors import BadEvent
 from parity.stream.base import StreamTransport, partition_of
-from parity.stream.events import BadEvent, EventSchema, encode_event
+from parity.stream.events import EventSchema, encode_event
 
 
 @dataclass(frozen=True)
