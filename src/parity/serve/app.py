@@ -186,7 +186,7 @@ class FeatureServer:
         if log_config.enabled:
             root = Path(log_config.path)
             if not root.is_absolute():
-                root = self.store.offline_engine.offline_path / root  # type: ignore[attr-defined]
+                root = self.store.storage.offline_root / root
             self.request_log = RequestLog(root, log_config, self.metrics)
             self.request_log.start()
 
