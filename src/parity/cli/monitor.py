@@ -369,7 +369,7 @@ def _validation_metrics(
     from parity.retrain.wiring import open_model_registry
 
     try:
-        registry = open_model_registry(store)
+        registry = open_model_registry(store.retraining)
         try:
             champion = registry.alias(model, "champion")
         finally:

@@ -51,7 +51,7 @@ def _run(
     from parity.retrain.wiring import open_loop
 
     with _store(ctx) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             report = run_retrain(
                 loop,
@@ -128,7 +128,7 @@ def evaluate_command(
     from parity.retrain.wiring import open_loop
 
     with _store(ctx) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             definition = find_model(store.repo_path, model)
             if evidence is None:
@@ -175,7 +175,7 @@ def promote_command(
     from parity.retrain.wiring import open_model_registry
 
     with _store(ctx) as store:
-        registry = open_model_registry(store)
+        registry = open_model_registry(store.retraining)
         try:
             console.print(f"champion: {registry.promote(model, version).ref}")
         finally:
@@ -188,7 +188,7 @@ def rollback_command(ctx: typer.Context, model: ModelArg) -> None:
     from parity.retrain.wiring import open_model_registry
 
     with _store(ctx) as store:
-        registry = open_model_registry(store)
+        registry = open_model_registry(store.retraining)
         try:
             console.print(f"champion: {registry.rollback(model).ref}")
         finally:
@@ -201,7 +201,7 @@ def status_command(ctx: typer.Context, model: ModelArg, as_json: JsonOption = Fa
     from parity.retrain.wiring import open_loop
 
     with _store(ctx) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             aliases = {
                 a: loop.registry.alias(model, a) for a in ("champion", "challenger", "previous")
@@ -266,7 +266,7 @@ def reset_command(
     from parity.retrain.wiring import open_loop
 
     with _store(ctx) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             loop.ledger.record_decision(
                 model, action=RESET, reasons=[message or "reset"], evidence={}, now=loop.clock()
@@ -282,7 +282,7 @@ def unlock_command(ctx: typer.Context, model: ModelArg) -> None:
     from parity.retrain.wiring import open_loop
 
     with _store(ctx) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             released = loop.ledger.release_lock(model)
         finally:
@@ -302,7 +302,7 @@ def predict_command(
     from parity.retrain.serving import predict
 
     with _store(ctx) as store:
-        result = predict(store, model, json.loads(rows))
+        result = predict(store.retraining, model, json.loads(rows))
     print_json(result.to_dict())
 
 
@@ -325,7 +325,7 @@ def scheduler(
 
     with _store(ctx) as store:
         run_scheduler(
-            store,
+            store.retraining,
             iterations=1 if once else iterations,
             interval_seconds=interval,
             evidence=None if monitor_evidence else no_evidence,

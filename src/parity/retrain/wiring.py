@@ -1,7 +1,10 @@
 """Builds the retraining loop's parts for a feature store: ledger, model registry, context.
 
+Each takes the :class:`~parity.retrain.features.FeatureAccess` the facade builds
+(``store.retraining``), never the facade itself.
+
 Example:
-    >>> loop = open_loop(store)  # doctest: +SKIP
+    >>> loop = open_loop(store.retraining)  # doctest: +SKIP
     >>> loop.registry.versions("fraud_model")  # doctest: +SKIP
 """
 
@@ -18,12 +21,12 @@ from parity.retrain.ledger import Ledger
 from parity.retrain.registries import MODEL_REGISTRIES
 
 if TYPE_CHECKING:
+    from parity.retrain.features import FeatureAccess
     from parity.retrain.registries.base import ModelRegistry
-    from parity.store import FeatureStore
 
 
 def open_model_registry(
-    store: FeatureStore, config: RetrainConfig | None = None, *, ledger: Ledger | None = None
+    features: FeatureAccess, config: RetrainConfig | None = None, *, ledger: Ledger | None = None
 ) -> ModelRegistry:
     """The model registry the repository's configuration names (built in by default).
 
@@ -32,15 +35,15 @@ def open_model_registry(
     on the registry database when not given).
 
     Example:
-        >>> open_model_registry(store).versions("fraud_model")  # doctest: +SKIP
+        >>> open_model_registry(store.retraining).versions("fraud_model")  # doctest: +SKIP
     """
-    config = config or store.config.retrain
+    config = config or features.retrain
     if ledger is None:
-        engine = open_engine(store.config.registry, repo_root=store.repo_path)
-        ledger = Ledger(engine, project=store.project)
+        engine = open_engine(features.registry_config, repo_root=features.repo_root)
+        ledger = Ledger(engine, project=features.project)
     settings = config.model_registry
     return MODEL_REGISTRIES.factory(settings.type)(
-        settings, repo_root=store.repo_path, project=store.project, transitions=ledger
+        settings, repo_root=features.repo_root, project=features.project, transitions=ledger
     )
 
 
@@ -49,11 +52,11 @@ class Loop:
     """The retraining loop's collaborators for one store.
 
     Example:
-        >>> open_loop(store).ledger.runs("fraud_model")  # doctest: +SKIP
+        >>> open_loop(store.retraining).ledger.runs("fraud_model")  # doctest: +SKIP
         []
     """
 
-    store: FeatureStore
+    features: FeatureAccess
     registry: ModelRegistry
     ledger: Ledger
     alerts: AlertSink
@@ -67,20 +70,21 @@ class Loop:
 
 
 def open_loop(
-    store: FeatureStore,
+    features: FeatureAccess,
     *,
     clock: Clock = system_clock,
     alerts: AlertSink | None = None,
     config: RetrainConfig | None = None,
 ) -> Loop:
-    """Ledger, model registry and alert sink for ``store`` (alerts go to the ledger by default)."""
-    config = config or store.config.retrain
+    """Ledger, model registry and alert sink (alerts go to the ledger by default)."""
+    config = config or features.retrain
     ledger = Ledger(
-        open_engine(store.config.registry, repo_root=store.repo_path), project=store.project
+        open_engine(features.registry_config, repo_root=features.repo_root),
+        project=features.project,
     )
     return Loop(
-        store,
-        open_model_registry(store, config, ledger=ledger),
+        features,
+        open_model_registry(features, config, ledger=ledger),
         ledger,
         alerts or LedgerAlertSink(ledger, clock=clock),
         clock,
