@@ -93,7 +93,13 @@ class FeatureServer:
         self._push_plans: dict[str, tuple[float, PushPlan]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
         self.predictor = Predictor(store)
-        self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
+        self.monitor = ServingMonitor(
+            store.project,
+            registry=lambda: store.registry,
+            online=lambda: store.online_store,
+            root=store.storage.monitoring_root,
+            settings=store.config.monitoring.serving,
+        )
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
