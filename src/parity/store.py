@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from parity.push.apply import Pusher
     from parity.push.request import PushResult
     from parity.stream.config import StreamSettings
+    from parity.stream.consistency import StreamConsistency
     from parity.stream.offline_appender import AppenderJob
     from parity.stream.processor import StreamProcessor
 
@@ -458,6 +459,25 @@ class FeatureStore:
         record = self.get_version(ref, kind=ObjectKind.FEATURE_VIEW)
         view = FeatureView.from_dict(record.spec)
         return ViewReadSpec.from_view(view, version=record.version, repo_root=self.repo_path)
+
+    def verify_stream_consistency(
+        self, view: str, /, *, instants: int = 5, samples: int = 200
+    ) -> StreamConsistency:
+        """Replay an aggregation view version's event log and compare with offline values at
+        ``instants`` stops; then compare the online values with offline at their instants.
+
+        Example:
+            >>> store.verify_stream_consistency("txn_stats@v1").ok  # doctest: +SKIP
+            True
+        """
+        from parity.stream.consistency import verify_stream_view
+
+        record = self.get_version(view, kind=ObjectKind.FEATURE_VIEW)
+        return verify_stream_view(
+            FeatureView.from_dict(record.spec), version=record.version, project=self.project,
+            repo_root=self.repo_path, engine=self.offline_engine, online=self.online_store,
+            instants=instants, samples=samples,
+        )  # fmt: skip
 
     def append(self, view: str, rows: RowsInput) -> WriteReport:
         """Append rows to a view's parity-managed Delta table (invalid rows are quarantined).

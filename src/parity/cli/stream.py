@@ -24,7 +24,9 @@ def run(
     ctx: typer.Context,
     view: Annotated[str, typer.Argument(help="Aggregation view (NAME or NAME@vN).")],
     stream: Annotated[str, typer.Option(help="Stream prefix: Redis key or NATS subject.")],
-    transport: Annotated[str, typer.Option(help="redis or nats.")] = "redis",
+    transport: Annotated[
+        str, typer.Option(help="A stream transport kind: redis or nats.")
+    ] = "redis",
     url: Annotated[str, typer.Option(help="Transport URL.")] = "redis://127.0.0.1:6379/0",
     coordination_url: Annotated[
         str, typer.Option(help="Redis for leases and checkpoints.")
@@ -45,9 +47,11 @@ def run(
 ) -> None:
     """Consume events, keep window state, write online values until SIGINT/SIGTERM."""
     from parity.stream import StreamSettings
+    from parity.stream.transports import STREAM_TRANSPORTS
 
-    if transport not in ("redis", "nats"):
-        raise DefinitionError(f"--transport {transport!r}: use 'redis' or 'nats'.")
+    if transport not in STREAM_TRANSPORTS:
+        kinds = " or ".join(repr(k) for k in STREAM_TRANSPORTS.kinds)
+        raise DefinitionError(f"--transport {transport!r}: use {kinds}.")
     if offline_appender not in ("process", "none"):
         raise DefinitionError(
             f"--offline-appender {offline_appender!r}: use 'process' (the default) or 'none'."
@@ -123,34 +127,10 @@ def verify_consistency(
 ) -> None:
     """Replay the view's event log through the stream state and compare with offline values;
     then compare the online store's values with offline at their own instants."""
-    from parity.offline.base import ViewReadSpec
-    from parity.online.base import ScansEntities, ViewTable
-    from parity.registry import ObjectKind
-    from parity.stream.consistency import online_against_offline, replay_and_compare
-
     with FeatureStore(ctx.obj) as store:
-        record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
-        definition = store.get_feature_view(record.ref)
-        if not definition.aggregations:
-            raise DefinitionError(f"{record.ref} has no aggregations; nothing to verify here.")
-        spec = ViewReadSpec.from_view(definition, version=record.version, repo_root=store.repo_path)
-        replayed = replay_and_compare(
-            store.offline_engine, spec, instants=instants, samples=samples
-        )
-        results: dict[str, Any] = {"view": record.ref, "replay": replayed.to_dict()}
-        online = store.online_store
-        if isinstance(online, ScansEntities):
-            table = ViewTable.from_view(definition, project=store.project, version=record.version)
-            keys: list[tuple[Any, ...]] = []
-            for batch in online.scan(table):
-                columns = [batch.column(k).to_pylist() for k in table.join_key_names]
-                keys += list(zip(*columns, strict=True))
-                if len(keys) >= samples:
-                    break
-            live = online_against_offline(store.offline_engine, online, spec, table, keys[:samples])
-            results["online"] = live.to_dict()
-    ok = all(part["mismatches"] == 0 for part in results.values() if isinstance(part, dict))
-    results["ok"] = ok
+        verified = store.verify_stream_consistency(view, instants=instants, samples=samples)
+    results = verified.to_dict()
+    ok = verified.ok
     _render(results, as_json, title=f"Consistency of {results['view']}")
     if not ok:
         raise typer.Exit(1)

@@ -112,3 +112,26 @@ def test_monitoring_commands_json_shapes(repo: Path) -> None:
     assert json.loads(stdout) == {"ref": "stats@v1", "was_blocked": False, "unblocked": False}
     code, stdout, _ = invoke(repo, "alerts", "--json")
     assert code == 0 and json.loads(stdout) == []
+
+
+def test_commands_refuse_bad_values_with_the_choices(repo: Path) -> None:
+    code, _, stderr = invoke(
+        repo, "stream", "run", "stats", "--stream", "s", "--transport", "kafka"
+    )
+    assert code == 1 and "--transport 'kafka': use 'redis' or 'nats'." in stderr
+    code, _, stderr = invoke(repo, "verify-consistency", "stats@v1")
+    assert code == 1 and "stats@v1 has no aggregations" in stderr
+    code, _, stderr = invoke(repo, "retrain", "run", "fraud_model")
+    assert code == 1 and "No model 'fraud_model'" in stderr
+
+
+def test_retrain_status_json_of_a_model_without_versions(repo: Path) -> None:
+    code, stdout, _ = invoke(repo, "retrain", "status", "fraud_model", "--json")
+    assert code == 0
+    assert json.loads(stdout) == {
+        "aliases": {"champion": None, "challenger": None, "previous": None},
+        "versions": [],
+        "runs": [],
+        "alerts": [],
+        "pending_transitions": [],
+    }
