@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from parity.stream.transports import known_transport
 
 
 class PushStreamConfig(BaseModel):
@@ -33,7 +35,8 @@ class PushStreamConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transport: Literal["redis", "nats"] = "redis"
+    # A kind of parity.stream.transports.STREAM_TRANSPORTS.
+    transport: Annotated[str, AfterValidator(known_transport)] = "redis"
     url: str = "redis://127.0.0.1:6379/0"
     stream: Annotated[str, Field(min_length=1)]
     partitions: Annotated[int, Field(gt=0, le=4096)] = 4
