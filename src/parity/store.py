@@ -160,7 +160,12 @@ class FeatureStore:
     @cached_property
     def monitoring(self) -> Monitoring:
         """The monitor's operations: freshness, audits, drift and performance reports,
-        labels, alerts, unblocking (what ``parity status``, ``audit``, ``report`` call)."""
+        labels, alerts, unblocking (what ``parity status``, ``audit``, ``report`` call).
+
+        Example:
+            >>> [r.ref for r in store.monitoring.freshness()]  # doctest: +SKIP
+            ['user_stats@v1']
+        """
         return Monitoring(
             project=self.project,
             registry=self.registry,
@@ -318,7 +323,12 @@ class FeatureStore:
 
     @cached_property
     def lifecycle(self) -> Lifecycle:
-        """Lifecycle moves with the promotion policy (:mod:`parity.sync.lifecycle`)."""
+        """Lifecycle moves with the promotion policy (:mod:`parity.sync.lifecycle`).
+
+        Example:
+            >>> store.lifecycle.promote("user_stats@v2", force=True).state  # doctest: +SKIP
+            <VersionState.SERVING: 'serving'>
+        """
         return Lifecycle(
             self.registry,
             project=self.project,
