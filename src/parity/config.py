@@ -1,7 +1,9 @@
 """Typed configuration of a feature repository (``parity.yaml``).
 
-One pydantic model per backend, defined beside the backend, joined here by a
-discriminated union on ``type``. Environment variables override the file:
+One pydantic model per backend, defined beside the backend and registered with its
+package's kind registry (:mod:`parity.backends`); each backend section is the
+discriminated union on ``type`` of those registrations. Environment variables override
+the file:
 ``PARITY__ONLINE_STORE__URL=redis://127.0.0.1:6380/0`` sets ``online_store.url``.
 Unknown keys are errors with a "did you mean".
 
