@@ -17,7 +17,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from parity.stream.transports import known_transport
+
+def _known_transport(kind: str) -> str:
+    # Imported only when a stream is configured, so parity.stream (and orjson) stay out of
+    # ``import parity``.
+    from parity.stream.transports import known_transport
+
+    return known_transport(kind)
 
 
 class PushStreamConfig(BaseModel):
@@ -36,7 +42,7 @@ class PushStreamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # A kind of parity.stream.transports.STREAM_TRANSPORTS.
-    transport: Annotated[str, AfterValidator(known_transport)] = "redis"
+    transport: Annotated[str, AfterValidator(_known_transport)] = "redis"
     url: str = "redis://127.0.0.1:6379/0"
     stream: Annotated[str, Field(min_length=1)]
     partitions: Annotated[int, Field(gt=0, le=4096)] = 4
