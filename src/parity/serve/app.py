@@ -8,9 +8,10 @@ Endpoints (see ``docs/serving.md``): ``POST /get-online-features``, ``POST /push
 
 Reads (``POST /get-online-features``) take a direct ASGI path; every other endpoint goes
 through a Starlette router. A read resolves the serving plan from the store's short-lived
-cache, checks the keys, reads all views in one backend call, encodes with orjson and
-hands the response to the request log's queue: no registry query, no pydantic model and
-no copy on the hot path; its metrics are dict increments flushed once a second.
+cache (:class:`~parity.retrieval.plan_cache.ServingPlanCache`), checks the keys, reads all
+views in one backend call (:mod:`parity.retrieval`), encodes with orjson and hands the
+response to the request log's queue: no registry query, no pydantic model and no copy on
+the hot path; its metrics are dict increments flushed once a second.
 
 Example:
     >>> app = create_app(FeatureStore("my_repo"))  # doctest: +SKIP
@@ -92,6 +93,8 @@ class FeatureServer:
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
         self._push_plans: dict[str, tuple[float, PushPlan]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
+        # The store's serving-plan cache, read directly on the hot path.
+        self.plans = store.serving_plans
         self.predictor = Predictor(store)
         self.monitor = ServingMonitor(
             store.project,
@@ -288,7 +291,7 @@ class FeatureServer:
     async def _read(self, body: bytes, request_id: str | None) -> tuple[bytes, str, str]:
         """The answer to a read: (JSON, request id, service label)."""
         parsed = parse_feature_request(body, max_entities=self.config.max_entities)
-        plan = self.store.serving_plan(
+        plan = self.plans.get(
             feature_service=parsed.feature_service,
             features=parsed.features,
             full_feature_names=parsed.full_feature_names,
