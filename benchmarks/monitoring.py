@@ -100,7 +100,7 @@ def write_request_log(root: Path, window: pa.Table, *, file_rows: int = 20_000) 
     """The window in the server's typed request log layout, one file per ``file_rows``
     (the writer's default ``flush_rows``), as the writer process writes it."""
     from parity.monitor.log_layout import LAYOUT_PREFIX, LogLayout, layout_schema
-    from parity.serve.vectors import FeatureStatus
+    from parity.retrieval.vectors import FeatureStatus
 
     names = window.column_names
     layout = LogLayout(
@@ -201,9 +201,9 @@ def bench_log_writer(rows: int, per_request: int = 5) -> list[tuple[str, float]]
     import resource
 
     from parity.monitor.log_layout import LogLayout
+    from parity.retrieval.vectors import FeatureStatus, OnlineResponse
     from parity.serve.log_writer import run
     from parity.serve.request_log import layout_frame, request_frame, stamp_positions
-    from parity.serve.vectors import FeatureStatus, OnlineResponse
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -27,11 +27,13 @@ from parity.definitions import (
 )
 from parity.definitions.row_transform import TransformFailed
 from parity.definitions.transformation import Aggregation, RowTransform
-from parity.errors import ParityError
-from parity.monitor.blocking import ServingBlocked
+from parity.errors import (
+    ParityError,
+    PushIdConflict,
+    ServingBlocked,
+    TransformUnavailable,
+)
 from parity.retrain import LabelSource, Model, RetrainPolicy, TimeSplit
-from parity.serve.http_errors import PushIdConflict
-from parity.serve.transforms import TransformUnavailable
 from parity.store import FeatureStore
 from parity.types import (
     Array,

@@ -2,9 +2,13 @@
 
 ``Client.get_online_features`` takes the same arguments as
 :meth:`parity.FeatureStore.get_online_features` and returns the same
-:class:`~parity.serve.vectors.OnlineResponse` (``to_vector()``, ``to_dict()``,
+:class:`~parity.retrieval.vectors.OnlineResponse` (``to_vector()``, ``to_dict()``,
 ``ages()``), so a model switches between an embedded store and a server by changing one
 line. One keep-alive connection pool per client; ``httpx`` is imported when a client is built.
+
+An error answer ``{"error": {"type", "message"}}`` is raised as the class its ``type``
+names in :data:`parity.errors.PUBLIC_ERRORS` (``ParityError`` for any other): the client
+needs the error classes, not the server's status table, so it imports no server code.
 
 Example:
     >>> client = Client("http://127.0.0.1:6566", api_key="pk_...")  # doctest: +SKIP
@@ -22,43 +26,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from parity.errors import (
-    FeatureServiceNotFound,
-    FeatureViewNotFound,
-    ObjectNotFound,
-    OnlineStoreUnavailable,
-    ParityError,
-    RegistryUnreachable,
-    SchemaMismatch,
-    Transient,
-)
-from parity.monitor.blocking import ServingBlocked
-from parity.serve.http_errors import (
-    BadRequest,
-    Forbidden,
-    PushIdConflict,
-    RequestTooLarge,
-    Unauthenticated,
-)
-from parity.serve.vectors import FeatureStatus, OnlineResponse
-
-_ERRORS: dict[str, type[ParityError]] = {
-    cls.__name__: cls
-    for cls in (
-        BadRequest,
-        Forbidden,
-        RequestTooLarge,
-        Unauthenticated,
-        FeatureServiceNotFound,
-        FeatureViewNotFound,
-        ObjectNotFound,
-        OnlineStoreUnavailable,
-        PushIdConflict,
-        RegistryUnreachable,
-        SchemaMismatch,
-        ServingBlocked,
-    )
-}
+from parity.errors import PUBLIC_ERRORS, OnlineStoreUnavailable, ParityError, Transient
+from parity.retrieval.vectors import FeatureStatus, OnlineResponse
 
 
 def _decoder(dtype: str) -> Any:
@@ -117,7 +86,7 @@ class Client:
             return data  # a push whose every row was rejected: the report says why
         if reply.status_code >= 400:
             error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
-            cls = _ERRORS.get(error.get("type", ""), ParityError)
+            cls = PUBLIC_ERRORS.get(error.get("type", ""), ParityError)
             raise cls(error.get("message") or f"{method} {path}: HTTP {reply.status_code}.")
         return data
 

@@ -1,7 +1,9 @@
 """Typed configuration of a feature repository (``parity.yaml``).
 
-One pydantic model per backend, defined beside the backend, joined here by a
-discriminated union on ``type``. Environment variables override the file:
+One pydantic model per backend, defined beside the backend and registered with its
+package's kind registry (:mod:`parity.backends`); each backend section is the
+discriminated union on ``type`` of those registrations. Environment variables override
+the file:
 ``PARITY__ONLINE_STORE__URL=redis://127.0.0.1:6380/0`` sets ``online_store.url``.
 Unknown keys are errors with a "did you mean".
 
@@ -16,19 +18,24 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parity.backends import BackendRegistry
 from parity.cdc.base import CaptureSettings
 from parity.errors import ConfigError, did_you_mean
 from parity.monitor.config import MONITOR_FILE, MonitorConfig
+from parity.offline import OFFLINE_ENGINES
 from parity.offline.duckdb import DuckDBOfflineConfig
+from parity.online import ONLINE_STORES
 from parity.online.redis import RedisOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
+from parity.registry import REGISTRIES
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.retrain.config import RetrainConfig
+from parity.retrain.registries import MODEL_REGISTRIES
 from parity.serve.config import ServerConfig
 from parity.stream.config import StreamSettings
 from parity.sync.config import SyncConfig
@@ -36,11 +43,25 @@ from parity.sync.config import SyncConfig
 CONFIG_FILE = "parity.yaml"
 ENV_PREFIX = "PARITY__"
 
-RegistryConfig = Annotated[
-    SqliteRegistryConfig | PostgresRegistryConfig, Field(discriminator="type")
-]
-OnlineStoreConfig = Annotated[SqliteOnlineConfig | RedisOnlineConfig, Field(discriminator="type")]
-OfflineStoreConfig = Annotated[DuckDBOfflineConfig, Field(discriminator="type")]
+# The backend sections: their kinds, config models and "choose one of" lists all come
+# from the packages' registries (parity.backends). The aliases mypy sees name today's
+# models; the schema pydantic validates is built from the registrations, so a kind
+# registered in its package is accepted here with no edit.
+_SECTIONS: dict[str, BackendRegistry[object]] = {
+    "registry": REGISTRIES,
+    "online_store": ONLINE_STORES,
+    "offline_store": OFFLINE_ENGINES,
+    "retrain.model_registry": MODEL_REGISTRIES,
+}
+
+if TYPE_CHECKING:
+    RegistryConfig = SqliteRegistryConfig | PostgresRegistryConfig
+    OnlineStoreConfig = SqliteOnlineConfig | RedisOnlineConfig
+    OfflineStoreConfig = DuckDBOfflineConfig
+else:
+    RegistryConfig = REGISTRIES.config_union()
+    OnlineStoreConfig = ONLINE_STORES.config_union()
+    OfflineStoreConfig = OFFLINE_ENGINES.config_union()
 
 
 class RepoConfig(BaseModel):
@@ -148,15 +169,10 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"Invalid configuration in {source}:\n  - " + "\n  - ".join(lines))
 
 
-_TAGS = {
-    "registry": ("sqlite", "postgresql"),
-    "online_store": ("sqlite", "redis"),
-    "offline_store": ("duckdb",),
-}
-
-
 def _tag_choices(loc: str) -> tuple[str, ...]:
-    return _TAGS.get(loc.split(".")[0], ())
+    """The kinds a backend section at ``loc`` may name (from its package's registry)."""
+    section = next((r for key, r in _SECTIONS.items() if f"{loc}.".startswith(f"{key}.")), None)
+    return () if section is None else section.kinds
 
 
 def _models_of(annotation: Any) -> list[type[BaseModel]]:
@@ -199,6 +215,27 @@ def _merge_monitoring_file(data: dict[str, Any], root: Path, config_path: Path) 
     if not isinstance(section, dict):
         raise ConfigError(f"{file}: expected a mapping, got {type(section).__name__}.")
     return {**data, "monitoring": section}
+
+
+def load_monitor_config(repo_root: Path) -> MonitorConfig:
+    """The monitoring settings of a repository: ``parity.yaml``'s ``monitoring:`` section
+    (with ``monitoring.yaml`` and environment overrides applied), or, without a
+    parity.yaml, ``monitoring.yaml`` alone, or the defaults.
+
+    Example:
+        >>> load_monitor_config(Path("/nonexistent")).drift.min_rows
+        200
+    """
+    if (repo_root / CONFIG_FILE).is_file():
+        return load_config(repo_root).monitoring
+    path = repo_root / MONITOR_FILE
+    if not path.is_file():
+        return MonitorConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return MonitorConfig.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"Invalid monitoring settings in {path}: {exc}") from exc
 
 
 def load_config(repo_path: str | Path, *, environ: Mapping[str, str] | None = None) -> RepoConfig:

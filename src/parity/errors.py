@@ -5,6 +5,15 @@ retry can help: :class:`Transient` (a server was unreachable, a lock was held) a
 :class:`Terminal` (the input is wrong; retrying changes nothing). Messages say what
 failed, the offending value and the fix.
 
+This module is the one home of parity's public errors, whichever layer raises them:
+reading (:class:`TransformUnavailable`, :class:`ServingBlocked`), pushing
+(:class:`PushSourceNotFound`, :class:`PushIdConflict`), requests (:class:`BadRequest`,
+:class:`RequestTooLarge`, :class:`Unauthenticated`, :class:`Forbidden`) and streams
+(:class:`BadEvent`, :class:`OfflineAppendStalled`...). It imports nothing of parity, so
+any package may raise them. The HTTP status of each class is one table in the server
+(``parity.serve.http_errors``); the client maps an answer's ``error.type`` back to the
+class by name (:data:`PUBLIC_ERRORS`), without importing any server code.
+
 Example:
     >>> try:
     ...     raise FeatureViewNotFound("Unknown feature view 'txn'. Did you mean 'txns'?")
@@ -89,6 +98,153 @@ class NaiveTimestampError(ParityError, Terminal, ValueError):
 
 class OnlineStoreUnavailable(ParityError, Transient, ConnectionError):
     """The online store could not be reached."""
+
+
+class TransformUnavailable(ParityError, Terminal):
+    """The repository has no function with the code a service version was registered with.
+
+    Example:
+        >>> isinstance(TransformUnavailable("fraud@v2: 'ratio' changed"), Terminal)
+        True
+    """
+
+
+class ServingBlocked(ParityError, Transient):
+    """A read needs a view version the consistency policy blocked (HTTP 503).
+
+    Example:
+        >>> str(ServingBlocked("user_stats@v1 is blocked")).endswith("blocked")
+        True
+    """
+
+
+class PushSourceNotFound(ObjectNotFound):
+    """No live feature view reads from a push source of that name.
+
+    Example:
+        >>> isinstance(PushSourceNotFound("Unknown push source 'txn'."), KeyError)
+        True
+    """
+
+
+class PushIdConflict(ParityError, Terminal, ValueError):
+    """A push id was reused for a different push (other rows, source or mode).
+
+    Example:
+        >>> isinstance(PushIdConflict("push_id 'p1' was already used"), ValueError)
+        True
+    """
+
+
+class BadRequest(ParityError, Terminal, ValueError):
+    """The request is not what the endpoint takes (malformed JSON, wrong shape, bad field).
+
+    Example:
+        >>> str(BadRequest("/push: no rows given."))
+        '/push: no rows given.'
+    """
+
+
+class RequestTooLarge(ParityError, Terminal, ValueError):
+    """The request is over ``server.max_request_bytes``, ``max_entities`` or ``max_push_rows``.
+
+    Example:
+        >>> isinstance(RequestTooLarge("1001 entities; the limit is 1000"), ValueError)
+        True
+    """
+
+
+class Unauthenticated(ParityError, Terminal):
+    """No API key, or an unknown one.
+
+    Example:
+        >>> str(Unauthenticated("No API key."))
+        'No API key.'
+    """
+
+
+class Forbidden(ParityError, Terminal):
+    """The API key is valid but lacks the scope the endpoint needs.
+
+    Example:
+        >>> str(Forbidden("Key 'ci' lacks scope 'push'."))
+        "Key 'ci' lacks scope 'push'."
+    """
+
+
+class BadEvent(ParityError, Terminal, ValueError):
+    """A stream message that is not a valid event of the view: it goes to the dead letters.
+
+    Example:
+        >>> str(BadEvent("amount is missing or null"))
+        'amount is missing or null'
+    """
+
+
+class MessagePositionOutOfRange(ParityError, Terminal, ValueError):
+    """A message id that does not map to a 64-bit position (a Redis stream id whose
+    sequence part needs more than 20 bits).
+
+    Example:
+        >>> isinstance(MessagePositionOutOfRange("1700000000000-2000000"), ValueError)
+        True
+    """
+
+
+class SpoolEntryInvalid(ParityError, Terminal, ValueError):
+    """A spool entry without a message id per raw event (the appender cannot tell which
+    of its events the table holds).
+
+    Example:
+        >>> isinstance(SpoolEntryInvalid("entry 3: 2 events, 1 id"), Terminal)
+        True
+    """
+
+
+class OfflineAppendStalled(ParityError, Transient, TimeoutError):
+    """Checkpointed raw events did not reach the offline store in time (no appender runs,
+    or it fails); they wait, safe, in the spool.
+
+    Example:
+        >>> isinstance(OfflineAppendStalled("start an appender"), Transient)
+        True
+    """
+
+
+PUBLIC_ERRORS: dict[str, type[ParityError]] = {
+    cls.__name__: cls
+    for cls in (
+        ParityError,
+        DefinitionError,
+        ConfigError,
+        RepoImportError,
+        RegistryUnreachable,
+        ObjectNotFound,
+        EntityNotFound,
+        FeatureViewNotFound,
+        FeatureServiceNotFound,
+        ChangeRefused,
+        AmbiguousReference,
+        InvalidTransition,
+        SchemaMismatch,
+        NaiveTimestampError,
+        OnlineStoreUnavailable,
+        TransformUnavailable,
+        ServingBlocked,
+        PushSourceNotFound,
+        PushIdConflict,
+        BadRequest,
+        RequestTooLarge,
+        Unauthenticated,
+        Forbidden,
+        BadEvent,
+        MessagePositionOutOfRange,
+        SpoolEntryInvalid,
+        OfflineAppendStalled,
+    )
+}
+"""Every public error class of this module by name: how a client turns the ``type`` of
+an HTTP error answer back into the class the server raised."""
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

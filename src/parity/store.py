@@ -9,10 +9,9 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,21 +22,12 @@ from parity.definitions import (
     FeatureView,
     RepoContents,
     load_repo,
-    parse_versioned_name,
 )
 from parity.definitions.repo import Definition
-from parity.errors import (
-    AmbiguousReference,
-    EntityNotFound,
-    FeatureServiceNotFound,
-    FeatureViewNotFound,
-    InvalidTransition,
-    ObjectNotFound,
-    RegistryUnreachable,
-    did_you_mean,
-)
+from parity.errors import ParityError
 from parity.monitor.blocking import BlockedVersions
-from parity.monitor.records import monitoring_root
+from parity.monitor.monitoring import Monitoring
+from parity.monitor.observer import QualityMonitor
 from parity.monitor.reference_job import ProfilingRetrievalJob
 from parity.offline.base import (
     EntityInput,
@@ -46,10 +36,9 @@ from parity.offline.base import (
     RetrievalJob,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import RowsInput, WriteReport
 from parity.offline.saved_dataset import SavedDataset
+from parity.offline.writes import RowsInput, WriteReport
 from parity.online import OnlineStore, open_online_store
-from parity.online.base import ViewTable
 from parity.registry import (
     Actor,
     AuditEntry,
@@ -59,29 +48,36 @@ from parity.registry import (
     RegistrySnapshot,
     ServicePin,
     VersionRecord,
-    VersionState,
     open_registry,
     plan_apply,
 )
 from parity.registry.actors import current_actor
-from parity.serve.resolve import ServingPlan, resolve_serving_plan
-from parity.serve.transforms import TransformFunctions
-from parity.serve.vectors import OnlineResponse, read_online
+from parity.registry.references import (
+    latest_records,
+    resolve_reference,
+    service_pins,
+    versions_of,
+)
+from parity.retrain.features import FeatureAccess
+from parity.retrieval.plan_cache import ServingPlanCache
+from parity.retrieval.resolve import ServingPlan
+from parity.retrieval.transforms import TransformFunctions
+from parity.retrieval.vectors import OnlineResponse, read_online
+from parity.storage import StorageLayout
 from parity.sync.controller import SyncController, SyncSettings
-from parity.sync.report import SyncOutcome, SyncReport
+from parity.sync.lifecycle import Lifecycle
+from parity.sync.report import SyncReport
 from parity.sync.steps import Progress
+from parity.sync.targets import sync_targets
 from parity.types import require_utc
 
 if TYPE_CHECKING:
-    from parity.serve.push import PushResult
-
-_MAX_CACHED_PLANS = 1024
-
-_NOT_FOUND: dict[ObjectKind, type[ObjectNotFound]] = {
-    ObjectKind.ENTITY: EntityNotFound,
-    ObjectKind.FEATURE_VIEW: FeatureViewNotFound,
-    ObjectKind.FEATURE_SERVICE: FeatureServiceNotFound,
-}
+    from parity.push.apply import Pusher
+    from parity.push.request import PushResult
+    from parity.stream.config import StreamSettings
+    from parity.stream.consistency import StreamConsistency
+    from parity.stream.offline_appender import AppenderJob
+    from parity.stream.processor import StreamProcessor
 
 
 class FeatureStore:
@@ -96,9 +92,14 @@ class FeatureStore:
     def __init__(self, repo_path: str | Path = ".", *, config: RepoConfig | None = None) -> None:
         self.repo_path = Path(repo_path).resolve()
         self.config = config if config is not None else load_config(self.repo_path)
-        self._serving_plans: dict[tuple[Any, ...], tuple[float, ServingPlan]] = {}
         # Row transform functions come from the repository's code, read on first need.
         self.transform_functions = TransformFunctions.from_repo(self.repo_path)
+        # Plans of recent requests: the read hot path never queries the registry.
+        self.serving_plans = ServingPlanCache(
+            self.snapshot,
+            ttl_seconds=self.config.registry_cache_seconds,
+            functions=self.transform_functions,
+        )
 
     @cached_property
     def registry(self) -> Registry:
@@ -117,17 +118,87 @@ class FeatureStore:
 
         return open_offline_engine(self.config.offline_store, repo_root=self.repo_path)
 
+    @cached_property
+    def storage(self) -> StorageLayout:
+        """Every storage location of the repository (offline root, quarantine, monitoring,
+        saved datasets, request log, model artifacts), resolved once from the config."""
+        return StorageLayout.resolve(
+            self.repo_path,
+            offline_path=self.config.offline_store.path,
+            request_log_path=self.config.server.request_log.path,
+        )
+
     @property
     def offline_path(self) -> Path:
         """Where parity keeps managed tables, quarantine and saved datasets."""
-        path = Path(self.config.offline_store.path)
-        return path if path.is_absolute() else self.repo_path / path
+        return self.storage.offline_root
+
+    @cached_property
+    def retraining(self) -> FeatureAccess:
+        """What the retraining loop uses of this store (``open_loop(store.retraining)``)."""
+        return FeatureAccess(
+            project=self.project,
+            repo_root=self.repo_path,
+            storage=self.storage,
+            registry_config=self.config.registry,
+            retrain=self.config.retrain,
+            monitoring=self.config.monitoring,
+            offline=self.offline_engine,
+            snapshot=self.snapshot,
+            serving_plan=self.serving_plan,
+            historical_features=self.get_historical_features,
+            online_features=self.get_online_features,
+        )
+
+    @cached_property
+    def quality_monitor(self) -> QualityMonitor:
+        """The monitor's quality checks on every synced and pushed batch."""
+        return QualityMonitor(
+            self.config.monitoring, root=self.storage.monitoring_root, repo_root=self.repo_path
+        )
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """The monitor's operations: freshness, audits, drift and performance reports,
+        labels, alerts, unblocking (what ``parity status``, ``audit``, ``report`` call).
+
+        Example:
+            >>> [r.ref for r in store.monitoring.freshness()]  # doctest: +SKIP
+            ['user_stats@v1']
+        """
+        return Monitoring(
+            project=self.project,
+            registry=self.registry,
+            settings=self.config.monitoring,
+            root=self.storage.monitoring_root,
+            request_log=self.storage.request_log_root,
+            offline_root=self.storage.offline_root,
+            repo_root=self.repo_path,
+            online=lambda: self.online_store,
+            engine=lambda: self.offline_engine,
+            controller=lambda: self.sync_controller,
+            champion_metrics=self._champion_metrics,
+        )
+
+    def _champion_metrics(self, model: str) -> dict[str, float]:
+        # Validation metrics of the model's champion, if a model registry has one.
+        from parity.retrain.wiring import open_model_registry
+
+        try:
+            registry = open_model_registry(self.retraining)
+            try:
+                champion = registry.alias(model, "champion")
+            finally:
+                registry.close()
+        except ParityError:
+            return {}
+        return {} if champion is None else dict(champion.lineage.metrics)
 
     @cached_property
     def serving_blocks(self) -> BlockedVersions:
         """View versions the consistency policy blocked (checked by every online read)."""
         return BlockedVersions(
-            monitoring_root(self.offline_path),
+            self.storage.monitoring_root,
             refresh_seconds=self.config.monitoring.serving.block_refresh_seconds,
         )
 
@@ -141,7 +212,7 @@ class FeatureStore:
             engine=self.offline_engine,
             online=self.online_store,
             repo_root=self.repo_path,
-            quarantine_root=self.offline_path / "quarantine",
+            quarantine_root=self.storage.quarantine_root,
             settings=SyncSettings(
                 future_tolerance=timedelta(seconds=cfg.future_tolerance_seconds),
                 max_reject_ratio=cfg.max_reject_ratio,
@@ -149,7 +220,7 @@ class FeatureStore:
                 auto_promote=self.config.auto_promote,
                 chunk_rows=cfg.chunk_rows,
             ),
-            monitoring=self.config.monitoring,
+            observer=self.quality_monitor,
         )
 
     @cached_property
@@ -205,61 +276,28 @@ class FeatureStore:
         """Everything registered for this project, read consistently."""
         return self.registry.snapshot(self.project)
 
-    def _latest_records(self, kind: ObjectKind) -> list[VersionRecord]:
-        snap = self.snapshot()
-        return [snap.history_of(kind, name)[-1] for name in snap.names(kind)]
-
     def list_entities(self) -> list[VersionRecord]:
         """The newest version of every entity."""
-        return self._latest_records(ObjectKind.ENTITY)
+        return latest_records(self.snapshot(), ObjectKind.ENTITY)
 
     def list_feature_views(self) -> list[VersionRecord]:
         """The newest version of every feature view."""
-        return self._latest_records(ObjectKind.FEATURE_VIEW)
+        return latest_records(self.snapshot(), ObjectKind.FEATURE_VIEW)
 
     def list_feature_services(self) -> list[VersionRecord]:
         """The newest version of every feature service."""
-        return self._latest_records(ObjectKind.FEATURE_SERVICE)
+        return latest_records(self.snapshot(), ObjectKind.FEATURE_SERVICE)
 
     def list_versions(self, name: str, *, kind: ObjectKind | None = None) -> list[VersionRecord]:
         """Every version of the object called ``name``."""
-        snap = self.snapshot()
-        kinds = [kind] if kind else list(ObjectKind)
-        for k in kinds:
-            history = snap.history_of(k, name)
-            if history:
-                return list(history)
-        raise self._not_found(snap, kinds, name)
-
-    def _not_found(
-        self, snap: RegistrySnapshot, kinds: list[ObjectKind], name: str
-    ) -> ObjectNotFound:
-        known = [n for k in kinds for n in snap.names(k)]
-        label = kinds[0].label if len(kinds) == 1 else "object"
-        error = _NOT_FOUND[kinds[0]] if len(kinds) == 1 else ObjectNotFound
-        return error(f"Unknown {label} {name!r}.{did_you_mean(name, known)}")
+        return versions_of(self.snapshot(), name, kind=kind)
 
     def get_version(self, ref: str, *, kind: ObjectKind | None = None) -> VersionRecord:
         """Resolve ``name`` or ``name@vN``.
 
         A bare name means the newest serving version, or the newest version if none serves.
         """
-        name, version = parse_versioned_name(ref)
-        snap = self.snapshot()
-        kinds = [kind] if kind else list(ObjectKind)
-        for k in kinds:
-            history = snap.history_of(k, name)
-            if not history:
-                continue
-            if version is None:
-                serving = [r for r in history if r.state is VersionState.SERVING]
-                return serving[-1] if serving else history[-1]
-            for record in history:
-                if record.version == version:
-                    return record
-            known = ", ".join(r.ref for r in history)
-            raise _NOT_FOUND[k](f"No {k.label} {name}@v{version}. Known versions: {known}.")
-        raise self._not_found(snap, kinds, name)
+        return resolve_reference(self.snapshot(), ref, kind=kind)
 
     def get_entity(self, name: str) -> Entity:
         """The registered entity called ``name``."""
@@ -275,8 +313,7 @@ class FeatureStore:
 
     def get_service_pins(self, ref: str) -> tuple[ServicePin, ...]:
         """The exact view versions and canonical feature order of a service version."""
-        record = self.get_version(ref, kind=ObjectKind.FEATURE_SERVICE)
-        return tuple(self.snapshot().pins.get((record.name, record.version), ()))
+        return service_pins(self.snapshot(), ref)
 
     def history(self, name: str | None = None, *, limit: int = 200) -> list[AuditEntry]:
         """Audit entries, newest first (optionally for one object)."""
@@ -284,23 +321,19 @@ class FeatureStore:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def _move(self, ref: str, target: VersionState, message: str) -> VersionRecord:
-        name, version = parse_versioned_name(ref)
-        record = self.get_version(ref)
-        if version is None and record.kind is not ObjectKind.ENTITY:
-            # A lifecycle move must say which version it means; guessing could retire the wrong one.
-            raise AmbiguousReference(
-                f"{target.value}: say which version, e.g. '{name}@v{record.version}'. "
-                f"Versions: {', '.join(r.ref for r in self.list_versions(name, kind=record.kind))}."
-            )
-        return self.registry.transition(
-            self.project,
-            record.kind,
-            record.name,
-            record.version,
-            target,
-            actor=current_actor(self.repo_path),
-            message=message,
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        """Lifecycle moves with the promotion policy (:mod:`parity.sync.lifecycle`).
+
+        Example:
+            >>> store.lifecycle.promote("user_stats@v2", force=True).state  # doctest: +SKIP
+            <VersionState.SERVING: 'serving'>
+        """
+        return Lifecycle(
+            self.registry,
+            project=self.project,
+            online=lambda: self.online_store,
+            actor=partial(current_actor, self.repo_path),
         )
 
     def promote(self, ref: str, *, message: str = "", force: bool = False) -> VersionRecord:
@@ -310,49 +343,19 @@ class FeatureStore:
         the online/offline sample); ``force=True`` skips that check, and the audit entry
         says so.
         """
-        record = self.get_version(ref)
-        if record.kind is ObjectKind.FEATURE_VIEW and record.spec.get("online", True) and not force:
-            self._require_validated(record)
-        if force:
-            message = f"{message} [forced: validation skipped]".strip()
-        return self._move(ref, VersionState.SERVING, message)
-
-    def _require_validated(self, record: VersionRecord) -> None:
-        for run in self.registry.sync_records(
-            self.project, record.name, record.version, limit=1000
-        ):
-            if run.outcome == SyncOutcome.SUCCEEDED:
-                validation = run.details.get("validation", {})
-                if validation.get("passed"):
-                    return
-                raise InvalidTransition(
-                    f"{record.ref} did not pass validation in its last sync ({validation}). "
-                    "Fix the data and materialize again, or promote with --force."
-                )
-        raise InvalidTransition(
-            f"{record.ref} has never been synchronized, so it is not validated. Run "
-            f"'parity materialize START END --view {record.ref}' first (or promote with --force)."
-        )
+        return self.lifecycle.promote(ref, message=message, force=force)
 
     def deprecate(self, ref: str, *, message: str = "") -> VersionRecord:
         """Mark a serving version deprecated: consumers should move off it."""
-        return self._move(ref, VersionState.DEPRECATED, message)
+        return self.lifecycle.deprecate(ref, message=message)
 
     def retire(self, ref: str, *, message: str = "") -> VersionRecord:
         """Retire a deprecated or pending version for good; its online values are removed."""
-        record = self._move(ref, VersionState.RETIRED, message)
-        if record.kind is ObjectKind.FEATURE_VIEW:
-            view = FeatureView.from_dict(record.spec)
-            self.online_store.delete_table(
-                ViewTable.from_view(view, project=self.project, version=record.version)
-            )
-        return record
+        return self.lifecycle.retire(ref, message=message)
 
     def repin(self, service: str, *, message: str = "") -> Plan:
         """Move a service onto the newest serving view versions (a new service version)."""
-        return self.registry.repin(
-            self.project, service, actor=current_actor(self.repo_path), message=message
-        )
+        return self.lifecycle.repin(service, message=message)
 
     # --- online serving ------------------------------------------------------------------
 
@@ -368,29 +371,11 @@ class FeatureStore:
         Pins never change, but which version of a service or view *serves* does; a plan is
         reused for ``registry_cache_seconds`` so the hot path never queries the registry.
         """
-        key = (feature_service, None if features is None else tuple(features), full_feature_names)
-        cached = self._serving_plans.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            snapshot = self.snapshot()
-        except RegistryUnreachable:
-            if cached is not None:
-                # Pins are immutable: an expired plan is still right, only maybe not newest.
-                return cached[1]
-            raise
-        plan = resolve_serving_plan(
-            snapshot,
+        return self.serving_plans.get(
             feature_service=feature_service,
             features=features,
             full_feature_names=full_feature_names,
-            functions=self.transform_functions,
         )
-        if len(self._serving_plans) >= _MAX_CACHED_PLANS:
-            self._serving_plans.clear()  # bounded: clients may send many feature lists
-        self._serving_plans[key] = (now + self.config.registry_cache_seconds, plan)
-        return plan
 
     def get_online_features(
         self,
@@ -485,6 +470,25 @@ class FeatureStore:
         view = FeatureView.from_dict(record.spec)
         return ViewReadSpec.from_view(view, version=record.version, repo_root=self.repo_path)
 
+    def verify_stream_consistency(
+        self, view: str, /, *, instants: int = 5, samples: int = 200
+    ) -> StreamConsistency:
+        """Replay an aggregation view version's event log and compare with offline values at
+        ``instants`` stops; then compare the online values with offline at their instants.
+
+        Example:
+            >>> store.verify_stream_consistency("txn_stats@v1").ok  # doctest: +SKIP
+            True
+        """
+        from parity.stream.consistency import verify_stream_view
+
+        record = self.get_version(view, kind=ObjectKind.FEATURE_VIEW)
+        return verify_stream_view(
+            FeatureView.from_dict(record.spec), version=record.version, project=self.project,
+            repo_root=self.repo_path, engine=self.offline_engine, online=self.online_store,
+            instants=instants, samples=samples,
+        )  # fmt: skip
+
     def append(self, view: str, rows: RowsInput) -> WriteReport:
         """Append rows to a view's parity-managed Delta table (invalid rows are quarantined).
 
@@ -524,32 +528,71 @@ class FeatureStore:
             >>> store.push("txn_push", rows, push_id="order-17").rows_written  # doctest: +SKIP
             1
         """
-        from parity.serve.push import push_rows
+        return self.pusher.push(self.snapshot(), push_source_name, rows, to=to, push_id=push_id)
 
-        return push_rows(self, push_source_name, rows, to=to, push_id=push_id)
+    @cached_property
+    def pusher(self) -> Pusher:
+        """What pushes go through (``push`` and the server's ``/push``), built on first use."""
+        from parity.push.apply import Pusher
+        from parity.push.config import PushSettings
+
+        settings = PushSettings(
+            project=self.project,
+            repo_root=self.repo_path,
+            quarantine_root=self.storage.quarantine_root,
+            config=self.config.server.push,
+        )
+        return Pusher(self.online_store, settings=settings, quality=self.quality_monitor.check_push)
+
+    # --- streams -------------------------------------------------------------------------
+
+    def stream_processor(
+        self, view: str, /, *, settings: StreamSettings, **options: Any
+    ) -> StreamProcessor:
+        """A stream processor for a registered aggregation view version (``name@vN``).
+
+        ``options`` go to :class:`~parity.stream.processor.StreamProcessor` (``member``,
+        ``transport``).
+
+        Example:
+            >>> settings = StreamSettings(stream="txns")  # doctest: +SKIP
+            >>> store.stream_processor("txn_stats@v1", settings=settings)  # doctest: +SKIP
+        """
+        from parity.stream.processor import StreamProcessor
+
+        spec = self._view_spec(view)
+        return StreamProcessor(
+            self.get_feature_view(spec.ref),
+            version=spec.version,
+            project=self.project,
+            spec=spec,
+            online=self.online_store,
+            engine=self.offline_engine,
+            settings=settings,
+            quarantine_root=self.storage.quarantine_root,
+            **options,
+        )
+
+    def offline_appender_job(
+        self, view: str, /, *, settings: StreamSettings, member: str
+    ) -> AppenderJob:
+        """The offline appender job of an aggregation view version's consumer group.
+
+        Example:
+            >>> job = store.offline_appender_job("txn_stats", settings=settings,
+            ...                                  member="host-appender")  # doctest: +SKIP
+        """
+        from parity.stream.offline_appender import AppenderJob
+
+        return AppenderJob.for_view(
+            self._view_spec(view),
+            project=self.project,
+            settings=settings,
+            member=member,
+            quarantine_root=self.storage.quarantine_root,
+        )
 
     # --- synchronization -----------------------------------------------------------------
-
-    def _sync_targets(self, views: Sequence[str] | None) -> list[tuple[str, int]]:
-        """View versions to sync: the given refs, or every live version of every online view."""
-        snap = self.snapshot()
-        live = (VersionState.PENDING, VersionState.SERVING, VersionState.DEPRECATED)
-        targets: list[tuple[str, int]] = []
-        names = snap.names(ObjectKind.FEATURE_VIEW) if views is None else list(views)
-        for ref in names:
-            name, version = parse_versioned_name(ref)
-            if version is not None:
-                targets.append((self.get_version(ref, kind=ObjectKind.FEATURE_VIEW).name, version))
-                continue
-            history = snap.history_of(ObjectKind.FEATURE_VIEW, name)
-            if not history:
-                raise self._not_found(snap, [ObjectKind.FEATURE_VIEW], name)
-            targets.extend(
-                (r.name, r.version)
-                for r in history
-                if r.state in live and (views is not None or r.spec.get("online", True))
-            )
-        return targets
 
     def materialize(
         self,
@@ -573,7 +616,7 @@ class FeatureStore:
                 end=end,
                 progress=None if progress is None else progress(f"{name}@v{version}"),
             )
-            for name, version in self._sync_targets(views)
+            for name, version in sync_targets(self.snapshot(), views)
         ]
 
     def materialize_incremental(
@@ -591,5 +634,5 @@ class FeatureStore:
                 end=end,
                 progress=None if progress is None else progress(f"{name}@v{version}"),
             )
-            for name, version in self._sync_targets(views)
+            for name, version in sync_targets(self.snapshot(), views)
         ]

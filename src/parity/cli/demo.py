@@ -73,7 +73,7 @@ def demo(
         console.print(
             Rule("8. closed loop: drift and a concept shift, detect, retrain, gate, promote")
         )
-        story = run_retrain_story(store, say=lambda text: console.print(f"  {text}"))
+        story = run_retrain_story(store.retraining, say=lambda text: console.print(f"  {text}"))
         table = Table(title=f"Model quality on the shifted holdout ({story.metric} decides)")
         for column in ("metric", "before (v1)", f"after ({story.champion})"):
             table.add_column(column)

@@ -7,17 +7,46 @@ Exit codes: 0 success, 1 failure (any parity error, or a ``--strict`` gate that 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from parity.cli import cdc, demo, lifecycle, monitor, registry, repo, retrain, serve, stream, sync
 from parity.cli.render import err_console
 from parity.errors import ParityError
 
+if TYPE_CHECKING:
+    # typer 0.29 vendors click; the group's context is that copy's Context.
+    from typer import _click
+
+
+class ParityCommands(TyperGroup):
+    """The command group: a :class:`~parity.errors.ParityError` from any command becomes its
+    message on stderr and exit code 1 (``PARITY_DEBUG=1`` re-raises it, with a traceback).
+
+    Usage errors are click's own (exit 2); anything else is a bug and shows its traceback.
+
+    Example:
+        >>> from typer.testing import CliRunner
+        >>> CliRunner().invoke(app, ["--repo", "/nonexistent", "list"]).exit_code
+        1
+    """
+
+    def invoke(self, ctx: _click.Context) -> object:
+        """Run the command; map a parity error to its message and exit code 1."""
+        try:
+            return super().invoke(ctx)
+        except ParityError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            if os.environ.get("PARITY_DEBUG"):
+                raise
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=ParityCommands,
     name="parity",
     help="parity: a feature store with a closed retraining loop.",
     no_args_is_help=True,
@@ -41,14 +70,9 @@ for module in (repo, registry, lifecycle, sync, demo, serve, monitor, stream, re
 
 
 def run() -> None:
-    """Console-script entry point: maps parity errors to exit code 1 with a clear message.
+    """Console-script entry point (``parity``): see :class:`ParityCommands` for exit codes.
 
-    Usage errors are click's own (exit 2); anything else is a bug and shows its traceback.
+    Example:
+        >>> run()  # doctest: +SKIP
     """
-    try:
-        app()
-    except ParityError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        if os.environ.get("PARITY_DEBUG"):
-            raise
-        sys.exit(1)
+    app()

@@ -1,25 +1,30 @@
 """Monitoring commands: ``status``, ``audit``, ``unblock``, ``report drift``, ``report
 performance``, ``labels ingest``, ``alerts``.
 
-Each parses, calls :mod:`parity.monitor`, renders (a rich table, or ``--json``)."""
+Each parses, calls one method of :attr:`parity.FeatureStore.monitoring`
+(:class:`parity.monitor.monitoring.Monitoring`), renders (a rich table, or ``--json``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from parity.cli.arguments import optional_instant
 from parity.cli.render import console, print_json
-from parity.monitor.alerts import Observation
-from parity.monitor.audit import AuditReport
-from parity.monitor.config import MonitorConfig, load_monitor_config
-from parity.monitor.drift import DriftReport, DriftStatus
-from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
-from parity.monitor.records import monitoring_root
-from parity.registry import ObjectKind
+from parity.monitor import (
+    Alert,
+    AuditReport,
+    ConsistencyStatus,
+    DriftReport,
+    DriftStatus,
+    FreshnessReport,
+    FreshnessStatus,
+)
+from parity.monitor.monitoring import drift_observations
 from parity.store import FeatureStore
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -78,17 +83,8 @@ def render_freshness(reports: list[FreshnessReport]) -> None:
     console.print(table)
 
 
-def dispatch_alerts(
-    store: FeatureStore, config: MonitorConfig, observations: list[Observation]
-) -> list[dict[str, Any]]:
-    """Evaluate the configured rules on ``observations`` and deliver what they raise."""
-    from parity.monitor.policy import dispatch_observations
-
-    sent = dispatch_observations(
-        observations, settings=config.alerts, root=monitoring_root(store.offline_path),
-        repo_root=store.repo_path,
-    )  # fmt: skip
-    return [a.to_dict() for a in sent]
+def _alert_dicts(alerts: list[Alert]) -> list[dict[str, Any]]:
+    return [a.to_dict() for a in alerts]
 
 
 def render_alerts(alerts: list[dict[str, Any]]) -> None:
@@ -107,12 +103,11 @@ def status(
 ) -> None:
     """Freshness of every live view version: lag, stale entities, missed refreshes, sync delay."""
     with FeatureStore(ctx.obj) as store:
-        reports = check_freshness(store.registry, store.online_store, store.project, views=view)
+        reports = store.monitoring.freshness(view)
         alerts: list[dict[str, Any]] = []
         if alert:
-            config = load_monitor_config(store.repo_path)
             observations = [o for r in reports for o in r.observations()]
-            alerts = dispatch_alerts(store, config, observations)
+            alerts = _alert_dicts(store.monitoring.alert(observations))
     if as_json:
         print_json({"freshness": [r.to_dict() for r in reports], "alerts": alerts})
         return
@@ -121,12 +116,6 @@ def status(
         return
     render_freshness(reports)
     render_alerts(alerts)
-
-
-def _instant(text: str | None, what: str) -> datetime | None:
-    from parity.cli.sync import _instant as parse
-
-    return None if text is None else parse(text, what)
 
 
 def drift(
@@ -141,22 +130,17 @@ def drift(
 ) -> None:
     """Drift of served values (the request log) against a training dataset's profile."""
     from parity.monitor.report_html import render_drift_html
-    from parity.monitor.served import served_drift
 
     with FeatureStore(ctx.obj) as store:
-        config = load_monitor_config(store.repo_path)
-        report = served_drift(
-            store.offline_path,
+        report = store.monitoring.served_drift(
             dataset,
             service=service,
-            start=_instant(start, "--start"),
-            end=_instant(end, "--end"),
-            thresholds=config.drift.thresholds(),
-            log_root=log_root(store),
+            start=optional_instant(start, "--start"),
+            end=optional_instant(end, "--end"),
         )
         alerts: list[dict[str, Any]] = []
         if alert:
-            alerts = dispatch_alerts(store, config, drift_observations(report))
+            alerts = _alert_dicts(store.monitoring.alert(drift_observations(report)))
     if html is not None:
         html.write_text(render_drift_html(report))
     if as_json:
@@ -166,27 +150,6 @@ def drift(
     render_alerts(alerts)
     if html is not None:
         console.print(f"HTML report: {html}")
-
-
-def log_root(store: FeatureStore) -> Path:
-    """The server's request log folder (``server.request_log.path``) of ``store``."""
-    from parity.monitor.served import request_log_root
-
-    return request_log_root(store.offline_path, store.config.server.request_log.path)
-
-
-def drift_observations(report: DriftReport) -> list[Observation]:
-    """PSI of every feature with a verdict, for the alert rules."""
-    return [
-        Observation(
-            "psi",
-            f"{report.dataset}:{f.feature}",
-            f.psi,
-            {"status": f.status.value, "p_adjusted": f.p_adjusted, "rows": f.current_rows},
-        )
-        for f in report.features
-        if f.status is not DriftStatus.INSUFFICIENT_DATA
-    ]
 
 
 _DRIFT_STYLE = {
@@ -234,39 +197,11 @@ def audit(
 ) -> None:
     """Compare sampled online (or, --served, served) values with offline point-in-time
     values at the same instants; store the audit and apply the view's policy."""
-    from parity.monitor.audit import ConsistencyStatus, audit_view, store_audit
-    from parity.monitor.policy import apply_inconsistency_policy
-    from parity.monitor.served_audit import audit_served
-    from parity.offline.base import ViewReadSpec
-    from parity.online.base import ViewTable
-
     with FeatureStore(ctx.obj) as store:
-        config = load_monitor_config(store.repo_path)
-        record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
-        definition = store.get_feature_view(record.ref)
-        threshold, policy = config.consistency.for_view(record.name)
-        spec = ViewReadSpec.from_view(definition, version=record.version, repo_root=store.repo_path)
-        table = ViewTable.from_view(definition, project=store.project, version=record.version)
-        size = sample or config.consistency.sample
-        if served:
-            report = audit_served(
-                store.offline_engine, spec, table, log_root(store),
-                sample=size, max_mismatch_rate=threshold, policy=policy,
-            )  # fmt: skip
-        else:
-            report = audit_view(
-                store.offline_engine, store.online_store, spec, table,
-                sample=size, max_mismatch_rate=threshold, policy=policy,
-            )  # fmt: skip
-        root = monitoring_root(store.offline_path)
-        report, raised = apply_inconsistency_policy(
-            report, controller=store.sync_controller, settings=config, root=root,
-            repo_root=store.repo_path,
-        )  # fmt: skip
-        store_audit(root, report)
-        alerts = [a.to_dict() for a in raised]
+        report, raised = store.monitoring.audit(view, sample=sample, served=served)
+        alerts = _alert_dicts(raised)
         if alert and not raised:
-            alerts = dispatch_alerts(store, config, report.observations())
+            alerts = _alert_dicts(store.monitoring.alert(report.observations()))
     if as_json:
         print_json({**report.to_dict(), "alerts": alerts})
     else:
@@ -306,12 +241,8 @@ def labels_ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Store late labels; they join logged predictions by request id."""
-    from parity.monitor.performance import ingest_labels, read_label_file
-
     with FeatureStore(ctx.obj) as store:
-        result = ingest_labels(
-            monitoring_root(store.offline_path), read_label_file(file), request_log=log_root(store)
-        )
+        result = store.monitoring.ingest_labels(file)
     if as_json:
         print_json({"rows": result.rows, "matched": result.matched, "unmatched": result.unmatched})
         return
@@ -327,12 +258,9 @@ def alerts(
     as_json: JsonOption = False,
 ) -> None:
     """Stored alerts, newest first, with what was done with each."""
-    from parity.monitor.alerts import alerts_schema
-    from parity.monitor.records import read_records
-
     with FeatureStore(ctx.obj) as store:
-        stored = read_records(monitoring_root(store.offline_path), "alerts", alerts_schema())
-    rows = stored.sort_by([("at", "descending")]).slice(0, limit).to_pylist()
+        stored = store.monitoring.stored_alerts()
+    rows = stored.slice(0, limit).to_pylist()
     if as_json:
         print_json(rows)
         return
@@ -350,33 +278,20 @@ def alerts(
     console.print(table)
 
 
-def _validation_metrics(
-    store: FeatureStore, model: str, given: list[str] | None
-) -> dict[str, float]:
-    """``--validation f1=0.8`` values, else the champion's recorded metrics, else none."""
-    if given:
-        metrics = {}
-        for item in given:
-            name, _, value = item.partition("=")
-            try:
-                metrics[name.strip()] = float(value)
-            except ValueError:
-                raise typer.BadParameter(
-                    f"--validation {item!r}: expected METRIC=NUMBER, e.g. --validation f1=0.81."
-                ) from None
-        return metrics
-    from parity.errors import ParityError
-    from parity.retrain.wiring import open_model_registry
-
-    try:
-        registry = open_model_registry(store)
+def _validation_metrics(given: list[str] | None) -> dict[str, float] | None:
+    """``--validation f1=0.8`` values; None (the champion's metrics) when none is given."""
+    if not given:
+        return None
+    metrics = {}
+    for item in given:
+        name, _, value = item.partition("=")
         try:
-            champion = registry.alias(model, "champion")
-        finally:
-            registry.close()
-    except ParityError:
-        return {}
-    return {} if champion is None else dict(champion.lineage.metrics)
+            metrics[name.strip()] = float(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"--validation {item!r}: expected METRIC=NUMBER, e.g. --validation f1=0.81."
+            ) from None
+    return metrics
 
 
 def performance_report(
@@ -401,20 +316,19 @@ def performance_report(
 ) -> None:
     """Model performance per window (precision, recall, F1, AUC, label coverage, drop
     against validation) and, with --dataset, which features' drift tracks the error."""
-    from parity.monitor.performance_report import performance_overview, render_performance_html
+    from parity.monitor.performance_report import render_performance_html
 
     length = _window(window)
+    metrics = _validation_metrics(validation)
     with FeatureStore(ctx.obj) as store:
-        config = load_monitor_config(store.repo_path)
-        overview = performance_overview(
-            store.offline_path, model=model, window=length,
-            validation=_validation_metrics(store, model, validation), threshold=threshold,
-            start=_instant(start, "--start"), end=_instant(end, "--end"), dataset=dataset,
-            service=service, thresholds=config.drift.thresholds(), request_log=log_root(store),
+        overview = store.monitoring.performance(
+            model, window=length, validation=metrics, threshold=threshold,
+            start=optional_instant(start, "--start"), end=optional_instant(end, "--end"),
+            dataset=dataset, service=service,
         )  # fmt: skip
         alerts: list[dict[str, Any]] = []
         if alert:
-            alerts = dispatch_alerts(store, config, overview.report.observations())
+            alerts = _alert_dicts(store.monitoring.alert(overview.report.observations()))
     if html is not None:
         html.write_text(render_performance_html(overview))
     if as_json:
@@ -473,23 +387,18 @@ def unblock(
 ) -> None:
     """Let a view version the block policy stopped serve again (feature servers notice
     within monitoring.serving.block_refresh_seconds)."""
-    from parity.monitor.blocking import blocked_versions, store_unblock
-
     with FeatureStore(ctx.obj) as store:
-        record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
-        root = monitoring_root(store.offline_path)
-        blocked = blocked_versions(root)
-        was_blocked = record.ref in blocked
-        if was_blocked:
-            store_unblock(root, record.name, record.version, message=message)
+        done = store.monitoring.unblock(view, message=message)
     if as_json:
-        print_json({"ref": record.ref, "was_blocked": was_blocked, "unblocked": was_blocked})
+        print_json(
+            {"ref": done.ref, "was_blocked": done.was_blocked, "unblocked": done.was_blocked}
+        )
         return
-    if was_blocked:
-        console.print(f"[green]{record.ref} unblocked[/]: servers serve it again.")
+    if done.was_blocked:
+        console.print(f"[green]{done.ref} unblocked[/]: servers serve it again.")
     else:
-        others = ", ".join(sorted(blocked)) or "none"
-        console.print(f"{record.ref} is not blocked; nothing to do. Blocked: {others}.")
+        others = ", ".join(done.blocked) or "none"
+        console.print(f"{done.ref} is not blocked; nothing to do. Blocked: {others}.")
 
 
 report_app = typer.Typer(help="Monitoring reports.", no_args_is_help=True)

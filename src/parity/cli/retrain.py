@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from parity.cli.render import console, print_json
+from parity.retrain import Retraining
 from parity.store import FeatureStore
 
 app = typer.Typer(
@@ -27,6 +28,10 @@ RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Run id (resum
 
 def _store(ctx: typer.Context) -> FeatureStore:
     return FeatureStore(ctx.obj)
+
+
+def _retraining(store: FeatureStore) -> Retraining:
+    return Retraining(store.retraining)
 
 
 def _emit(data: Any, as_json: bool) -> None:
@@ -46,23 +51,10 @@ def _run(
     force: bool,
     as_json: bool,
 ) -> None:
-    from parity.retrain.context import find_model
-    from parity.retrain.runner import run_retrain
-    from parity.retrain.wiring import open_loop
-
     with _store(ctx) as store:
-        loop = open_loop(store)
-        try:
-            report = run_retrain(
-                loop,
-                find_model(store.repo_path, model),
-                run_id=run_id,
-                until=until,
-                trigger=trigger,
-                force=force,
-            )
-        finally:
-            loop.close()
+        report = _retraining(store).run(
+            model, run_id=run_id, until=until, trigger=trigger, force=force
+        )
     _emit(
         {
             "run_id": report.run_id,
@@ -121,40 +113,11 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate MODEL's triggers against monitor evidence; record the decision."""
-    from parity.retrain.context import find_model
-    from parity.retrain.monitor_evidence import Evidence, MonitorEvidence
-    from parity.retrain.runner import evaluate_triggers
-    from parity.retrain.triggers import DriftEvidence, FeatureDrift, PerformanceEvidence
-    from parity.retrain.wiring import open_loop
+    from parity.retrain.retraining import evidence_from_dict
 
+    given = None if evidence is None else evidence_from_dict(json.loads(evidence.read_text()))
     with _store(ctx) as store:
-        loop = open_loop(store)
-        try:
-            definition = find_model(store.repo_path, model)
-            if evidence is None:
-                found = MonitorEvidence(loop.config.evidence)(loop, definition)
-            else:
-                data = json.loads(evidence.read_text())
-                drift, perf = data.get("drift"), data.get("performance")
-                found = Evidence(
-                    None
-                    if drift is None
-                    else DriftEvidence(
-                        tuple(FeatureDrift(**f) for f in drift["features"]),
-                        drift.get("window", ""),
-                    ),
-                    None if perf is None else PerformanceEvidence(**perf),
-                )
-            decision = evaluate_triggers(
-                loop,
-                definition,
-                drift=found.drift,
-                performance=found.performance,
-                notes=found.notes,
-                details=found.details,
-            )
-        finally:
-            loop.close()
+        decision, found = _retraining(store).evaluate(model, evidence=given)
     _emit(
         {
             "action": decision.action.value,
@@ -172,46 +135,26 @@ def promote_command(
     version: Annotated[int, typer.Option(help="The model version to make champion.")],
 ) -> None:
     """Make VERSION the champion (atomic; the old champion becomes 'previous')."""
-    from parity.retrain.wiring import open_model_registry
-
     with _store(ctx) as store:
-        registry = open_model_registry(store)
-        try:
-            console.print(f"champion: {registry.promote(model, version).ref}")
-        finally:
-            registry.close()
+        champion = _retraining(store).promote(model, version=version)
+    console.print(f"champion: {champion.ref}")
 
 
 @app.command("rollback")
 def rollback_command(ctx: typer.Context, model: ModelArg) -> None:
     """Swap the champion back to the previous version (atomic)."""
-    from parity.retrain.wiring import open_model_registry
-
     with _store(ctx) as store:
-        registry = open_model_registry(store)
-        try:
-            console.print(f"champion: {registry.rollback(model).ref}")
-        finally:
-            registry.close()
+        champion = _retraining(store).rollback(model)
+    console.print(f"champion: {champion.ref}")
 
 
 @app.command("status")
 def status_command(ctx: typer.Context, model: ModelArg, as_json: JsonOption = False) -> None:
     """Versions with lineage and aliases, runs and alerts of MODEL."""
-    from parity.retrain.wiring import open_loop
-
     with _store(ctx) as store:
-        loop = open_loop(store)
-        try:
-            aliases = {
-                a: loop.registry.alias(model, a) for a in ("champion", "challenger", "previous")
-            }
-            versions = loop.registry.versions(model)
-            runs = loop.ledger.runs(model)
-            alerts = loop.ledger.alerts(model)
-            pending = loop.ledger.transitions(model, pending=True)
-        finally:
-            loop.close()
+        found = _retraining(store).status(model)
+    aliases, versions, runs = found.aliases, found.versions, found.runs
+    alerts, pending = found.alerts, found.pending
     if as_json:
         print_json(
             {
@@ -262,31 +205,16 @@ def reset_command(
     message: Annotated[str, typer.Option("-m", "--message", help="What was checked.")] = "",
 ) -> None:
     """Re-arm the loop breaker after a person looked at MODEL."""
-    from parity.retrain.runner import RESET
-    from parity.retrain.wiring import open_loop
-
     with _store(ctx) as store:
-        loop = open_loop(store)
-        try:
-            loop.ledger.record_decision(
-                model, action=RESET, reasons=[message or "reset"], evidence={}, now=loop.clock()
-            )
-        finally:
-            loop.close()
+        _retraining(store).reset(model, message=message)
     console.print(f"loop breaker of {model} re-armed")
 
 
 @app.command("unlock")
 def unlock_command(ctx: typer.Context, model: ModelArg) -> None:
     """Release MODEL's run lock (only when the run holding it is dead)."""
-    from parity.retrain.wiring import open_loop
-
     with _store(ctx) as store:
-        loop = open_loop(store)
-        try:
-            released = loop.ledger.release_lock(model)
-        finally:
-            loop.close()
+        released = _retraining(store).unlock(model)
     console.print("released" if released else "no lock held")
 
 
@@ -299,10 +227,8 @@ def predict_command(
     ],
 ) -> None:
     """Score entity rows with MODEL's champion (features from its pinned service)."""
-    from parity.retrain.serving import predict
-
     with _store(ctx) as store:
-        result = predict(store, model, json.loads(rows))
+        result = _retraining(store).predict(model, json.loads(rows))
     print_json(result.to_dict())
 
 
@@ -321,14 +247,11 @@ def scheduler(
     ] = True,
 ) -> None:
     """Run the retraining loop: evaluate every model's triggers, retrain when due."""
-    from parity.retrain.scheduler import no_evidence, run_scheduler
-
     with _store(ctx) as store:
-        run_scheduler(
-            store,
+        _retraining(store).schedule(
             iterations=1 if once else iterations,
             interval_seconds=interval,
-            evidence=None if monitor_evidence else no_evidence,
+            monitor_evidence=monitor_evidence,
             on_tick=lambda t: console.print(f"{t.at.isoformat()} {t.outcomes}"),
         )
 

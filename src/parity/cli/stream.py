@@ -26,7 +26,9 @@ def run(
     stream: Annotated[
         str | None, typer.Option(help="Stream prefix: Redis key or NATS subject.")
     ] = None,
-    transport: Annotated[str | None, typer.Option(help="redis or nats.")] = None,
+    transport: Annotated[
+        str | None, typer.Option(help="A stream transport kind: redis or nats.")
+    ] = None,
     url: Annotated[str | None, typer.Option(help="Transport URL.")] = None,
     coordination_url: Annotated[
         str | None, typer.Option(help="Redis for leases and checkpoints.")
@@ -58,10 +60,11 @@ def run(
     appender, releases its partitions and exits.
     """
     from parity.stream import StreamSettings
-    from parity.stream.processor import StreamProcessor
+    from parity.stream.transports import STREAM_TRANSPORTS
 
-    if transport not in (None, "redis", "nats"):
-        raise DefinitionError(f"--transport {transport!r}: use 'redis' or 'nats'.")
+    if transport is not None and transport not in STREAM_TRANSPORTS:
+        kinds = " or ".join(repr(k) for k in STREAM_TRANSPORTS.kinds)
+        raise DefinitionError(f"--transport {transport!r}: use {kinds}.")
     if offline_appender not in (None, "process", "none"):
         raise DefinitionError(
             f"--offline-appender {offline_appender!r}: use 'process' (the default) or 'none'."
@@ -90,7 +93,7 @@ def run(
                 f"stream.{view.split('@')[0]}.stream in parity.yaml."
             )
         settings = StreamSettings(**merged)
-        processor = StreamProcessor.for_view(store, view, settings=settings)
+        processor = store.stream_processor(view, settings=settings)
         server = None
         if metrics_port is not None:
             from parity.stream.operator import processor_endpoints
@@ -128,7 +131,7 @@ def append_offline(
     import socket
 
     from parity.stream import StreamSettings
-    from parity.stream.offline_appender import AppenderJob, run_appender
+    from parity.stream.offline_appender import run_appender
 
     settings = StreamSettings(
         coordination_url=coordination_url, stream=stream, group=group, partitions=partitions
@@ -142,7 +145,7 @@ def append_offline(
         timer.start()
     member = f"{socket.gethostname()}-{os.getpid()}-appender"
     with FeatureStore(ctx.obj) as store:
-        job = AppenderJob.for_view(store, view, settings=settings, member=member)
+        job = store.offline_appender_job(view, settings=settings, member=member)
     if not as_json:
         console.print(f"{view}: appending the spools of {job.prefix!r} as {member}")
     done = run_appender(dataclasses.replace(job, niceness=0), stop)
@@ -158,34 +161,10 @@ def verify_consistency(
 ) -> None:
     """Replay the view's event log through the stream state and compare with offline values;
     then compare the online store's values with offline at their own instants."""
-    from parity.offline.base import ViewReadSpec
-    from parity.online.base import ScansEntities, ViewTable
-    from parity.registry import ObjectKind
-    from parity.stream.consistency import online_against_offline, replay_and_compare
-
     with FeatureStore(ctx.obj) as store:
-        record = store.get_version(view, kind=ObjectKind.FEATURE_VIEW)
-        definition = store.get_feature_view(record.ref)
-        if not definition.aggregations:
-            raise DefinitionError(f"{record.ref} has no aggregations; nothing to verify here.")
-        spec = ViewReadSpec.from_view(definition, version=record.version, repo_root=store.repo_path)
-        replayed = replay_and_compare(
-            store.offline_engine, spec, instants=instants, samples=samples
-        )
-        results: dict[str, Any] = {"view": record.ref, "replay": replayed.to_dict()}
-        online = store.online_store
-        if isinstance(online, ScansEntities):
-            table = ViewTable.from_view(definition, project=store.project, version=record.version)
-            keys: list[tuple[Any, ...]] = []
-            for batch in online.scan(table):
-                columns = [batch.column(k).to_pylist() for k in table.join_key_names]
-                keys += list(zip(*columns, strict=True))
-                if len(keys) >= samples:
-                    break
-            live = online_against_offline(store.offline_engine, online, spec, table, keys[:samples])
-            results["online"] = live.to_dict()
-    ok = all(part["mismatches"] == 0 for part in results.values() if isinstance(part, dict))
-    results["ok"] = ok
+        verified = store.verify_stream_consistency(view, instants=instants, samples=samples)
+    results = verified.to_dict()
+    ok = verified.ok
     _render(results, as_json, title=f"Consistency of {results['view']}")
     if not ok:
         raise typer.Exit(1)

@@ -4,35 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from parity.cli.arguments import optional_instant, parse_instant
 from parity.cli.render import console, print_json
-from parity.errors import DefinitionError
 from parity.store import FeatureStore
 from parity.sync.report import SyncOutcome, SyncReport
 from parity.sync.steps import Progress as ProgressCallback
-from parity.types import require_utc
 
 ViewOption = Annotated[
     list[str] | None,
     typer.Option("--view", "-v", help="Only this view (NAME or NAME@vN); repeatable."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _instant(text: str, what: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise DefinitionError(
-            f"{what}: {text!r} is not an ISO 8601 time. Example: 2026-11-01T00:00:00Z."
-        ) from exc
-    return require_utc(value, what=what)
 
 
 @contextmanager
@@ -112,7 +100,7 @@ def materialize(
     """Validate and publish rows with event time in [START, END) to the online store."""
     with FeatureStore(ctx.obj) as store, progress_bars(enabled=not as_json) as progress:
         reports = store.materialize(
-            _instant(start, "START"), _instant(end, "END"), views=view, progress=progress
+            parse_instant(start, "START"), parse_instant(end, "END"), views=view, progress=progress
         )
     _render(reports, as_json)
 
@@ -126,7 +114,7 @@ def materialize_incremental(
     """Validate and publish rows written since each view version's watermark."""
     with FeatureStore(ctx.obj) as store, progress_bars(enabled=not as_json) as progress:
         reports = store.materialize_incremental(
-            None if end is None else _instant(end, "END"), views=view, progress=progress
+            optional_instant(end, "END"), views=view, progress=progress
         )
     _render(reports, as_json)
 

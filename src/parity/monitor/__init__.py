@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from parity.errors import ServingBlocked
 from parity.monitor.alerts import (
     Alert,
     AlertDispatcher,
@@ -29,11 +30,10 @@ from parity.monitor.audit import (
     ConsistencyStatus,
     FeatureConsistency,
     audit_view,
-    serving_blocked,
     store_audit,
 )
-from parity.monitor.blocking import Block, ServingBlocked, blocked_versions, store_unblock
-from parity.monitor.config import InconsistencyPolicy, MonitorConfig, load_monitor_config
+from parity.monitor.blocking import Block, blocked_versions, serving_blocked, store_unblock
+from parity.monitor.config import InconsistencyPolicy, MonitorConfig
 from parity.monitor.drift import (
     DriftReport,
     DriftStatus,
@@ -44,6 +44,7 @@ from parity.monitor.drift import (
 from parity.monitor.freshness import FreshnessReport, FreshnessStatus, check_freshness
 from parity.monitor.gauges import Gauge, freshness_gauges, monitoring_metrics, render_gauges
 from parity.monitor.link import DriftErrorLink, LinkVerdict, drift_by_window, drift_error_link
+from parity.monitor.observer import QualityMonitor
 from parity.monitor.performance import (
     LabelIngest,
     PerformanceReport,
@@ -61,7 +62,6 @@ from parity.monitor.performance_report import (
 from parity.monitor.policy import (
     alert_on_quality,
     apply_inconsistency_policy,
-    check_push_quality,
     dispatch_observations,
 )
 from parity.monitor.profile import (
@@ -116,6 +116,7 @@ __all__ = [
     "PerformanceReport",
     "ProfilingRetrievalJob",
     "QualityCheck",
+    "QualityMonitor",
     "QualityRun",
     "ReferenceProfile",
     "Route",
@@ -131,7 +132,6 @@ __all__ = [
     "blocked_versions",
     "check_batch",
     "check_freshness",
-    "check_push_quality",
     "compare_to_reference",
     "dispatch_observations",
     "drift_by_window",
@@ -140,7 +140,6 @@ __all__ = [
     "evaluate",
     "freshness_gauges",
     "ingest_labels",
-    "load_monitor_config",
     "load_profile",
     "log_predictions",
     "monitoring_metrics",

@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parity.monitor.config import AlertSettings
 from parity.monitor.records import append_records, read_records
-from parity.monitor.routes import Route
+from parity.monitor.routes import Route, build_route
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -313,3 +314,29 @@ def observations_to_dicts(observations: Sequence[Observation]) -> list[dict[str,
         {"metric": o.metric, "subject": o.subject, "value": o.value, "evidence": dict(o.evidence)}
         for o in observations
     ]
+
+
+def alert_rules(settings: AlertSettings) -> list[AlertRule]:
+    """The ``monitoring.alerts.rules`` as :class:`AlertRule` values.
+
+    Example:
+        >>> [r.name for r in alert_rules(AlertSettings())][:2]
+        ['stale_values', 'missed_refresh']
+    """
+    return [AlertRule(**r.model_dump()) for r in settings.rules]
+
+
+def alert_dispatcher(settings: AlertSettings, root: Path, repo_root: Path) -> AlertDispatcher:
+    """The dispatcher ``monitoring.alerts`` describes, storing alerts under ``root``.
+
+    Example:
+        >>> alert_dispatcher(AlertSettings(rate_limit=3), Path("m"), Path(".")).rate_limit
+        3
+    """
+    return AlertDispatcher(
+        root,
+        [build_route(route, repo_root) for route in settings.routes],
+        dedupe_window=timedelta(minutes=settings.dedupe_minutes),
+        rate_limit=settings.rate_limit,
+        rate_period=timedelta(minutes=settings.rate_period_minutes),
+    )

@@ -339,18 +339,3 @@ def latest_audit(root: Path, view: str, version: int) -> dict[str, Any] | None:
         return None
     newest: dict[str, Any] = mine.sort_by([("at", "descending")]).slice(0, 1).to_pylist()[0]
     return newest
-
-
-def serving_blocked(root: Path, view: str, version: int) -> bool:
-    """True when the newest audit found the version inconsistent under the ``block`` policy
-    and no operator unblocked it since (see :mod:`parity.monitor.blocking`).
-
-    Reads the stored tables: a server follows them with ``ServingMonitor`` instead.
-
-    Example:
-        >>> serving_blocked(Path("/nonexistent"), "user_stats", 1)
-        False
-    """
-    from parity.monitor.blocking import blocked_versions
-
-    return f"{view}@v{version}" in blocked_versions(root)

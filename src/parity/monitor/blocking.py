@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from parity.errors import ParityError, Transient
+from parity.errors import ServingBlocked
+from parity.monitor.audit import AUDITS_TABLE, audits_schema
 from parity.monitor.records import RecordsTail, append_records, read_records
 
 if TYPE_CHECKING:
@@ -41,15 +42,6 @@ if TYPE_CHECKING:
     from parity.online.base import ViewTable
 
 UNBLOCKS_TABLE = "unblocks"
-
-
-class ServingBlocked(ParityError, Transient):
-    """A read needs a view version the consistency policy blocked (HTTP 503).
-
-    Example:
-        >>> str(ServingBlocked("user_stats@v1 is blocked")).endswith("blocked")
-        True
-    """
 
 
 @dataclass(frozen=True)
@@ -195,12 +187,23 @@ def blocked_versions(root: Path) -> dict[str, Block]:
         >>> blocked_versions(Path("/nonexistent"))
         {}
     """
-    from parity.monitor.audit import AUDITS_TABLE, audits_schema
-
     state = BlockState()
     state.add_audits(read_records(root, AUDITS_TABLE, audits_schema()).to_pylist())
     state.add_unblocks(read_records(root, UNBLOCKS_TABLE, unblocks_schema()).to_pylist())
     return state.blocked()
+
+
+def serving_blocked(root: Path, view: str, version: int) -> bool:
+    """True when the newest audit found the version inconsistent under the ``block`` policy
+    and no operator unblocked it since (see the module doc).
+
+    Reads the stored tables: a server follows them with ``ServingMonitor`` instead.
+
+    Example:
+        >>> serving_blocked(Path("/nonexistent"), "user_stats", 1)
+        False
+    """
+    return f"{view}@v{version}" in blocked_versions(root)
 
 
 class ReadsTable(Protocol):
@@ -222,8 +225,6 @@ class BlockedVersions:
     """
 
     def __init__(self, root: Path, *, refresh_seconds: float = 5.0) -> None:
-        from parity.monitor.audit import AUDITS_TABLE, audits_schema
-
         self.refresh_seconds = refresh_seconds
         self._audits = RecordsTail(root, AUDITS_TABLE, audits_schema())
         self._unblocks = RecordsTail(root, UNBLOCKS_TABLE, unblocks_schema())

@@ -1,7 +1,9 @@
 """Monitoring settings: the ``monitoring:`` section of ``parity.yaml``.
 
 The same settings may instead live in a ``monitoring.yaml`` beside ``parity.yaml`` (the
-older place; both at once is an error). Unknown keys are errors; every key has a default,
+older place; both at once is an error); :mod:`parity.config` reads both. This module is a
+leaf: it imports nothing of parity, so the configuration and every
+monitor module may import it. Unknown keys are errors; every key has a default,
 so a repository that says nothing is monitored with the defaults below. Environment
 variables override like every other section:
 ``PARITY__MONITORING__CONSISTENCY__ON_INCONSISTENT=block``.
@@ -34,19 +36,14 @@ Example:
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from parity.errors import ConfigError
-from parity.monitor.alerts import AlertDispatcher, AlertRule
-from parity.monitor.drift import DriftThresholds
-from parity.monitor.routes import CommandRoute, LogRoute, Route, WebhookRoute
+from pydantic import BaseModel, ConfigDict, Field
 
 MONITOR_FILE = "monitoring.yaml"
+# Rows a reference profile and a drift comparison sample (about 0.6 s per million rows).
+DEFAULT_SAMPLE_ROWS = 20_000
 
 
 class InconsistencyPolicy(enum.StrEnum):
@@ -59,6 +56,25 @@ class InconsistencyPolicy(enum.StrEnum):
     BLOCK = "block"
     # Re-publish the whole version from the offline store (a validated sync run), then alert.
     RESYNC = "resync"
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a feature drifts: the thresholds the drift functions take
+    (:meth:`DriftSettings.thresholds` builds them from the configuration).
+
+    Example:
+        >>> DriftThresholds().psi_critical
+        0.2
+    """
+
+    psi_warn: float = 0.1
+    psi_critical: float = 0.2
+    ks_alpha: float = 0.05
+    chi2_alpha: float = 0.01
+    min_rows: int = 200
+    sample_rows: int = DEFAULT_SAMPLE_ROWS
+    seed: int = 0
 
 
 class _Strict(BaseModel):
@@ -127,25 +143,6 @@ class RouteSettings(_Strict):
     path: str | None = None
     argv: list[str] | None = None
 
-    def build(self, repo_root: Path) -> Route:
-        """The route object."""
-        if self.type == "webhook":
-            if not self.url:
-                raise ConfigError(
-                    "monitoring.alerts.routes: a webhook route needs 'url', e.g. "
-                    "{type: webhook, url: 'https://hooks.slack.com/services/...'}."
-                )
-            return WebhookRoute(self.url)
-        if self.type == "command":
-            if not self.argv:
-                raise ConfigError(
-                    "monitoring.alerts.routes: a command route needs 'argv' (a list), e.g. "
-                    "{type: command, argv: [notify, --team, fraud]}."
-                )
-            return CommandRoute(self.argv)
-        path = None if self.path is None else Path(self.path)
-        return LogRoute(None if path is None else path if path.is_absolute() else repo_root / path)
-
 
 class RuleSettings(_Strict):
     """One alert rule."""
@@ -176,25 +173,6 @@ class AlertSettings(_Strict):
     routes: list[RouteSettings] = [RouteSettings(type="log")]
     rules: list[RuleSettings] = list(DEFAULT_RULES)
 
-    def alert_rules(self) -> list[AlertRule]:
-        """The rules as :class:`AlertRule` values."""
-        return [AlertRule(**r.model_dump()) for r in self.rules]
-
-    def dispatcher(self, root: Path, repo_root: Path) -> AlertDispatcher:
-        """The dispatcher these settings describe, storing alerts under ``root``.
-
-        Example:
-            >>> AlertSettings(rate_limit=3).dispatcher(Path("m"), Path(".")).rate_limit
-            3
-        """
-        return AlertDispatcher(
-            root,
-            [route.build(repo_root) for route in self.routes],
-            dedupe_window=timedelta(minutes=self.dedupe_minutes),
-            rate_limit=self.rate_limit,
-            rate_period=timedelta(minutes=self.rate_period_minutes),
-        )
-
 
 class ServingSettings(_Strict):
     """What a feature server computes for ``/metrics`` and the block policy, and how often.
@@ -216,26 +194,3 @@ class MonitorConfig(_Strict):
     quality: QualitySettings = QualitySettings()
     alerts: AlertSettings = AlertSettings()
     serving: ServingSettings = ServingSettings()
-
-
-def load_monitor_config(repo_root: Path) -> MonitorConfig:
-    """The monitoring settings of a repository: ``parity.yaml``'s ``monitoring:`` section
-    (with ``monitoring.yaml`` and environment overrides applied), or, without a
-    parity.yaml, ``monitoring.yaml`` alone, or the defaults.
-
-    Example:
-        >>> load_monitor_config(Path("/nonexistent")).drift.min_rows
-        200
-    """
-    from parity.config import CONFIG_FILE, load_config
-
-    if (repo_root / CONFIG_FILE).is_file():
-        return load_config(repo_root).monitoring
-    path = repo_root / MONITOR_FILE
-    if not path.is_file():
-        return MonitorConfig()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return MonitorConfig.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"Invalid monitoring settings in {path}: {exc}") from exc

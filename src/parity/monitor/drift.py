@@ -44,7 +44,8 @@ from parity.monitor.binning import (
     numeric_labels,
     numeric_values,
 )
-from parity.monitor.profile import DEFAULT_SAMPLE_ROWS, FeatureProfile, ReferenceProfile
+from parity.monitor.config import DriftThresholds as DriftThresholds
+from parity.monitor.profile import FeatureProfile, ReferenceProfile
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
 EPSILON = 1e-6
 # Bin counts: a sequence or a NumPy array, one entry per bin.
 Counts = Sequence[float] | np.ndarray
+
+# The thresholds a comparison uses when it is given none (the configuration's defaults).
+DEFAULT_THRESHOLDS = DriftThresholds()
 
 
 class DriftStatus(enum.StrEnum):
@@ -73,24 +77,6 @@ _ORDER = {
     DriftStatus.WARN: 2,
     DriftStatus.CRITICAL: 3,
 }
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    """When a feature drifts.
-
-    Example:
-        >>> DriftThresholds().psi_critical
-        0.2
-    """
-
-    psi_warn: float = 0.1
-    psi_critical: float = 0.2
-    ks_alpha: float = 0.05
-    chi2_alpha: float = 0.01
-    min_rows: int = 200
-    sample_rows: int = DEFAULT_SAMPLE_ROWS
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -347,7 +333,7 @@ def compare_to_reference(
     reference_sample: pa.Table | None = None,
     weights: str | None = None,
     features: Sequence[str] | None = None,
-    thresholds: DriftThresholds = DriftThresholds(),
+    thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
 ) -> DriftReport:
     """Drift of every profiled feature present in ``current`` (Arrow, pandas or Polars).
 

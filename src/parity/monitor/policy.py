@@ -12,10 +12,8 @@
   registry's sync records); the audit's action names the run and its outcome.
 
 :func:`alert_on_quality` routes a sync or push quality run through the alert rules
-(``quality_failed_checks``, and ``quality_warned_checks`` when a rule names it).
-:func:`check_push_quality` is the push endpoint's hook: it checks each pushed batch per
-target view version and stores and alerts only a batch that warns or fails (pushes are
-many and small: a passing push leaves no file behind; ``/metrics`` counts the rows).
+(``quality_failed_checks``, and ``quality_warned_checks`` when a rule names it); the
+monitor's observer of sync runs and pushes (:mod:`parity.monitor.observer`) calls it.
 
 Both evaluate the rules first and touch the stored alerts only when one fires, so a
 passing run costs no I/O.
@@ -33,21 +31,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from parity.monitor.alerts import Alert, Observation, evaluate
+from parity.monitor.alerts import Alert, Observation, alert_dispatcher, alert_rules, evaluate
 from parity.monitor.audit import AuditReport, ConsistencyStatus
 from parity.monitor.config import AlertSettings, InconsistencyPolicy, MonitorConfig
-from parity.monitor.quality import CheckSeverity, QualityRun, check_batch, record_quality
-from parity.monitor.records import monitoring_root
+from parity.monitor.quality import QualityRun
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from parity.config import RepoConfig
-    from parity.definitions import FeatureView
     from parity.sync.controller import SyncController
-    from parity.sync.validate import ValidationResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,10 +60,10 @@ def dispatch_observations(
         []
     """
     now = datetime.now(UTC) if now is None else now
-    raised = evaluate(settings.alert_rules(), observations, now=now)
+    raised = evaluate(alert_rules(settings), observations, now=now)
     if not raised:
         return []
-    return settings.dispatcher(root, repo_root).dispatch(raised, now=now)
+    return alert_dispatcher(settings, root, repo_root).dispatch(raised, now=now)
 
 
 def resync(controller: SyncController, report: AuditReport, *, now: datetime) -> str:
@@ -156,47 +148,3 @@ def alert_on_quality(
     return dispatch_observations(
         run.observations(), settings=settings, root=root, repo_root=repo_root, now=run.at
     )
-
-
-class QualityStore(Protocol):
-    """What the push hook needs of a store (a :class:`parity.FeatureStore` has it)."""
-
-    @property
-    def config(self) -> RepoConfig:
-        """The repository configuration (its ``monitoring:`` section)."""
-
-    @property
-    def offline_path(self) -> Path:
-        """Where the monitoring tables live."""
-
-    @property
-    def repo_path(self) -> Path:
-        """The repository root (relative alert log paths)."""
-
-
-def check_push_quality(
-    store: QualityStore,
-    view: FeatureView,
-    rows: pa.Table,
-    *,
-    version: int,
-    validation: ValidationResult,
-    now: datetime,
-) -> QualityRun:
-    """Quality of one pushed batch for one view version; stored and alerted if not ``pass``.
-
-    Example:
-        >>> check_push_quality(store, target.view, table, version=1, validation=result,
-        ...                    now=now).severity  # doctest: +SKIP
-        <CheckSeverity.PASS: 'pass'>
-    """
-    settings = store.config.monitoring
-    run = check_batch(
-        view, rows, version=version, source="push", now=now, validation=validation,
-        settings=settings.quality,
-    )  # fmt: skip
-    if run.severity is not CheckSeverity.PASS:
-        root = monitoring_root(store.offline_path)
-        record_quality(root, run)
-        alert_on_quality(run, settings=settings.alerts, root=root, repo_root=store.repo_path)
-    return run

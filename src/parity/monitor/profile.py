@@ -39,6 +39,7 @@ from parity.monitor.binning import (
     numeric_values,
     value_counts,
 )
+from parity.monitor.config import DEFAULT_SAMPLE_ROWS as DEFAULT_SAMPLE_ROWS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 PROFILE_FILE = "profile.json"
 SAMPLE_FILE = "profile_sample.parquet"
-DEFAULT_SAMPLE_ROWS = 20_000
 DEFAULT_MAX_CATEGORIES = 50
 
 FeatureKind = Literal["numeric", "categorical"]

@@ -23,14 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from parity.storage import MONITORING_DIR
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
-MONITORING_DIR = "monitoring"
-
 
 def monitoring_root(offline_path: Path) -> Path:
-    """Where the monitoring tables of an offline store live.
+    """Where the monitoring tables of an offline store live (``StorageLayout.monitoring_root``
+    for a repository's layout).
 
     Example:
         >>> monitoring_root(Path("data/offline")).as_posix()

@@ -23,6 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from parity.errors import ConfigError
+from parity.monitor.config import RouteSettings
+
 logger = logging.getLogger("parity.monitor.alerts")
 
 _ICON = {"warn": ":warning:", "critical": ":rotating_light:"}
@@ -144,3 +147,29 @@ class CommandRoute(Route):
             check=True,
             capture_output=True,
         )
+
+
+def build_route(settings: RouteSettings, repo_root: Path) -> Route:
+    """The route one ``monitoring.alerts.routes`` entry describes (relative log paths under
+    ``repo_root``).
+
+    Example:
+        >>> build_route(RouteSettings(type="command", argv=["notify"]), Path(".")).name
+        'command'
+    """
+    if settings.type == "webhook":
+        if not settings.url:
+            raise ConfigError(
+                "monitoring.alerts.routes: a webhook route needs 'url', e.g. "
+                "{type: webhook, url: 'https://hooks.slack.com/services/...'}."
+            )
+        return WebhookRoute(settings.url)
+    if settings.type == "command":
+        if not settings.argv:
+            raise ConfigError(
+                "monitoring.alerts.routes: a command route needs 'argv' (a list), e.g. "
+                "{type: command, argv: [notify, --team, fraud]}."
+            )
+        return CommandRoute(settings.argv)
+    path = None if settings.path is None else Path(settings.path)
+    return LogRoute(None if path is None else path if path.is_absolute() else repo_root / path)

@@ -29,12 +29,12 @@ from parity.monitor.profile import (
     load_reference_sample,
     save_profile,
 )
+from parity.storage import REQUEST_LOG_DIR
 from parity.types import require_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-REQUEST_LOG_DIR = "request_log"
 DEFAULT_THRESHOLDS = DriftThresholds()
 META_COLUMNS = (
     "request_id", "served_at", "service", "service_version", "row_index", "sample_weight",
@@ -43,7 +43,8 @@ META_COLUMNS = (
 
 def request_log_root(offline_path: Path, path: str = REQUEST_LOG_DIR) -> Path:
     """Where the server writes the request log: ``server.request_log.path``, relative to
-    the offline store path unless absolute.
+    the offline store path unless absolute (``StorageLayout.request_log_root`` for a
+    repository's layout).
 
     Example:
         >>> request_log_root(Path("data/offline")).as_posix()

@@ -18,7 +18,9 @@ many views, the freshness scan is what grows (one pass over the online keys of e
 live version per ``refresh_seconds``, in the background).
 
 Example:
-    >>> monitor = ServingMonitor(store, settings=store.config.monitoring.serving)  # doctest: +SKIP
+    >>> monitor = ServingMonitor(store.project, registry=lambda: store.registry,  # doctest: +SKIP
+    ...     online=lambda: store.online_store, root=store.storage.monitoring_root,
+    ...     settings=store.config.monitoring.serving)
     >>> monitor.start()  # doctest: +SKIP
     >>> monitor.check(("user_stats@v1",))  # doctest: +SKIP
 """
@@ -28,10 +30,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from parity.monitor.audit import AUDITS_TABLE, audits_schema
 from parity.monitor.blocking import UNBLOCKS_TABLE, Block, BlockState, unblocks_schema
@@ -46,7 +48,7 @@ from parity.monitor.gauges import (
     render_gauges,
 )
 from parity.monitor.quality import QUALITY_TABLE, quality_schema
-from parity.monitor.records import RecordsTail, monitoring_root
+from parity.monitor.records import RecordsTail
 from parity.online.base import OnlineStore
 from parity.registry import Registry
 
@@ -84,38 +86,31 @@ class QualityState:
         return [self._latest[k] for k in sorted(self._latest)]
 
 
-class MonitoredStore(Protocol):
-    """What the monitor needs of a store (a :class:`parity.FeatureStore` has it all)."""
-
-    @property
-    def registry(self) -> Registry:
-        """The registry: live versions and their sync records."""
-
-    @property
-    def online_store(self) -> OnlineStore:
-        """The online store, scanned for freshness (opened on first use)."""
-
-    @property
-    def project(self) -> str:
-        """The project name."""
-
-    @property
-    def offline_path(self) -> Path:
-        """Where the monitoring tables live (``<offline path>/monitoring``)."""
-
-
 class ServingMonitor:
     """Blocked versions and monitoring gauges of one server process (see module doc).
+
+    ``root`` is where the monitoring tables live (``StorageLayout.monitoring_root``);
+    ``registry`` and ``online`` give the registry and online store the freshness gauges
+    read, opened on the refresh thread's first pass (not when the server is built).
 
     Example:
         >>> ServingMonitor.__name__
         'ServingMonitor'
     """
 
-    def __init__(self, store: MonitoredStore, *, settings: ServingSettings | None = None) -> None:
-        self.store = store
+    def __init__(
+        self,
+        project: str,
+        *,
+        registry: Callable[[], Registry],
+        online: Callable[[], OnlineStore],
+        root: Path,
+        settings: ServingSettings | None = None,
+    ) -> None:
+        self.project = project
+        self.registry = registry
+        self.online = online
         self.settings = ServingSettings() if settings is None else settings
-        root = monitoring_root(store.offline_path)
         self._audits = RecordsTail(root, AUDITS_TABLE, audits_schema())
         self._unblocks = RecordsTail(root, UNBLOCKS_TABLE, unblocks_schema())
         self._quality_rows = RecordsTail(root, QUALITY_TABLE, quality_schema())
@@ -169,9 +164,7 @@ class ServingMonitor:
         audits = self._blocks.latest_audits()
         gauges = [
             *freshness_gauges(
-                check_freshness(
-                    self.store.registry, self.store.online_store, self.store.project, now=now
-                )
+                check_freshness(self.registry(), self.online(), self.project, now=now)
             ),
             *audit_gauges(audits[k] for k in sorted(audits)),
             *blocked_gauges(sorted(audits), self._blocked),

@@ -1,8 +1,9 @@
 """Offline engines: point-in-time joins, saved datasets and Delta writes.
 
 :func:`open_offline_engine` builds the engine a typed config names; the engine module is
-imported only then. Adding an engine (Spark) is one module plus one line in
-:data:`_ENGINES`, and passing ``tests/conformance/offline``.
+imported only then. Adding an engine (Spark) is one module plus one
+``OFFLINE_ENGINES.register`` line here (:mod:`parity.backends`), and passing
+``tests/conformance/offline``.
 
 Example:
     >>> import tempfile
@@ -14,11 +15,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from parity.errors import ConfigError, did_you_mean
+from parity.backends import BackendConfig, BackendRegistry
 from parity.offline.base import (
     FeatureColumn,
     JoinKey,
@@ -28,17 +28,17 @@ from parity.offline.base import (
     SourceSpec,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import WriteReport
+from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.offline.saved_dataset import Lineage, SavedDataset
-
-if TYPE_CHECKING:
-    from parity.offline.duckdb import DuckDBOfflineConfig
+from parity.offline.writes import WriteReport
 
 __all__ = [
+    "OFFLINE_ENGINES",
     "FeatureColumn",
     "JoinKey",
     "Lineage",
     "OfflineEngine",
+    "OfflineEngineFactory",
     "PointInTime",
     "RetrievalJob",
     "SavedDataset",
@@ -48,13 +48,29 @@ __all__ = [
     "open_offline_engine",
 ]
 
-# config ``type`` -> (module, class); the module is imported on first use.
-_ENGINES = {
-    "duckdb": ("parity.offline.duckdb", "DuckDBOfflineEngine"),
-}
+
+class OfflineEngineFactory(Protocol):
+    """How an offline engine is built: from its own config model, paths under ``repo_root``
+    (each engine class is one: ``DuckDBOfflineEngine(config, repo_root=...)``).
+
+    Example:
+        >>> OFFLINE_ENGINES.factory("duckdb").__name__
+        'DuckDBOfflineEngine'
+    """
+
+    def __call__(self, config: BackendConfig, /, *, repo_root: str | Path) -> OfflineEngine: ...
 
 
-def open_offline_engine(config: DuckDBOfflineConfig, /, *, repo_root: str | Path) -> OfflineEngine:
+#: The offline engine kinds (``offline_store.type``); an engine module is imported on first use.
+OFFLINE_ENGINES: BackendRegistry[OfflineEngineFactory] = BackendRegistry(
+    "offline engine", section="offline_store"
+)
+OFFLINE_ENGINES.register(
+    "duckdb", config=DuckDBOfflineConfig, factory="parity.offline.duckdb:DuckDBOfflineEngine"
+)
+
+
+def open_offline_engine(config: BackendConfig, /, *, repo_root: str | Path) -> OfflineEngine:
     """Build the offline engine ``config`` describes; relative paths are under ``repo_root``.
 
     Example:
@@ -62,12 +78,4 @@ def open_offline_engine(config: DuckDBOfflineConfig, /, *, repo_root: str | Path
         >>> type(open_offline_engine(DuckDBOfflineConfig(), repo_root=".")).__name__
         'DuckDBOfflineEngine'
     """
-    if config.type not in _ENGINES:
-        raise ConfigError(
-            f"Unknown offline engine {config.type!r}.{did_you_mean(config.type, _ENGINES)} "
-            f"Choose one of: {', '.join(_ENGINES)}."
-        )
-    module_name, class_name = _ENGINES[config.type]
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    engine: OfflineEngine = engine_class(config, repo_root=repo_root)
-    return engine
+    return OFFLINE_ENGINES.factory(config.type)(config, repo_root=repo_root)

@@ -33,8 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from parity.definitions import Aggregation, AggregationFunction
-from parity.errors import DefinitionError
-from parity.offline.base import FeatureColumn, PointInTime, SourceSpec, ViewReadSpec
+from parity.offline.base import FeatureColumn, SourceSpec, ViewReadSpec
 from parity.offline.point_in_time import (
     ENTITY_RELATION,
     SourceRelation,
@@ -49,8 +48,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from parity.offline.base import EntityInput
-    from parity.offline.duckdb import DuckDBOfflineEngine, DuckDBRetrievalJob
+    from parity.offline.source_scan import SourceScan
 
 PROBE_TIME = "__parity_at"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -331,41 +329,26 @@ def _register(cursor: duckdb.DuckDBPyConnection, name: str, scan: Any) -> None:
         cursor.read_parquet(list(scan.files)).create_view(name)
 
 
-def aggregation_retrieval(
-    engine: DuckDBOfflineEngine,
-    entity_df: EntityInput,
+def prepare_aggregation_join(
+    cursor: duckdb.DuckDBPyConnection,
     specs: Sequence[ViewReadSpec],
+    scans: Sequence[SourceScan],
     *,
-    point_in_time: PointInTime,
+    entity_columns: Sequence[str],
     timestamp_column: str,
-) -> DuckDBRetrievalJob:
-    """The engine's point-in-time join when some specs are aggregation views.
+) -> tuple[str, dict[str, Any]]:
+    """The point-in-time join SQL (and its parameters) when some specs are aggregation views.
+
+    The engine has loaded the entity rows into ``cursor`` (as ``ENTITY_RELATION``) and
+    opened one scan per spec (the events of an aggregation view); this registers the
+    sources and the probe views on the cursor and returns the query the retrieval job runs.
+    Events count from their event time (the only point-in-time mode of aggregations).
 
     Example:
-        >>> aggregation_retrieval(engine, df, [spec], point_in_time="event",  # doctest: +SKIP
-        ...                       timestamp_column="event_timestamp").to_pandas()
+        >>> sql, params = prepare_aggregation_join(cursor, [spec], [scan],  # doctest: +SKIP
+        ...     entity_columns=["user_id", "event_timestamp"],
+        ...     timestamp_column="event_timestamp")
     """
-    from parity.offline.duckdb import DuckDBRetrievalJob
-    from parity.offline.entity_frame import check_entity_schema
-    from parity.offline.source_scan import open_source
-
-    if point_in_time != "event":
-        raise DefinitionError(
-            f"point_in_time={point_in_time!r} is not supported for aggregation views yet; "
-            "use point_in_time='event' (events count from their event time)."
-        )
-    specs = tuple(specs)
-    names = [s.name for s in specs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DefinitionError(
-            f"views {repeated} are listed more than once; list each view once and select "
-            "all its features in one ViewReadSpec."
-        )
-    scans = [open_source(events_spec(s) if s.aggregations else s) for s in specs]
-    cursor = engine._connect()
-    schema = engine._load_entities(cursor, entity_df)
-    check_entity_schema(schema, specs, timestamp_column=timestamp_column)
     cursor.execute(
         f"CREATE TEMP VIEW __parity_probes AS SELECT *, "
         f"{epoch_us(quote(timestamp_column))} AS __parity_t FROM {ENTITY_RELATION}"
@@ -390,21 +373,12 @@ def aggregation_retrieval(
             sources.append(SourceRelation(name))
     if all(spec.aggregations for spec in specs):
         # Every probe row sits at exactly an entity row's (keys, t): an equality join.
-        sql = probed_join_query(schema.names, specs, [str(s.sql) for s in sources])
+        sql = probed_join_query(entity_columns, specs, [str(s.sql) for s in sources])
     else:
         sql = point_in_time_query(
-            schema.names, joined, sources=sources, mode="event", timestamp_column=timestamp_column
+            entity_columns, joined, sources=sources, mode="event", timestamp_column=timestamp_column
         )
-    return DuckDBRetrievalJob(
-        engine,
-        cursor,
-        sql=sql,
-        params=ttl_params(joined),
-        specs=specs,
-        scans=scans,
-        point_in_time=point_in_time,
-        timestamp_column=timestamp_column,
-    )
+    return sql, ttl_params(joined)
 
 
 def aggregates_at(

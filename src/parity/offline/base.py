@@ -55,8 +55,9 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-    from parity.offline.delta_writes import RowsInput, WriteReport
     from parity.offline.saved_dataset import SavedDataset
+    from parity.offline.writes import RowsInput, WriteReport
+    from parity.storage import StorageLayout
 
 __all__ = [
     "EntityInput",
@@ -437,6 +438,11 @@ class OfflineEngine(abc.ABC):
     Example:
         >>> engine.get_historical_features(entity_df, [spec]).to_arrow()  # doctest: +SKIP
     """
+
+    @property
+    @abc.abstractmethod
+    def storage(self) -> StorageLayout:
+        """Where the engine keeps parity-managed tables, quarantine and saved datasets."""
 
     @abc.abstractmethod
     def close(self) -> None:

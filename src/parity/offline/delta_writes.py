@@ -36,47 +36,20 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from parity.errors import NaiveTimestampError, SchemaMismatch
 from parity.offline.base import ViewReadSpec
 from parity.offline.entity_frame import frame_to_arrow
 from parity.offline.source_scan import castable
+from parity.offline.writes import RowsInput, WriteReport
 from parity.types import require_utc
 
 if TYPE_CHECKING:
-    import pandas as pd
-    import polars as pl
     import pyarrow as pa
     from deltalake import DeltaTable
-
-RowsInput = Union["pd.DataFrame", "pa.Table", "pl.DataFrame"]
-
-
-@dataclass(frozen=True)
-class WriteReport:
-    """What one write did.
-
-    Example:
-        >>> WriteReport(operation="append", table_path="/t", table_version=2,
-        ...             rows_written=10, rows_quarantined=0).ok
-        True
-    """
-
-    operation: str
-    table_path: str
-    table_version: int | None
-    rows_written: int
-    rows_quarantined: int
-    quarantine_path: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when no row was quarantined."""
-        return self.rows_quarantined == 0
 
 
 def table_schema(spec: ViewReadSpec) -> pa.Schema:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parity.errors import ChangeRefused, DefinitionError, did_you_mean
+from parity.offline.aggregations import events_spec, prepare_aggregation_join
 from parity.offline.base import (
     POINT_IN_TIME_MODES,
     EntityInput,
@@ -41,7 +42,7 @@ from parity.offline.base import (
     RetrievalJob,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import RowsInput, WriteReport, append_rows, backfill_rows
+from parity.offline.delta_writes import append_rows, backfill_rows
 from parity.offline.entity_frame import (
     ROW_COLUMN,
     check_entity_schema,
@@ -67,6 +68,8 @@ from parity.offline.saved_dataset import (
     load_saved_dataset,
 )
 from parity.offline.source_scan import SourceScan, open_source
+from parity.offline.writes import RowsInput, WriteReport
+from parity.storage import StorageLayout
 
 if TYPE_CHECKING:
     import duckdb
@@ -218,9 +221,18 @@ class DuckDBOfflineEngine(OfflineEngine):
     def __init__(self, config: DuckDBOfflineConfig, *, repo_root: str | Path) -> None:
         self.config = config
         self.repo_root = Path(repo_root)
-        path = Path(config.path)
-        self.offline_path = path if path.is_absolute() else self.repo_root / path
+        self._storage = StorageLayout.resolve(self.repo_root, offline_path=config.path)
         self._connection: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def storage(self) -> StorageLayout:
+        """Where this engine keeps managed tables, quarantine and saved datasets."""
+        return self._storage
+
+    @property
+    def offline_path(self) -> Path:
+        """The offline root (``storage.offline_root``)."""
+        return self._storage.offline_root
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         import duckdb
@@ -294,14 +306,8 @@ class DuckDBOfflineEngine(OfflineEngine):
             )
         specs = tuple(specs)
         if any(spec.aggregations for spec in specs):
-            from parity.offline.aggregations import aggregation_retrieval
-
-            return aggregation_retrieval(
-                self,
-                entity_df,
-                specs,
-                point_in_time=point_in_time,
-                timestamp_column=timestamp_column,
+            return self._aggregation_retrieval(
+                entity_df, specs, point_in_time=point_in_time, timestamp_column=timestamp_column
             )
         names = [s.name for s in specs]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -335,6 +341,45 @@ class DuckDBOfflineEngine(OfflineEngine):
             sources=sources,
             mode=point_in_time,
             timestamp_column=timestamp_column,
+        )
+        return DuckDBRetrievalJob(
+            self,
+            cursor,
+            sql=sql,
+            params=params,
+            specs=specs,
+            scans=scans,
+            point_in_time=point_in_time,
+            timestamp_column=timestamp_column,
+        )
+
+    def _aggregation_retrieval(
+        self,
+        entity_df: EntityInput,
+        specs: tuple[ViewReadSpec, ...],
+        *,
+        point_in_time: PointInTime,
+        timestamp_column: str,
+    ) -> DuckDBRetrievalJob:
+        # Aggregation views read their events and probe them at each entity row's time.
+        if point_in_time != "event":
+            raise DefinitionError(
+                f"point_in_time={point_in_time!r} is not supported for aggregation views yet; "
+                "use point_in_time='event' (events count from their event time)."
+            )
+        names = [s.name for s in specs]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DefinitionError(
+                f"views {repeated} are listed more than once; list each view once and select "
+                "all its features in one ViewReadSpec."
+            )
+        scans = [open_source(events_spec(s) if s.aggregations else s) for s in specs]
+        cursor = self._connect()
+        schema = self._load_entities(cursor, entity_df)
+        check_entity_schema(schema, specs, timestamp_column=timestamp_column)
+        sql, params = prepare_aggregation_join(
+            cursor, specs, scans, entity_columns=schema.names, timestamp_column=timestamp_column
         )
         return DuckDBRetrievalJob(
             self,
@@ -398,7 +443,7 @@ class DuckDBOfflineEngine(OfflineEngine):
             >>> engine.append(spec, new_rows).rows_written  # doctest: +SKIP
             120
         """
-        return append_rows(spec, rows, quarantine_root=self.offline_path / "quarantine")
+        return append_rows(spec, rows, quarantine_root=self._storage.quarantine_root)
 
     def backfill(
         self, spec: ViewReadSpec, rows: RowsInput, *, start: datetime, end: datetime
@@ -413,5 +458,5 @@ class DuckDBOfflineEngine(OfflineEngine):
             7
         """
         return backfill_rows(
-            spec, rows, start=start, end=end, quarantine_root=self.offline_path / "quarantine"
+            spec, rows, start=start, end=end, quarantine_root=self._storage.quarantine_root
         )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parity.errors import DefinitionError, ObjectNotFound, did_you_mean
+from parity.storage import DATASETS_DIR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,7 +146,7 @@ def check_dataset_name(name: str) -> str:
 
 def datasets_root(offline_path: Path) -> Path:
     """The folder that holds all saved datasets of an offline store."""
-    return offline_path / "datasets"
+    return offline_path / DATASETS_DIR
 
 
 def load_saved_dataset(offline_path: Path, name: str) -> SavedDataset:

@@ -2,7 +2,7 @@
 
 :func:`open_online_store` builds the backend a typed config names; backend modules are
 imported only then, so ``import parity`` never imports ``redis``. Adding a backend is
-one module plus one line in :data:`_BACKENDS`.
+one module plus one ``ONLINE_STORES.register`` line here (:mod:`parity.backends`).
 
 Example:
     >>> import tempfile
@@ -14,11 +14,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from parity.errors import ConfigError, did_you_mean
+from parity.backends import BackendConfig, BackendRegistry
 from parity.online.base import (
     OnlineCapabilities,
     OnlineRow,
@@ -28,15 +27,15 @@ from parity.online.base import (
     ViewTable,
     WriteResult,
 )
-
-if TYPE_CHECKING:
-    from parity.online.redis import RedisOnlineConfig
-    from parity.online.sqlite import SqliteOnlineConfig
+from parity.online.redis import RedisOnlineConfig
+from parity.online.sqlite import SqliteOnlineConfig
 
 __all__ = [
+    "ONLINE_STORES",
     "OnlineCapabilities",
     "OnlineRow",
     "OnlineStore",
+    "OnlineStoreFactory",
     "ReadRequest",
     "ScansEntities",
     "ViewTable",
@@ -44,16 +43,32 @@ __all__ = [
     "open_online_store",
 ]
 
-# config ``type`` -> (module, class); the module is imported on first use.
-_BACKENDS = {
-    "sqlite": ("parity.online.sqlite", "SqliteOnlineStore"),
-    "redis": ("parity.online.redis", "RedisOnlineStore"),
-}
+
+class OnlineStoreFactory(Protocol):
+    """How an online store is built: from its own config model, paths under ``repo_root``
+    (each backend class is one: ``SqliteOnlineStore(config, repo_root=...)``).
+
+    Example:
+        >>> ONLINE_STORES.factory("sqlite").__name__
+        'SqliteOnlineStore'
+    """
+
+    def __call__(self, config: BackendConfig, /, *, repo_root: str | Path) -> OnlineStore: ...
 
 
-def open_online_store(
-    config: SqliteOnlineConfig | RedisOnlineConfig, /, *, repo_root: str | Path
-) -> OnlineStore:
+#: The online store kinds (``online_store.type``); a backend module is imported on first use.
+ONLINE_STORES: BackendRegistry[OnlineStoreFactory] = BackendRegistry(
+    "online store", section="online_store"
+)
+ONLINE_STORES.register(
+    "sqlite", config=SqliteOnlineConfig, factory="parity.online.sqlite:SqliteOnlineStore"
+)
+ONLINE_STORES.register(
+    "redis", config=RedisOnlineConfig, factory="parity.online.redis:RedisOnlineStore"
+)
+
+
+def open_online_store(config: BackendConfig, /, *, repo_root: str | Path) -> OnlineStore:
     """Build the online store ``config`` describes; relative SQLite paths are under ``repo_root``.
 
     Example:
@@ -61,12 +76,4 @@ def open_online_store(
         >>> type(open_online_store(RedisOnlineConfig(), repo_root=".")).__name__
         'RedisOnlineStore'
     """
-    if config.type not in _BACKENDS:
-        raise ConfigError(
-            f"Unknown online store {config.type!r}.{did_you_mean(config.type, _BACKENDS)} "
-            f"Choose one of: {', '.join(_BACKENDS)}."
-        )
-    module_name, class_name = _BACKENDS[config.type]
-    backend = getattr(importlib.import_module(module_name), class_name)
-    store: OnlineStore = backend(config, repo_root=repo_root)
-    return store
+    return ONLINE_STORES.factory(config.type)(config, repo_root=repo_root)

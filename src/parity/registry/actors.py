@@ -16,7 +16,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from parity.registry.base import Actor
+from parity.registry.records import Actor
 
 
 def current_actor(repo_path: Path) -> Actor:

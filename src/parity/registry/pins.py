@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from parity.errors import DefinitionError, FeatureViewNotFound, did_you_mean
-from parity.registry.base import ServicePin, VersionState
+from parity.registry.records import ServicePin, VersionState
 
 # view name -> [(version, state, spec)] in ascending version order
 ViewCatalog = Mapping[str, Sequence[tuple[int, VersionState, Mapping[str, Any]]]]

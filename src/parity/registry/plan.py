@@ -19,13 +19,6 @@ from parity.definitions import RepoContents
 from parity.definitions.canonical import fingerprint
 from parity.definitions.feature_service import check_transform_inputs
 from parity.errors import FeatureServiceNotFound, did_you_mean
-from parity.registry.base import (
-    ObjectKind,
-    RegistrySnapshot,
-    ServicePin,
-    VersionRecord,
-    VersionState,
-)
 from parity.registry.classify import (
     ChangeClass,
     Difference,
@@ -34,6 +27,13 @@ from parity.registry.classify import (
     classify_view,
 )
 from parity.registry.pins import resolve_pins
+from parity.registry.records import (
+    ObjectKind,
+    RegistrySnapshot,
+    ServicePin,
+    VersionRecord,
+    VersionState,
+)
 
 
 @dataclass(frozen=True)

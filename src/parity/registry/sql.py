@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+import parity.registry.tables as t
 from parity.definitions import RepoContents
 from parity.errors import (
     ChangeRefused,
@@ -29,7 +30,6 @@ from parity.errors import (
     RegistryUnreachable,
     did_you_mean,
 )
-from parity.registry import tables as t
 from parity.registry.base import (
     TRANSITIONS,
     Actor,

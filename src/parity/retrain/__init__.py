@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from parity.retrain.model import LabelSource, Metric, Model, RetrainPolicy, TimeSplit
+from parity.retrain.retraining import ModelStatus, Retraining
 from parity.retrain.steps import RETRAIN_STEPS
 from parity.retrain.triggers import (
     Action,
@@ -30,7 +31,9 @@ __all__ = [
     "LabelSource",
     "Metric",
     "Model",
+    "ModelStatus",
     "PerformanceEvidence",
     "RetrainPolicy",
+    "Retraining",
     "TimeSplit",
 ]

@@ -1,8 +1,7 @@
 """Typed configuration of the retraining loop: which model registry, and its settings.
 
-It is meant to be the ``retrain:`` section of ``parity.yaml``; until the repo config
-carries it, :func:`retrain_config` reads that section itself and defaults to the built-in
-registry.
+The ``retrain:`` section of ``parity.yaml``, read once with the rest of the repository's
+configuration (:class:`parity.config.RepoConfig`); the built-in model registry by default.
 
 Example:
     >>> RetrainConfig.model_validate({"model_registry": {"type": "mlflow",
@@ -12,34 +11,30 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from parity.retrain.registries import MODEL_REGISTRIES
+from parity.retrain.registries.config import (
+    BuiltinModelRegistryConfig,
+    MlflowModelRegistryConfig,
+)
 
-class BuiltinModelRegistryConfig(BaseModel):
-    """Model versions in the registry database, artifacts under ``artifacts_path``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    type: Literal["builtin"] = "builtin"
-    artifacts_path: str = "data/models"
-
-
-class MlflowModelRegistryConfig(BaseModel):
-    """MLflow's model registry (``pip install 'parity[mlflow]'``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    type: Literal["mlflow"] = "mlflow"
-    tracking_uri: str = "sqlite:///data/mlflow.db"
-    artifact_location: str | None = None
-    experiment: str = "parity-retrain"
-
-
-ModelRegistryConfig = Annotated[
-    BuiltinModelRegistryConfig | MlflowModelRegistryConfig, Field(discriminator="type")
+__all__ = [
+    "BuiltinModelRegistryConfig",
+    "EvidenceConfig",
+    "MlflowModelRegistryConfig",
+    "ModelRegistryConfig",
+    "RetrainConfig",
 ]
+
+
+if TYPE_CHECKING:
+    ModelRegistryConfig = BuiltinModelRegistryConfig | MlflowModelRegistryConfig
+else:
+    # The kinds of MODEL_REGISTRIES (the schema follows the registrations).
+    ModelRegistryConfig = MODEL_REGISTRIES.config_union()
 
 
 class EvidenceConfig(BaseModel):
@@ -71,16 +66,3 @@ class RetrainConfig(BaseModel):
     model_registry: ModelRegistryConfig = Field(default_factory=BuiltinModelRegistryConfig)
     lock_ttl_seconds: float = 3600.0
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
-
-
-def retrain_config(repo_path: Path) -> RetrainConfig:
-    """The ``retrain:`` section of the repository's ``parity.yaml`` (defaults if absent).
-
-    Example:
-        >>> retrain_config(Path("/nonexistent")).model_registry.type
-        'builtin'
-    """
-    path = repo_path / "parity.yaml"
-    data = yaml.safe_load(path.read_text()) if path.is_file() else None
-    section = (data or {}).get("retrain") if isinstance(data, dict) else None
-    return RetrainConfig.model_validate(section or {})

@@ -1,10 +1,11 @@
-"""What a retraining run works with: the store, the model, the registries, a clock.
+"""What a retraining run works with: the feature access, the model, the registries, a clock.
 
 Also the two small readers every step shares: the label rows of a model and the
 train/holdout split of a saved training set.
 
 Example:
-    >>> ctx = RunContext(store, model, registry, ledger, alerts, run_id="r1")  # doctest: +SKIP
+    >>> ctx = RunContext(store.retraining, model, registry, ledger, alerts,  # doctest: +SKIP
+    ...                  run_id="r1")
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from parity.retrain.alerts import AlertSink
+    from parity.retrain.features import FeatureAccess
     from parity.retrain.ledger import Ledger
     from parity.retrain.registries.base import ModelRegistry
-    from parity.store import FeatureStore
 
 Clock = Callable[[], datetime]
 """Returns "now" (UTC); tests inject a controlled one."""
@@ -51,7 +52,7 @@ class RunContext:
         'fraud_model__r1'
     """
 
-    store: FeatureStore
+    features: FeatureAccess
     model: Model
     registry: ModelRegistry
     ledger: Ledger
@@ -64,27 +65,27 @@ class RunContext:
     @property
     def run_dir(self) -> Path:
         """Scratch folder of this run (candidate artifact, holdout scores)."""
-        path = self.store.repo_path / "data" / "models" / "_runs" / self.model.name / self.run_id
+        path = self.features.storage.models_root / "_runs" / self.model.name / self.run_id
         path.mkdir(parents=True, exist_ok=True)
         return path
 
 
 def read_labels(
-    store: FeatureStore, model: Model, *, until: datetime | None = None
+    features: FeatureAccess, model: Model, *, until: datetime | None = None
 ) -> pd.DataFrame:
     """The model's label rows (keys, timestamp, request features, label), labelled only.
 
     Raises :class:`LabelsMissing` when no labelled row exists (labels not arrived yet).
 
     Example:
-        >>> read_labels(store, model).columns.tolist()  # doctest: +SKIP
+        >>> read_labels(store.retraining, model).columns.tolist()  # doctest: +SKIP
         ['user_id', 'merchant_id', 'event_timestamp', 'amount', 'is_fraud']
     """
     import pandas as pd
 
     src = model.labels
     path = Path(src.path)
-    path = path if path.is_absolute() else store.repo_path / path
+    path = path if path.is_absolute() else features.repo_root / path
     columns = [*src.entity_keys, src.timestamp_column, *src.request_features, src.label_column]
     if path.is_dir():
         from deltalake import DeltaTable

@@ -8,7 +8,7 @@ lets the loop retrain, gate, shadow and promote v2. A simulated clock moves the 
 through time; the rate limit and the lock are real.
 
 Example:
-    >>> result = run_retrain_story(store)  # doctest: +SKIP
+    >>> result = run_retrain_story(store.retraining)  # doctest: +SKIP
     >>> result.after[result.metric] > result.before[result.metric]  # doctest: +SKIP
     True
 """
@@ -22,20 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from parity.registry.references import resolve_reference
 from parity.retrain.context import arrow_frame, feature_matrix
 from parity.retrain.gate import metric_values
 from parity.retrain.model import LabelSource, Model, RetrainPolicy
 from parity.retrain.registries.base import CHAMPION
 from parity.retrain.runner import RunReport, evaluate_triggers, run_retrain
+from parity.retrain.scoring import score
 from parity.retrain.serving import ModelServer
-from parity.retrain.steps import score
 from parity.retrain.triggers import Decision, PerformanceEvidence
 from parity.retrain.wiring import open_loop
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from parity.store import FeatureStore
+    from parity.retrain.features import FeatureAccess
 
 LABELS_PATH = "data/retrain_labels.parquet"
 
@@ -88,31 +89,31 @@ def shift_labels(
     return labels
 
 
-def _write_labels(store: FeatureStore, service: str, seed: int) -> tuple[datetime, datetime]:
+def _write_labels(features: FeatureAccess, service: str, seed: int) -> tuple[datetime, datetime]:
     """Labels = the example transactions, concept-shifted after the midpoint; (mid, end)."""
     import pandas as pd
 
-    txns = pd.read_parquet(store.repo_path / "data" / "transactions.parquet")
+    txns = pd.read_parquet(features.repo_root / "data" / "transactions.parquet")
     ts = txns["event_timestamp"]
     mid = ts.min() + (ts.max() - ts.min()) / 2
     late = txns[ts >= mid].copy()
     late["amount"] = np.round(late["amount"] * 1.3, 2)  # drift: tickets grow
-    feats = store.get_historical_features(
+    feats = features.historical_features(
         arrow_frame(late[["user_id", "merchant_id", "event_timestamp"]]), feature_service=service
     ).to_pandas()
     late["is_fraud"] = shift_labels(feats, late["amount"].to_numpy(), np.random.default_rng(seed))
     labels = pd.concat([txns[ts < mid], late], ignore_index=True)
-    labels.to_parquet(store.repo_path / LABELS_PATH, index=False)
+    labels.to_parquet(features.repo_root / LABELS_PATH, index=False)
     return mid.to_pydatetime(), ts.max().to_pydatetime()
 
 
 def _holdout_metrics(
-    store: FeatureStore, loop: Any, model: Model, version_ref: str, dataset: str, split_at: str
+    features: FeatureAccess, loop: Any, model: Model, version_ref: str, dataset: str, split_at: str
 ) -> dict[str, float]:
     import pandas as pd
 
     version = next(v for v in loop.registry.versions(model.name) if v.ref == version_ref)
-    frame = store.offline_engine.get_saved_dataset(dataset).to_pandas()
+    frame = features.offline.get_saved_dataset(dataset).to_pandas()
     rows = frame[frame[model.labels.timestamp_column] >= pd.Timestamp(split_at)]
     lineage = version.lineage
     scores = score(
@@ -127,15 +128,15 @@ def _holdout_metrics(
 
 
 def _live_metrics(
-    store: FeatureStore, loop: Any, model: Model, version_ref: str, *, since: datetime
+    features: FeatureAccess, loop: Any, model: Model, version_ref: str, *, since: datetime
 ) -> dict[str, float]:
     """The champion's metrics on the late-labelled traffic since ``since`` (monitor's job)."""
     import pandas as pd
 
     version = next(v for v in loop.registry.versions(model.name) if v.ref == version_ref)
-    labels = pd.read_parquet(store.repo_path / LABELS_PATH)
+    labels = pd.read_parquet(features.repo_root / LABELS_PATH)
     labels = labels[labels[model.labels.timestamp_column] >= pd.Timestamp(since)]
-    frame = store.get_historical_features(
+    frame = features.historical_features(
         arrow_frame(labels), feature_service=version.lineage.feature_service
     ).to_pandas()
     lineage = version.lineage
@@ -151,7 +152,7 @@ def _live_metrics(
 
 
 def run_retrain_story(
-    store: FeatureStore,
+    features: FeatureAccess,
     *,
     seed: int = 0,
     say: Callable[[str], None] | None = None,
@@ -159,12 +160,12 @@ def run_retrain_story(
     """Run the closed loop on the example repository; return before/after metrics.
 
     Example:
-        >>> run_retrain_story(store, say=print).champion  # doctest: +SKIP
+        >>> run_retrain_story(store.retraining, say=print).champion  # doctest: +SKIP
         'fraud_model@v2'
     """
     tell = say or (lambda _text: None)
-    service = store.get_version("fraud_detection").ref
-    mid, end = _write_labels(store, service, seed)
+    service = resolve_reference(features.snapshot(), "fraud_detection").ref
+    mid, end = _write_labels(features, service, seed)
     tell(f"labels: {LABELS_PATH}, fraud pattern shifts at {mid:%Y-%m-%d %H:%M}")
     model = Model(
         "fraud_model",
@@ -180,12 +181,12 @@ def run_retrain_story(
         ),
     )
     now = [mid]
-    loop = open_loop(store, clock=lambda: now[0])
+    loop = open_loop(features, clock=lambda: now[0])
     try:
         first = run_retrain(loop, model, trigger="initial")
         v1 = first.outputs["register"]["ref"]
         tell(f"trained and registered {v1} on the first half: {first.state.value}")
-        server = ModelServer(store, loop.registry, alerts=loop.alerts, clock=lambda: now[0])
+        server = ModelServer(features, loop.registry, alerts=loop.alerts, clock=lambda: now[0])
         rows = [
             {"user_id": 1, "merchant_id": 1, "amount": 25.0},
             {"user_id": 2, "merchant_id": 3, "amount": 900.0},
@@ -195,7 +196,7 @@ def run_retrain_story(
         tell(f"served {served.model}@v{served.version}: scores {np.round(served.scores, 4)}")
         now[0] = end + timedelta(days=1)
         # Late labels of the second half arrive: the monitor's performance evidence.
-        live = _live_metrics(store, loop, model, v1, since=mid)
+        live = _live_metrics(features, loop, model, v1, since=mid)
         validation = first.outputs["evaluate"]["metrics"]["candidate"][model.metric.value]
         evidence = PerformanceEvidence(model.metric.value, live[model.metric.value], validation)
         decision = evaluate_triggers(loop, model, performance=evidence)
@@ -208,9 +209,9 @@ def run_retrain_story(
         champion = loop.registry.alias(model.name, CHAMPION)
         assert champion is not None
         built = second.outputs["build_training_set"]
-        before = _holdout_metrics(store, loop, model, v1, built["dataset"], built["split_at"])
+        before = _holdout_metrics(features, loop, model, v1, built["dataset"], built["split_at"])
         after = _holdout_metrics(
-            store, loop, model, champion.ref, built["dataset"], built["split_at"]
+            features, loop, model, champion.ref, built["dataset"], built["split_at"]
         )
         return StoryResult(
             model.metric.value,

@@ -42,8 +42,8 @@ from parity.retrain.triggers import DriftEvidence, PerformanceEvidence
 if TYPE_CHECKING:
     from parity.monitor.drift import DriftReport, DriftThresholds
     from parity.monitor.performance import PerformanceReport
+    from parity.retrain.features import FeatureAccess
     from parity.retrain.wiring import Loop
-    from parity.store import FeatureStore
 
 # The model's metric -> the monitor's name for it (the monitor computes precision, recall,
 # F1 and AUC on logged predictions).
@@ -79,16 +79,14 @@ def served_service(model_version: ModelVersion) -> tuple[str, int | None]:
     return name, int(number) if number.isdigit() else None
 
 
-def request_log(store: FeatureStore) -> Path:
-    """The feature server's request log folder (``server.request_log.path``) of ``store``.
+def request_log(features: FeatureAccess) -> Path:
+    """The feature server's request log folder (``server.request_log.path``).
 
     Example:
-        >>> request_log(store).name  # doctest: +SKIP
+        >>> request_log(store.retraining).name  # doctest: +SKIP
         'request_log'
     """
-    from parity.monitor.served import request_log_root
-
-    return request_log_root(store.offline_path, store.config.server.request_log.path)
+    return features.storage.request_log_root
 
 
 class MonitorEvidence:
@@ -109,17 +107,16 @@ class MonitorEvidence:
         champion = loop.registry.alias(model.name, CHAMPION)
         if champion is None:
             return Evidence(notes=("no champion yet: nothing serves, nothing to monitor",))
-        from parity.monitor.config import load_monitor_config
 
-        store, now = loop.store, loop.clock()
-        thresholds = load_monitor_config(store.repo_path).drift.thresholds()
+        features, now = loop.features, loop.clock()
+        thresholds = features.monitoring.drift.thresholds()
         notes: list[str] = []
         details: dict[str, Any] = {"champion": champion.ref}
-        report = self._drift(store, champion, now, thresholds, notes)
-        performance, perf_report = self._performance(store, model, champion, now, notes)
+        report = self._drift(features, champion, now, thresholds, notes)
+        performance, perf_report = self._performance(features, model, champion, now, notes)
         drift = None
         if report is not None:
-            links = self._links(store, champion, perf_report, thresholds, now, notes)
+            links = self._links(features, champion, perf_report, thresholds, now, notes)
             details["links"] = [link.to_dict() for link in links]
             window = f"{(now - self.window).isoformat()}/{now.isoformat()}"
             drift = dataclasses.replace(drift_evidence(report, links), window=window)
@@ -128,7 +125,7 @@ class MonitorEvidence:
 
     def _drift(
         self,
-        store: FeatureStore,
+        features: FeatureAccess,
         champion: ModelVersion,
         now: datetime,
         thresholds: DriftThresholds,
@@ -140,14 +137,14 @@ class MonitorEvidence:
         service, service_version = served_service(champion)
         try:
             report = served_drift(
-                store.offline_path,
+                features.storage.offline_root,
                 champion.lineage.training_dataset,
                 service=service,
                 service_version=service_version,
                 start=now - self.window,
                 end=now,
                 thresholds=thresholds,
-                log_root=request_log(store),
+                log_root=request_log(features),
             )
         except ObjectNotFound as exc:
             notes.append(f"drift: no evidence: {exc}")
@@ -164,14 +161,13 @@ class MonitorEvidence:
 
     def _performance(
         self,
-        store: FeatureStore,
+        features: FeatureAccess,
         model: Model,
         champion: ModelVersion,
         now: datetime,
         notes: list[str],
     ) -> tuple[PerformanceEvidence | None, PerformanceReport | None]:
         from parity.monitor.performance import performance
-        from parity.monitor.records import monitoring_root
 
         metric = MONITOR_METRICS.get(model.metric.value)
         validation = champion.lineage.metrics.get(model.metric.value)
@@ -185,9 +181,9 @@ class MonitorEvidence:
         # The request log names the model, not the version: after a promotion the first
         # windows still hold the previous champion's predictions.
         report = performance(
-            monitoring_root(store.offline_path),
+            features.storage.monitoring_root,
             model=model.name,
-            request_log=request_log(store),
+            request_log=request_log(features),
             window=self.window,
             validation={metric: validation},
             start=now - self.window * self.config.link_windows,
@@ -207,7 +203,7 @@ class MonitorEvidence:
 
     def _links(
         self,
-        store: FeatureStore,
+        features: FeatureAccess,
         champion: ModelVersion,
         report: PerformanceReport | None,
         thresholds: DriftThresholds,
@@ -230,17 +226,17 @@ class MonitorEvidence:
             else 1.0 - float(w.metrics[metric] or 0.0)
             for w in report.windows
         ]
-        saved = load_saved_dataset(store.offline_path, champion.lineage.training_dataset)
+        saved = load_saved_dataset(features.storage.offline_root, champion.lineage.training_dataset)
         profile = load_profile(saved.path)  # served_drift saved it if it was missing
         service, service_version = served_service(champion)
         served = served_window(
-            store.offline_path,
+            features.storage.offline_root,
             kinds={f.name: f.kind for f in profile.features},
             service=service,
             service_version=service_version,
             start=report.windows[0].start,
             end=now,
-            log_root=request_log(store),
+            log_root=request_log(features),
         )
         drift = drift_by_window(
             profile,

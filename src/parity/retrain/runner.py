@@ -206,7 +206,7 @@ def _run_steps(
     ledger = loop.ledger
     ledger.start_run(model.name, run_id=run_id, trigger=trigger, now=loop.clock())
     ctx = RunContext(
-        loop.store,
+        loop.features,
         model,
         loop.registry,
         ledger,

@@ -10,7 +10,7 @@ the runner; the scheduler carries on. A pass that cannot reach the registry data
 (locked, down) is logged, and alerted in the ledger by the first pass that can.
 
 Example:
-    >>> ticks = run_scheduler(store, iterations=1)  # doctest: +SKIP
+    >>> ticks = run_scheduler(store.retraining, iterations=1)  # doctest: +SKIP
     >>> ticks[0].outcomes  # doctest: +SKIP
     {'fraud_model': 'warn'}
 """
@@ -36,7 +36,7 @@ from parity.retrain.triggers import Action
 from parity.retrain.wiring import Loop, open_loop
 
 if TYPE_CHECKING:
-    from parity.store import FeatureStore
+    from parity.retrain.features import FeatureAccess
 
 __all__ = ["EvidenceProvider", "Tick", "no_evidence", "run_scheduler", "tick"]
 
@@ -64,7 +64,7 @@ class Tick:
 
 
 def tick(
-    store: FeatureStore,
+    features: FeatureAccess,
     *,
     clock: Clock = system_clock,
     evidence: EvidenceProvider | None = None,
@@ -73,14 +73,14 @@ def tick(
     """One pass over every model of the repository.
 
     Example:
-        >>> tick(store, evidence=no_evidence).outcomes  # doctest: +SKIP
+        >>> tick(store.retraining, evidence=no_evidence).outcomes  # doctest: +SKIP
         {'fraud_model': 'none'}
 
     ``evidence`` None: the monitor's (:class:`MonitorEvidence`), unless
     ``retrain.evidence.enabled`` is false (then schedules only). ``backlog``: failures of
     earlier passes not recorded yet; they are alerted now and the list is emptied.
     """
-    loop = open_loop(store, clock=clock)
+    loop = open_loop(features, clock=clock)
     while backlog:
         loop.alerts.alert(SCHEDULER, Severity.CRITICAL, backlog.pop(0), {})
     if evidence is None:
@@ -88,7 +88,7 @@ def tick(
         evidence = MonitorEvidence(settings) if settings.enabled else no_evidence
     outcomes: dict[str, str] = {}
     try:
-        for name, model in sorted(load_models(store.repo_path).items()):
+        for name, model in sorted(load_models(features.repo_root).items()):
             try:
                 found = evidence(loop, model)
             except ParityError as exc:  # e.g. an unreadable request log: decide without it
@@ -116,7 +116,7 @@ def tick(
 
 
 def run_scheduler(
-    store: FeatureStore,
+    features: FeatureAccess,
     *,
     iterations: int | None = None,
     interval_seconds: float = 60.0,
@@ -128,7 +128,7 @@ def run_scheduler(
     """Tick every ``interval_seconds``; ``iterations`` bounds the loop (None: forever).
 
     Example:
-        >>> run_scheduler(store, iterations=1, evidence=no_evidence)  # doctest: +SKIP
+        >>> run_scheduler(store.retraining, iterations=1, evidence=no_evidence)  # doctest: +SKIP
     """
     ticks: list[Tick] = []
     backlog: list[str] = []
@@ -137,7 +137,7 @@ def run_scheduler(
         if count:
             sleep(interval_seconds)
         try:
-            result = tick(store, clock=clock, evidence=evidence, backlog=backlog)
+            result = tick(features, clock=clock, evidence=evidence, backlog=backlog)
         except sa.exc.OperationalError as exc:  # the registry database is locked or down
             message = (
                 f"Scheduler pass at {clock().isoformat()} failed: the registry database is "

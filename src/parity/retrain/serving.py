@@ -10,7 +10,7 @@ the model registry cannot be read (its database locked or down), the last champi
 keeps serving until it can.
 
 Example:
-    >>> result = predict(store, "fraud_model", [{"user_id": 1, "merchant_id": 2,
+    >>> result = predict(store.retraining, "fraud_model", [{"user_id": 1, "merchant_id": 2,
     ...                                          "amount": 30.0}])  # doctest: +SKIP
     >>> result.scores  # doctest: +SKIP
     [0.012]
@@ -35,11 +35,12 @@ from parity.retrain.alerts import AlertSink, Severity
 from parity.retrain.context import Clock, feature_matrix, system_clock
 from parity.retrain.errors import ModelLoadError, ModelNotFound
 from parity.retrain.registries.base import CHALLENGER, CHAMPION, PREVIOUS, ModelVersion
+from parity.retrain.scoring import score
 
 if TYPE_CHECKING:
+    from parity.retrain.features import FeatureAccess
     from parity.retrain.registries.base import ModelRegistry
-    from parity.serve.vectors import OnlineResponse
-    from parity.store import FeatureStore
+    from parity.retrieval.vectors import OnlineResponse
 
 _ALIAS_CACHE_SECONDS = 2.0
 logger = logging.getLogger("parity.retrain")
@@ -102,13 +103,13 @@ class ModelServer:
     """Scores entity rows with a model's champion, and its challenger in shadow.
 
     Example:
-        >>> server = ModelServer(store, registry)  # doctest: +SKIP
+        >>> server = ModelServer(store.retraining, registry)  # doctest: +SKIP
         >>> server.predict("fraud_model", rows).scores  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        store: FeatureStore,
+        features: FeatureAccess,
         registry: ModelRegistry,
         *,
         alerts: AlertSink | None = None,
@@ -117,11 +118,11 @@ class ModelServer:
         on_served: Callable[[OnlineResponse], None] | None = None,
         alias_cache_seconds: float = _ALIAS_CACHE_SECONDS,
     ) -> None:
-        self._store = store
+        self._online_features = features.online_features
         self._on_served = on_served  # sees each online read (the feature server logs it)
         self._registry = registry
         self._alerts = alerts
-        self.log = log or PredictionLog(store.repo_path / "data" / "models" / "predictions")
+        self.log = log or PredictionLog(features.storage.models_root / "predictions")
         self._clock = clock
         self._alias_seconds = alias_cache_seconds
         self._estimators: dict[tuple[str, int], Any] = {}
@@ -176,7 +177,7 @@ class ModelServer:
         self, version: ModelVersion, entity_rows: Sequence[Mapping[str, Any]]
     ) -> list[list[Any]]:
         """The model's input vectors: online features of its pinned service + request fields."""
-        response = self._store.get_online_features(
+        response = self._online_features(
             feature_service=version.lineage.feature_service, entity_rows=entity_rows
         )
         if self._on_served is not None:
@@ -192,8 +193,6 @@ class ModelServer:
         self, version: ModelVersion, estimator: Any, vectors: list[list[Any]]
     ) -> list[float]:
         import pandas as pd
-
-        from parity.retrain.steps import score
 
         names = version.lineage.feature_names
         frame = feature_matrix(
@@ -300,18 +299,18 @@ class ModelServer:
 
 
 def predict(
-    store: FeatureStore, model_name: str, entity_rows: Sequence[Mapping[str, Any]]
+    features: FeatureAccess, model_name: str, entity_rows: Sequence[Mapping[str, Any]]
 ) -> Prediction:
     """One-off prediction with the production model (a long-lived server keeps a ModelServer).
 
     Example:
-        >>> predict(store, "fraud_model", [{"user_id": 1, "merchant_id": 2, "amount": 9.5}])
-        ... # doctest: +SKIP
+        >>> rows = [{"user_id": 1, "merchant_id": 2, "amount": 9.5}]
+        >>> predict(store.retraining, "fraud_model", rows)  # doctest: +SKIP
     """
     from parity.retrain.wiring import open_model_registry
 
-    registry = open_model_registry(store)
-    server = ModelServer(store, registry)
+    registry = open_model_registry(features)
+    server = ModelServer(features, registry)
     try:
         return server.predict(model_name, entity_rows)
     finally:

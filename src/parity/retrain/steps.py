@@ -17,32 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from parity.retrain import gate as gate_stats
+import parity.retrain.gate as gate_stats
+from parity.registry.references import resolve_reference, service_pins
 from parity.retrain.context import RunContext, arrow_frame, feature_matrix, read_labels
 from parity.retrain.errors import ModelLoadError
 from parity.retrain.registries.base import CHALLENGER, CHAMPION, ModelLineage
+from parity.retrain.scoring import score
+from parity.retrain.serving import ModelServer
 
 if TYPE_CHECKING:
     import pandas as pd
 
 STOP = "stop"
 """Key a step sets in its output to end the run early (the gate said no)."""
-
-
-def score(estimator: Any, features: pd.DataFrame) -> np.ndarray[Any, Any]:
-    """Positive-class scores: ``predict_proba[:, 1]`` when available, else ``predict``.
-
-    Example:
-        >>> import pandas as pd
-        >>> from parity.retrain.model import default_trainer
-        >>> frame = pd.DataFrame({"amount": [1.0, 2.0, 30.0, 40.0]})
-        >>> estimator = default_trainer(frame, [0, 0, 1, 1])
-        >>> score(estimator, frame).round(2).tolist()
-        [0.23, 0.29, 0.71, 0.76]
-    """
-    if hasattr(estimator, "predict_proba"):
-        return np.asarray(estimator.predict_proba(features))[:, 1].astype(np.float64)
-    return np.asarray(estimator.predict(features), dtype=np.float64)
 
 
 def _dataset_name(ctx: RunContext) -> str:
@@ -55,7 +42,7 @@ def _split(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]
     import pandas as pd
 
     out = ctx.outputs["build_training_set"]
-    frame = ctx.store.offline_engine.get_saved_dataset(out["dataset"]).to_pandas()
+    frame = ctx.features.offline.get_saved_dataset(out["dataset"]).to_pandas()
     at = pd.Timestamp(out["split_at"])
     ts = frame[ctx.model.labels.timestamp_column]
     return frame[ts < at], frame[ts >= at], tuple(out["feature_names"])
@@ -71,33 +58,34 @@ def build_training_set(ctx: RunContext) -> dict[str, Any]:
 
     from parity.errors import ObjectNotFound
 
-    model, store = ctx.model, ctx.store
+    model, features = ctx.model, ctx.features
     name = _dataset_name(ctx)
-    labels = read_labels(store, model, until=ctx.clock())
+    labels = read_labels(features, model, until=ctx.clock())
     try:
-        saved = store.offline_engine.get_saved_dataset(name)  # a resumed run reuses its dataset
+        saved = features.offline.get_saved_dataset(name)  # a resumed run reuses its dataset
     except ObjectNotFound:
-        job = store.get_historical_features(
+        job = features.historical_features(
             arrow_frame(labels),
             feature_service=model.feature_service,
             timestamp_column=model.labels.timestamp_column,
         )
         saved = job.save(name)
-    plan = store.serving_plan(feature_service=model.feature_service)
+    plan = features.serving_plan(feature_service=model.feature_service)
     served = list(plan.output_names)
     text = [
         n for n, t in zip(plan.output_names, plan.output_dtypes, strict=True) if t.name == "string"
     ]
     text += [c for c in model.labels.request_features if labels[c].dtype.kind not in "biuf"]
     cut = labels[model.labels.timestamp_column].quantile(1 - model.split.holdout_fraction)
-    pins = store.get_service_pins(model.feature_service)
+    snapshot = features.snapshot()
+    pins = service_pins(snapshot, model.feature_service)
     return {
         "dataset": name,
         "rows": int(saved.lineage.row_count),
         "split_at": pd.Timestamp(cut).isoformat(),  # type: ignore[arg-type]
         "feature_names": [*served, *model.labels.request_features],
         "text_features": text,
-        "feature_service": store.get_version(model.feature_service).ref,
+        "feature_service": resolve_reference(snapshot, model.feature_service).ref,
         "service_pins": [
             {
                 "view": p.view,
@@ -200,14 +188,12 @@ def register(ctx: RunContext) -> dict[str, Any]:
 
 def shadow(ctx: RunContext) -> dict[str, Any]:
     """Run the challenger beside the champion on the serving path for recent entities."""
-    from parity.retrain.serving import ModelServer
-
     _, holdout, _ = _split(ctx)
     policy = ctx.model.policy
     keys = [*ctx.model.labels.entity_keys, *ctx.model.labels.request_features]
     recent = holdout[keys].tail(max(policy.shadow_min_requests, 50))
     rows = [{str(k): v for k, v in row.items()} for row in recent.to_dict("records")]
-    server = ModelServer(ctx.store, ctx.registry, clock=ctx.clock)
+    server = ModelServer(ctx.features, ctx.registry, clock=ctx.clock)
     try:
         report = server.shadow_check(ctx.model.name, rows)
     finally:

@@ -1,56 +1,49 @@
 """Builds the retraining loop's parts for a feature store: ledger, model registry, context.
 
+Each takes the :class:`~parity.retrain.features.FeatureAccess` the facade builds
+(``store.retraining``), never the facade itself.
+
 Example:
-    >>> loop = open_loop(store)  # doctest: +SKIP
+    >>> loop = open_loop(store.retraining)  # doctest: +SKIP
     >>> loop.registry.versions("fraud_model")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parity.retrain.alerts import AlertSink, LedgerAlertSink
-from parity.retrain.config import BuiltinModelRegistryConfig, RetrainConfig
+from parity.retrain.config import RetrainConfig
 from parity.retrain.context import Clock, system_clock
 from parity.retrain.database import open_engine
 from parity.retrain.ledger import Ledger
+from parity.retrain.registries import MODEL_REGISTRIES
 
 if TYPE_CHECKING:
+    from parity.retrain.features import FeatureAccess
     from parity.retrain.registries.base import ModelRegistry
-    from parity.store import FeatureStore
 
 
 def open_model_registry(
-    store: FeatureStore, config: RetrainConfig | None = None, *, ledger: Ledger | None = None
+    features: FeatureAccess, config: RetrainConfig | None = None, *, ledger: Ledger | None = None
 ) -> ModelRegistry:
     """The model registry the repository's configuration names (built in by default).
 
-    A registry that journals its transitions (MLflow) writes them to ``ledger`` (one is
-    opened on the registry database when not given).
+    The kind is looked up in :data:`~parity.retrain.registries.MODEL_REGISTRIES`. The
+    registry lives in, or journals its transitions to, ``ledger``'s database (one is opened
+    on the registry database when not given).
 
     Example:
-        >>> open_model_registry(store).versions("fraud_model")  # doctest: +SKIP
+        >>> open_model_registry(store.retraining).versions("fraud_model")  # doctest: +SKIP
     """
-    config = config or store.config.retrain
-    settings = config.model_registry
-    if isinstance(settings, BuiltinModelRegistryConfig):
-        from parity.retrain.registries.builtin import BuiltinModelRegistry
-
-        root = Path(settings.artifacts_path)
-        return BuiltinModelRegistry(
-            open_engine(store.config.registry, repo_root=store.repo_path),
-            project=store.project,
-            root=root if root.is_absolute() else store.repo_path / root,
-        )
-    from parity.retrain.registries.mlflow import MlflowModelRegistry
-
+    config = config or features.retrain
     if ledger is None:
-        engine = open_engine(store.config.registry, repo_root=store.repo_path)
-        ledger = Ledger(engine, project=store.project)
-    return MlflowModelRegistry.open(
-        settings, repo_root=store.repo_path, project=store.project, transitions=ledger
+        engine = open_engine(features.registry_config, repo_root=features.repo_root)
+        ledger = Ledger(engine, project=features.project)
+    settings = config.model_registry
+    return MODEL_REGISTRIES.factory(settings.type)(
+        settings, repo_root=features.repo_root, project=features.project, transitions=ledger
     )
 
 
@@ -59,11 +52,11 @@ class Loop:
     """The retraining loop's collaborators for one store.
 
     Example:
-        >>> open_loop(store).ledger.runs("fraud_model")  # doctest: +SKIP
+        >>> open_loop(store.retraining).ledger.runs("fraud_model")  # doctest: +SKIP
         []
     """
 
-    store: FeatureStore
+    features: FeatureAccess
     registry: ModelRegistry
     ledger: Ledger
     alerts: AlertSink
@@ -77,20 +70,21 @@ class Loop:
 
 
 def open_loop(
-    store: FeatureStore,
+    features: FeatureAccess,
     *,
     clock: Clock = system_clock,
     alerts: AlertSink | None = None,
     config: RetrainConfig | None = None,
 ) -> Loop:
-    """Ledger, model registry and alert sink for ``store`` (alerts go to the ledger by default)."""
-    config = config or store.config.retrain
+    """Ledger, model registry and alert sink (alerts go to the ledger by default)."""
+    config = config or features.retrain
     ledger = Ledger(
-        open_engine(store.config.registry, repo_root=store.repo_path), project=store.project
+        open_engine(features.registry_config, repo_root=features.repo_root),
+        project=features.project,
     )
     return Loop(
-        store,
-        open_model_registry(store, config, ledger=ledger),
+        features,
+        open_model_registry(features, config, ledger=ledger),
         ledger,
         alerts or LedgerAlertSink(ledger, clock=clock),
         clock,

@@ -8,9 +8,10 @@ Endpoints (see ``docs/serving.md``): ``POST /get-online-features``, ``POST /push
 
 Reads (``POST /get-online-features``) take a direct ASGI path; every other endpoint goes
 through a Starlette router. A read resolves the serving plan from the store's short-lived
-cache, checks the keys, reads all views in one backend call, encodes with orjson and
-hands the response to the request log's queue: no registry query, no pydantic model and
-no copy on the hot path; its metrics are dict increments flushed once a second.
+cache (:class:`~parity.retrieval.plan_cache.ServingPlanCache`), checks the keys, reads all
+views in one backend call (:mod:`parity.retrieval`), encodes with orjson and hands the
+response to the request log's queue: no registry query, no pydantic model and no copy on
+the hot path; its metrics are dict increments flushed once a second.
 
 Example:
     >>> app = create_app(FeatureStore("my_repo"))  # doctest: +SKIP
@@ -37,25 +38,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parity.config import load_config
-from parity.errors import OnlineStoreUnavailable, ParityError
+from parity.errors import BadRequest, OnlineStoreUnavailable, ParityError, RequestTooLarge
 from parity.monitor.serving import ServingMonitor
 from parity.online.base import ViewTable
+from parity.push.plan import PushPlan
+from parity.push.request import PushRequest, PushResult, parse_push_request
+from parity.retrieval.reading import VectorReader, probe_online_store
+from parity.retrieval.resolve import ServingPlan
 from parity.serve import catalog
 from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
 from parity.serve.config import Scope, ServerConfig
-from parity.serve.http_errors import BadRequest, RequestTooLarge, error_body, status_for
+from parity.serve.http_errors import error_body, status_for
 from parity.serve.metrics import HotMetrics, ServerMetrics
 from parity.serve.predict import Predictor, parse_predict_request
-from parity.serve.push import (
-    PushRequest,
-    PushResult,
-    apply_push,
-    parse_push_request,
-    resolve_push_plan,
-)
-from parity.serve.reading import VectorReader, probe_online_store
 from parity.serve.request_log import RequestLog
-from parity.serve.resolve import ServingPlan
 from parity.serve.wire import (
     KeyChecker,
     dumps,
@@ -95,10 +91,18 @@ class FeatureServer:
         self.reader: VectorReader | None = None
         self.request_log: RequestLog | None = None
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
-        self._push_plans: dict[str, tuple[float, Any]] = {}
+        self._push_plans: dict[str, tuple[float, PushPlan]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
+        # The store's serving-plan cache, read directly on the hot path.
+        self.plans = store.serving_plans
         self.predictor = Predictor(store)
-        self.monitor = ServingMonitor(store, settings=store.config.monitoring.serving)
+        self.monitor = ServingMonitor(
+            store.project,
+            registry=lambda: store.registry,
+            online=lambda: store.online_store,
+            root=store.storage.monitoring_root,
+            settings=store.config.monitoring.serving,
+        )
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
         self._probe = ViewTable.build(
             store.project,
@@ -191,7 +195,7 @@ class FeatureServer:
         if log_config.enabled:
             root = Path(log_config.path)
             if not root.is_absolute():
-                root = self.store.offline_engine.offline_path / root  # type: ignore[attr-defined]
+                root = self.store.storage.offline_root / root
             self.request_log = RequestLog(root, log_config, self.metrics)
             self.request_log.start()
 
@@ -287,7 +291,7 @@ class FeatureServer:
     async def _read(self, body: bytes, request_id: str | None) -> tuple[bytes, str, str]:
         """The answer to a read: (JSON, request id, service label)."""
         parsed = parse_feature_request(body, max_entities=self.config.max_entities)
-        plan = self.store.serving_plan(
+        plan = self.plans.get(
             feature_service=parsed.feature_service,
             features=parsed.features,
             full_feature_names=parsed.full_feature_names,
@@ -427,19 +431,19 @@ class FeatureServer:
         status = 422 if result.rows_written == 0 else 200
         return Response(dumps(result.to_dict()), status, media_type=JSON)
 
-    def _apply_push(self, plan: Any, request: PushRequest, now: datetime) -> PushResult:
+    def _apply_push(self, plan: PushPlan, request: PushRequest, now: datetime) -> PushResult:
         # One push per source at a time in this process: Delta appends of the same table
         # and retries of one push id never race each other here (other processes rely on
         # Delta's commit protocol, which refuses a second commit of the same push id).
         with self._push_locks.setdefault(plan.source.name, threading.Lock()):
-            return apply_push(self.store, plan, request, now=now)
+            return self.store.pusher.apply(plan, request, now=now)
 
-    def _push_plan(self, name: str) -> Any:
+    def _push_plan(self, name: str) -> PushPlan:
         cached = self._push_plans.get(name)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        plan = resolve_push_plan(self.store.snapshot(), name, repo_root=self.store.repo_path)
+        plan = self.store.pusher.plan(self.store.snapshot(), name)
         self._push_plans[name] = (now + self.store.config.registry_cache_seconds, plan)
         return plan
 

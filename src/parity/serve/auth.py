@@ -21,8 +21,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from parity.errors import Forbidden, Unauthenticated
 from parity.serve.config import HASH_PREFIX, ApiKeyConfig, Scope
-from parity.serve.http_errors import Forbidden, Unauthenticated
 
 KEY_PREFIX = "pk_"
 

@@ -15,10 +15,11 @@ Example:
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from parity.push.config import PushConfig
 
 HASH_PREFIX = "sha256:"
 
@@ -83,48 +84,6 @@ class RequestLogConfig(BaseModel):
     flush_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
     flush_rows: Annotated[int, Field(gt=0)] = 20_000
     max_pending_rows: Annotated[int, Field(gt=0)] = 200_000
-
-
-class PushStreamConfig(BaseModel):
-    """The stream a push source's events are published to, for its aggregation views.
-
-    The same parameters as ``parity stream run VIEW --transport T --url U --stream S
-    --partitions N`` (and its ``id_field``) for the view's processors: they must match, or
-    the processors never see the pushed events (another stream) or an entity's events are
-    split over two processors (other partitions).
-
-    Example:
-        >>> PushStreamConfig(stream="txns", partitions=8).transport
-        'redis'
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    transport: Literal["redis", "nats"] = "redis"
-    url: str = "redis://127.0.0.1:6379/0"
-    stream: Annotated[str, Field(min_length=1)]
-    partitions: Annotated[int, Field(gt=0, le=4096)] = 4
-    id_field: Annotated[str, Field(min_length=1)] = "event_id"
-
-
-class PushConfig(BaseModel):
-    """How ``/push`` and ``FeatureStore.push`` keep their idempotency records, and where
-    the events of push sources feeding aggregation views go.
-
-    ``idempotency_retention``: how long the online push ledger remembers a push (at least
-    this long, at most twice as long; see docs/serving.md). Seconds, or an ISO 8601
-    duration such as ``P7D``; at least one second (fractions of a second are ignored).
-    ``streams``: push source name -> :class:`PushStreamConfig`.
-
-    Example:
-        >>> PushConfig.model_validate({"idempotency_retention": "PT1H"}).idempotency_retention
-        datetime.timedelta(seconds=3600)
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    idempotency_retention: Annotated[timedelta, Field(ge=timedelta(seconds=1))] = timedelta(days=7)
-    streams: dict[str, PushStreamConfig] = {}
 
 
 class ServerConfig(BaseModel):

@@ -1,8 +1,11 @@
-"""HTTP status codes for parity errors, and the errors only the server raises.
+"""The HTTP status of every parity error: one table, used by every endpoint.
 
 Every error answer is ``{"error": {"type": ..., "message": ...}}`` with the status code of
 the error's class: the message is the one parity wrote for people (what failed, the
-value, the fix). An error of a class listed nowhere is a bug and answers 500.
+value, the fix). An error of a class listed nowhere is a bug and answers 500. The error
+classes themselves live in :mod:`parity.errors`; the client maps an answer back to its
+class by the ``type`` name (:data:`parity.errors.PUBLIC_ERRORS`), so it never imports
+this module.
 
 Example:
     >>> from parity.errors import FeatureServiceNotFound, OnlineStoreUnavailable
@@ -15,41 +18,24 @@ from __future__ import annotations
 
 from parity.errors import (
     AmbiguousReference,
+    BadRequest,
     ConfigError,
     DefinitionError,
+    Forbidden,
     NaiveTimestampError,
     ObjectNotFound,
     OnlineStoreUnavailable,
     ParityError,
+    PushIdConflict,
     RegistryUnreachable,
+    RequestTooLarge,
     SchemaMismatch,
-    Terminal,
+    ServingBlocked,
+    Unauthenticated,
 )
-from parity.monitor.blocking import ServingBlocked
-
-
-class BadRequest(ParityError, Terminal, ValueError):
-    """The request body is not what the endpoint takes (malformed JSON, wrong shape)."""
-
-
-class RequestTooLarge(ParityError, Terminal, ValueError):
-    """The request is over ``server.max_request_bytes`` or ``server.max_entities``."""
-
-
-class Unauthenticated(ParityError, Terminal):
-    """No API key, or an unknown one."""
-
-
-class Forbidden(ParityError, Terminal):
-    """The API key is valid but lacks the scope the endpoint needs."""
-
-
-class PushIdConflict(ParityError, Terminal, ValueError):
-    """A push id was reused for a different push (other rows, source or mode)."""
-
 
 # Most specific first: the first class an error is an instance of decides.
-_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RequestTooLarge, 413),
@@ -65,11 +51,17 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (RegistryUnreachable, 503),
     (ConfigError, 500),
 )
+"""Error class -> HTTP status, most specific first (the first match decides)."""
 
 
 def status_for(error: BaseException) -> int:
-    """The HTTP status of ``error`` (500 for anything unexpected)."""
-    for cls, status in _STATUS:
+    """The HTTP status of ``error`` (500 for anything unexpected).
+
+    Example:
+        >>> status_for(BadRequest("Body is not JSON.")), status_for(RuntimeError("bug"))
+        (400, 500)
+    """
+    for cls, status in STATUS:
         if isinstance(error, cls):
             return status
     return 500

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from parity.serve.http_errors import BadRequest
+from parity.errors import BadRequest
+from parity.retrieval.resolve import ServingPlan
+from parity.retrieval.vectors import OnlineResponse
 from parity.serve.request_log import ServedPrediction
-from parity.serve.resolve import ServingPlan
-from parity.serve.vectors import OnlineResponse
 
 if TYPE_CHECKING:
     from parity.retrain.serving import ModelServer
@@ -83,8 +83,10 @@ class Predictor:
                 from parity.retrain.serving import ModelServer
                 from parity.retrain.wiring import open_model_registry
 
-                self._registry = open_model_registry(self._store)
-                self._server = ModelServer(self._store, self._registry, on_served=self._served)
+                self._registry = open_model_registry(self._store.retraining)
+                self._server = ModelServer(
+                    self._store.retraining, self._registry, on_served=self._served
+                )
             return self._server
 
     def _served(self, response: OnlineResponse) -> None:

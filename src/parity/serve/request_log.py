@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parity.monitor.log_layout import LAYOUT_PREFIX, LogLayout, layout_schema
+from parity.retrieval.resolve import ServingPlan
+from parity.retrieval.vectors import FeatureStatus, OnlineResponse
 from parity.serve import log_writer
 from parity.serve.config import RequestLogConfig
 from parity.serve.log_writer import TICK, encode_frame
 from parity.serve.metrics import ServerMetrics
-from parity.serve.resolve import ServingPlan
-from parity.serve.vectors import FeatureStatus, OnlineResponse
 
 logger = logging.getLogger("parity.serve")
 

@@ -29,10 +29,10 @@ from typing import Any, Literal
 
 import orjson
 
-from parity.errors import SchemaMismatch, did_you_mean
-from parity.serve.http_errors import BadRequest, RequestTooLarge
-from parity.serve.resolve import ServingPlan
-from parity.serve.vectors import FeatureStatus, OnlineResponse
+from parity.errors import BadRequest, RequestTooLarge, SchemaMismatch, did_you_mean
+from parity.push.request import check_fields, parse_timestamp
+from parity.retrieval.resolve import ServingPlan
+from parity.retrieval.vectors import FeatureStatus, OnlineResponse
 
 ResponseFormat = Literal["parity", "feast"]
 _FORMATS = ("parity", "feast")
@@ -97,24 +97,6 @@ def loads_object(body: bytes, *, endpoint: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest(f"{endpoint}: expected a JSON object, got a JSON {type(data).__name__}.")
     return data
-
-
-def check_fields(data: Mapping[str, Any], allowed: frozenset[str], endpoint: str) -> None:
-    """Refuse unknown top-level fields, with a "did you mean".
-
-    Example:
-        >>> try:
-        ...     check_fields({"feature_servce": "x"}, frozenset({"feature_service"}), "/x")
-        ... except BadRequest as exc:
-        ...     print(str(exc).split(" Fields")[0])
-        /x: unknown field 'feature_servce'. Did you mean 'feature_service'?
-    """
-    for key in data:
-        if key not in allowed:
-            raise BadRequest(
-                f"{endpoint}: unknown field {key!r}.{did_you_mean(key, allowed)} "
-                f"Fields: {', '.join(sorted(allowed))}."
-            )
 
 
 def _entity_rows(data: Mapping[str, Any], max_entities: int) -> list[dict[str, Any]]:
@@ -216,29 +198,6 @@ def parse_feature_request(body: bytes, *, max_entities: int) -> FeatureRequest:
         deadline_ms=None if deadline is None else float(deadline),
         now=None if now is None else parse_timestamp(now, what='"now"'),
     )
-
-
-def parse_timestamp(value: Any, *, what: str) -> datetime:
-    """An ISO 8601 string with a UTC offset (``Z`` allowed) as an aware datetime.
-
-    Example:
-        >>> parse_timestamp("2026-01-01T00:00:00Z", what="now").isoformat()
-        '2026-01-01T00:00:00+00:00'
-    """
-    if not isinstance(value, str):
-        raise BadRequest(f"{what}: expected an ISO 8601 timestamp string, got {value!r}.")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(
-            f"{what}: {value!r} is not an ISO 8601 timestamp (e.g. '2026-01-01T12:00:00Z')."
-        ) from None
-    if parsed.tzinfo is None:
-        raise BadRequest(
-            f"{what}: {value!r} has no UTC offset. parity never guesses a time zone: add 'Z' "
-            "or '+00:00'."
-        )
-    return parsed
 
 
 class KeyChecker:

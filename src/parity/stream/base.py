@@ -54,6 +54,20 @@ class StreamTransport(ABC):
         [Message(partition=0, message_id='...', payload=b'{...}', handle=None)]
     """
 
+    @classmethod
+    @abstractmethod
+    def connect(
+        cls, url: str, /, *, stream: str, group: str, consumer: str, ack_wait_seconds: float
+    ) -> StreamTransport:
+        """Open the transport at ``url`` for one consumer of ``group`` (each kind takes the
+        settings it needs: Redis names the consumer, NATS the redelivery wait)."""
+
+    @staticmethod
+    @abstractmethod
+    def server_errors() -> tuple[type[BaseException], ...]:
+        """The exceptions by which this transport says its server is unreachable or failing
+        (the client library is imported now, not before)."""
+
     @abstractmethod
     def acquire(self, partition: int, /) -> None:
         """Start consuming ``partition``: create the group or durable consumer if needed,

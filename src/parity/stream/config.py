@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from parity.stream.transports import known_transport
 
 
 class StreamSettings(BaseModel):
@@ -23,7 +25,8 @@ class StreamSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transport: Literal["redis", "nats"] = "redis"
+    # A kind of parity.stream.transports.STREAM_TRANSPORTS.
+    transport: Annotated[str, AfterValidator(known_transport)] = "redis"
     url: str = "redis://127.0.0.1:6379/0"
     coordination_url: str = "redis://127.0.0.1:6379/0"
     stream: str

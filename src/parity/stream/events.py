@@ -27,15 +27,11 @@ from typing import Any
 
 import orjson
 
-from parity.errors import ParityError, Terminal
+from parity.errors import BadEvent
 from parity.offline.base import ViewReadSpec
 from parity.types import DType
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class BadEvent(ParityError, Terminal, ValueError):
-    """A message that is not a valid event of the view: it goes to the dead letters."""
 
 
 def _check(value: Any, dtype: DType, name: str, *, nullable: bool) -> Any:

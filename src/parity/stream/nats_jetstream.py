@@ -61,6 +61,32 @@ class NatsJetStreamTransport(StreamTransport):
         self._subscriptions: dict[int, Any] = {}
         self._run(self._ensure_streams())
 
+    @classmethod
+    def connect(
+        cls, url: str, /, *, stream: str, group: str, consumer: str, ack_wait_seconds: float
+    ) -> NatsJetStreamTransport:
+        """A transport for ``group`` (its durable consumers are per partition, so the
+        member name ``consumer`` is not needed).
+
+        Example:
+            >>> NatsJetStreamTransport.connect("nats://127.0.0.1:4222", stream="txns",
+            ...     group="g", consumer="c", ack_wait_seconds=30).group  # doctest: +SKIP
+            'g'
+        """
+        return cls(url, stream=stream, group=group, ack_wait_seconds=ack_wait_seconds)
+
+    @staticmethod
+    def server_errors() -> tuple[type[BaseException], ...]:
+        """Socket errors, timeouts and every nats-py error.
+
+        Example:
+            >>> TimeoutError in NatsJetStreamTransport.server_errors()  # doctest: +SKIP
+            True
+        """
+        import nats.errors
+
+        return (OSError, TimeoutError, nats.errors.Error)
+
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(coroutine)
 

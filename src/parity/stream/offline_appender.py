@@ -52,7 +52,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from parity.errors import ParityError, SchemaMismatch, Terminal, Transient
+from parity.errors import (
+    MessagePositionOutOfRange,
+    SchemaMismatch,
+    SpoolEntryInvalid,
+)
 from parity.stream.coordination import APPENDER_LEASE, RedisCoordinator
 
 if TYPE_CHECKING:
@@ -60,7 +64,6 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
     from parity.offline.base import ViewReadSpec
-    from parity.store import FeatureStore
     from parity.stream.config import StreamSettings
 
 
@@ -77,26 +80,6 @@ _MAX_ENTRIES = 256
 _COMMIT_ATTEMPTS = 5
 # A Redis stream id ``ms-seq`` is the position ``ms << 20 | seq``.
 _SEQ_BITS = 20
-
-
-class MessagePositionOutOfRange(ParityError, Terminal, ValueError):
-    """A message id that does not map to a 64-bit position (a Redis stream id whose
-    sequence part needs more than 20 bits).
-
-    Example:
-        >>> message_position("1700000000000-2000000")  # doctest: +SKIP
-        Traceback (most recent call last):
-        MessagePositionOutOfRange: ...
-    """
-
-
-class SpoolEntryInvalid(ParityError, Terminal, ValueError):
-    """A spool entry without a message id per raw event (the appender cannot tell which
-    of its events the table holds).
-
-    Example:
-        >>> raise SpoolEntryInvalid("...")  # doctest: +SKIP
-    """
 
 
 def message_position(message_id: str) -> int:
@@ -144,15 +127,6 @@ def message_positions(ids: pa.Array) -> pa.Array:
     return pc.add(pc.multiply(ms, 1 << _SEQ_BITS), seq)
 
 
-class OfflineAppendStalled(ParityError, Transient, TimeoutError):
-    """Checkpointed raw events did not reach the offline store in time (no appender runs,
-    or it fails); they wait, safe, in the spool.
-
-    Example:
-        >>> raise OfflineAppendStalled("...start an appender...")  # doctest: +SKIP
-    """
-
-
 @dataclass(frozen=True)
 class AppenderJob:
     """What an appender needs, as plain data (it crosses into a child process).
@@ -182,21 +156,29 @@ class AppenderJob:
 
     @classmethod
     def for_view(
-        cls, store: FeatureStore, ref: str, /, *, settings: StreamSettings, member: str
+        cls,
+        spec: ViewReadSpec,
+        /,
+        *,
+        project: str,
+        settings: StreamSettings,
+        member: str,
+        quarantine_root: Path,
     ) -> AppenderJob:
-        """The job of a registered view version's consumer group (what ``parity stream
-        append-offline`` runs)."""
-        from parity.offline.aggregations import events_spec
-        from parity.offline.base import ViewReadSpec
-        from parity.registry import ObjectKind
+        """The job of a view version's consumer group (what ``parity stream
+        append-offline`` runs); ``spec`` is the aggregation view version's read spec.
 
-        record = store.get_version(ref, kind=ObjectKind.FEATURE_VIEW)
-        view = store.get_feature_view(f"{record.name}@v{record.version}")
-        spec = ViewReadSpec.from_view(view, version=record.version, repo_root=store.repo_path)
-        group = settings.group_for(store.project, record.name, record.version)
+        Example:
+            >>> job = AppenderJob.for_view(spec, project="fraud", settings=settings,
+            ...                            member="host-1-appender",
+            ...                            quarantine_root=Path("q"))  # doctest: +SKIP
+        """
+        from parity.offline.aggregations import events_spec
+
+        group = settings.group_for(project, spec.name, spec.version)
         return cls(
             raw_spec=events_spec(spec),
-            quarantine_root=store.offline_path / "quarantine",
+            quarantine_root=quarantine_root,
             coordination_url=settings.coordination_url,
             prefix=settings.coordination_prefix(group),
             partitions=settings.partitions,

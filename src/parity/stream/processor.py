@@ -25,8 +25,8 @@ table records (application transactions) up to which message position of each pa
 of the source it holds, whichever group appended them.
 
 Example:
-    >>> processor = StreamProcessor.for_view(store, "txn_stats@v1",  # doctest: +SKIP
-    ...                                      settings=StreamSettings(stream="txns"))
+    >>> processor = store.stream_processor("txn_stats@v1",  # doctest: +SKIP
+    ...                                    settings=StreamSettings(stream="txns"))
     >>> processor.run(stop=threading.Event())  # doctest: +SKIP
 """
 
@@ -46,19 +46,18 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from parity.errors import DefinitionError
+from parity.errors import BadEvent, DefinitionError, OfflineAppendStalled
 from parity.offline.aggregations import events_spec
 from parity.online.base import ViewTable
 from parity.stream.base import Message, StreamTransport
 from parity.stream.collector import quiet_collector
 from parity.stream.config import StreamSettings
 from parity.stream.coordination import Checkpoint, RedisCoordinator
-from parity.stream.events import BadEvent, EventSchema
+from parity.stream.events import EventSchema
 from parity.stream.metrics import StreamMetrics
 from parity.stream.offline_appender import (
     AppenderJob,
     AppenderProcess,
-    OfflineAppendStalled,
     require_delta_source,
 )
 from parity.stream.state import Applied, EntityWindow, Key, WindowState
@@ -69,7 +68,6 @@ if TYPE_CHECKING:
     from parity.definitions import FeatureView
     from parity.offline.base import OfflineEngine, ViewReadSpec
     from parity.online.base import OnlineStore
-    from parity.store import FeatureStore
 
 
 @dataclass
@@ -234,46 +232,20 @@ class StreamProcessor:
         arrays.append(pa.array([created_us] * len(keys), stamp))
         return pa.Table.from_arrays(arrays, names=self._online_columns)
 
-    @classmethod
-    def for_view(
-        cls, store: FeatureStore, ref: str, /, *, settings: StreamSettings, **options: Any
-    ) -> StreamProcessor:
-        """A processor for a registered view version of ``store`` (``name`` or ``name@vN``)."""
-        from parity.offline.base import ViewReadSpec
-        from parity.registry import ObjectKind
-
-        record = store.get_version(ref, kind=ObjectKind.FEATURE_VIEW)
-        view = store.get_feature_view(f"{record.name}@v{record.version}")
-        return cls(
-            view,
-            version=record.version,
-            project=store.project,
-            spec=ViewReadSpec.from_view(view, version=record.version, repo_root=store.repo_path),
-            online=store.online_store,
-            engine=store.offline_engine,
-            settings=settings,
-            quarantine_root=store.offline_path / "quarantine",
-            **options,
-        )
-
     def _aggregations_in_table_order(self) -> list[Any]:
         by_name = {a.name: a for a in self.spec.aggregations}
         return [by_name[name] for name in self.table.feature_names]
 
     def _transport(self) -> StreamTransport:
-        if self.settings.transport == "nats":
-            from parity.stream.nats_jetstream import NatsJetStreamTransport
+        from parity.stream.transports import open_transport
 
-            return NatsJetStreamTransport(
-                self.settings.url,
-                stream=self.settings.stream,
-                group=self.group,
-                ack_wait_seconds=self.settings.ack_wait_seconds,
-            )
-        from parity.stream.redis_streams import RedisStreamsTransport
-
-        return RedisStreamsTransport(
-            self.settings.url, stream=self.settings.stream, group=self.group, consumer=self.member
+        return open_transport(
+            self.settings.transport,
+            self.settings.url,
+            stream=self.settings.stream,
+            group=self.group,
+            consumer=self.member,
+            ack_wait_seconds=self.settings.ack_wait_seconds,
         )
 
     # --- the loop --------------------------------------------------------------------

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from parity.errors import BadEvent
 from parity.stream.base import StreamTransport, partition_of
-from parity.stream.events import BadEvent, EventSchema, encode_event
+from parity.stream.events import EventSchema, encode_event
 
 
 @dataclass(frozen=True)
@@ -70,34 +71,26 @@ def route_events(
     return routed
 
 
-def transport_errors(transport: Literal["redis", "nats"], /) -> tuple[type[BaseException], ...]:
+def transport_errors(transport: str, /) -> tuple[type[BaseException], ...]:
     """The exceptions by which a transport says its server is unreachable or failing.
 
     Example:
         >>> OSError in transport_errors("redis")
         True
     """
-    if transport == "nats":
-        import nats.errors
+    from parity.stream.transports import STREAM_TRANSPORTS
 
-        return (OSError, TimeoutError, nats.errors.Error)
-    import redis.exceptions
-
-    return (OSError, TimeoutError, redis.exceptions.RedisError)
+    return STREAM_TRANSPORTS.factory(transport).server_errors()
 
 
-def open_publisher(
-    transport: Literal["redis", "nats"], url: str, /, *, stream: str
-) -> StreamTransport:
+def open_publisher(transport: str, url: str, /, *, stream: str) -> StreamTransport:
     """A transport used only to :meth:`~StreamTransport.publish` (it joins no group).
 
     Example:
         >>> open_publisher("redis", "redis://127.0.0.1:6379/0", stream="txns")  # doctest: +SKIP
     """
-    if transport == "nats":
-        from parity.stream.nats_jetstream import NatsJetStreamTransport
+    from parity.stream.transports import open_transport
 
-        return NatsJetStreamTransport(url, stream=stream, group="parity_push", ack_wait_seconds=30)
-    from parity.stream.redis_streams import RedisStreamsTransport
-
-    return RedisStreamsTransport(url, stream=stream, group="parity_push", consumer="parity_push")
+    return open_transport(
+        transport, url, stream=stream, group="parity_push", consumer="parity_push"
+    )

@@ -39,6 +39,32 @@ class RedisStreamsTransport(StreamTransport):
         # are not drained yet -> the id after which to read them.
         self._backlog: dict[int, str] = {}
 
+    @classmethod
+    def connect(
+        cls, url: str, /, *, stream: str, group: str, consumer: str, ack_wait_seconds: float
+    ) -> RedisStreamsTransport:
+        """A transport for ``consumer`` of ``group`` (Redis needs no redelivery wait:
+        unacknowledged messages stay pending until claimed).
+
+        Example:
+            >>> RedisStreamsTransport.connect("redis://127.0.0.1:6379/0", stream="txns",
+            ...     group="g", consumer="c", ack_wait_seconds=30).consumer  # doctest: +SKIP
+            'c'
+        """
+        return cls(url, stream=stream, group=group, consumer=consumer)
+
+    @staticmethod
+    def server_errors() -> tuple[type[BaseException], ...]:
+        """Socket errors and every redis-py error.
+
+        Example:
+            >>> OSError in RedisStreamsTransport.server_errors()
+            True
+        """
+        import redis.exceptions
+
+        return (OSError, TimeoutError, redis.exceptions.RedisError)
+
     def _key(self, partition: int) -> str:
         return f"{self.stream}:{partition}"
 

@@ -39,15 +39,12 @@ from typing import Any
 
 from parity.definitions import FeatureView
 from parity.errors import NaiveTimestampError, SchemaMismatch
-from parity.monitor.config import MonitorConfig
-from parity.monitor.policy import alert_on_quality
-from parity.monitor.quality import record_batch_quality
-from parity.monitor.records import monitoring_root
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.offline.changes import source_rows_of_entities
 from parity.online.base import OnlineStore, ViewTable
 from parity.registry import Actor, ObjectKind, Registry, SyncRecord, VersionState
 from parity.sync.consistency import compare_online_offline
+from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncObserver
 from parity.sync.report import SyncOutcome, SyncReport, VersionValidation
 from parity.sync.steps import PUBLISH_CHUNK_ROWS, SYNC_STEPS, Progress, SyncRun
 from parity.sync.validate import CREATED_TIMESTAMP
@@ -95,7 +92,7 @@ class SyncController:
         repo_root: Path,
         quarantine_root: Path,
         settings: SyncSettings = SyncSettings(),
-        monitoring: MonitorConfig | None = None,
+        observer: SyncObserver = NO_OBSERVER,
     ) -> None:
         self.project = project
         self.registry = registry
@@ -104,8 +101,8 @@ class SyncController:
         self.repo_root = repo_root
         self.quarantine_root = quarantine_root
         self.settings = settings
-        # Quality bounds and alert rules/routes for every batch (parity.yaml monitoring:).
-        self.monitoring = MonitorConfig() if monitoring is None else monitoring
+        # Told of every published batch (the facade wires the monitor's quality checks).
+        self.observer = observer
 
     # --- public --------------------------------------------------------------------------
 
@@ -270,15 +267,9 @@ class SyncController:
             run.details["error"] = f"{type(exc).__name__}: {exc}"
             self._record(run, run_id, started, SyncOutcome.FAILED, finished=datetime.now(UTC))
             raise
-        quality = record_batch_quality(
-            monitoring_root(self.quarantine_root.parent), run.view, run.rows,
-            version=run.version, source="sync", now=run.now, validation=run.validation,
-            settings=self.monitoring.quality,
-        )  # fmt: skip
-        alert_on_quality(
-            quality, settings=self.monitoring.alerts,
-            root=monitoring_root(self.quarantine_root.parent), repo_root=self.repo_root,
-        )  # fmt: skip
+        self.observer.batch_validated(
+            SyncBatch(run.view, run.version, run.rows, run.validation, at=run.now)
+        )
         clock = time.perf_counter()
         validation = self._validate_version(run)
         run.details["step_seconds"]["validate_version"] = round(time.perf_counter() - clock, 6)

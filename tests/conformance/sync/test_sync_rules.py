@@ -172,7 +172,7 @@ def test_definition_update_keeps_serving_the_old_version_until_the_new_is_valida
     assert values(repo, 1, ref="spend@v2") == [[99.0, "z"]]
     repo.store.promote("spend@v2")
     repo.store.repin("svc")
-    repo.store._serving_plans.clear()
+    repo.store.serving_plans.clear()
     resp = repo.store.get_online_features(
         feature_service="svc", entity_rows=[{"user_id": 1}], now=NOW
     )
@@ -306,7 +306,7 @@ def test_nullable_field_added_reads_null_until_the_next_sync(
     )
     repo.apply(grown)
     assert repo.store.get_version("spend@v1").revision == 1
-    repo.store._serving_plans.clear()
+    repo.store.serving_plans.clear()
     assert values(repo, 1) == [[10.0, "a", None]]
 
 

@@ -31,7 +31,6 @@ from parity.stream.consistency import (
     read_event_log,
     replay_and_compare,
 )
-from parity.stream.processor import StreamProcessor
 
 from . import test_mysql_capture as my
 from . import test_postgres_capture as pg
@@ -196,7 +195,7 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
     )
     with p.FeatureStore(tmp_path) as store:
         store.apply([ORDER, order_stats], message="cdc end to end")
-        processor = StreamProcessor.for_view(store, "order_stats", settings=settings)
+        processor = store.stream_processor("order_stats", settings=settings)
         deadline = time.monotonic() + 60
         while processor.metrics.received < len(published):
             assert time.monotonic() < deadline, processor.metrics.to_dict()

@@ -22,7 +22,6 @@ from parity.online.base import ReadRequest, ViewTable
 from parity.stream import StreamSettings
 from parity.stream.consistency import online_against_offline
 from parity.stream.nats_jetstream import stream_names
-from parity.stream.processor import StreamProcessor
 
 from .conftest import IN_CI
 from .test_end_to_end import AGGREGATIONS, ORDER, SOURCES, _drop_keys
@@ -112,7 +111,7 @@ def test_changes_travel_over_nats_jetstream_to_the_online_store(
     )
     with p.FeatureStore(tmp_path) as store:
         store.apply([ORDER, view], message="cdc over nats")
-        processor = StreamProcessor.for_view(store, "order_stats", settings=settings)
+        processor = store.stream_processor("order_stats", settings=settings)
         deadline = time.monotonic() + 60
         while processor.metrics.received < published:
             assert time.monotonic() < deadline, processor.metrics.to_dict()

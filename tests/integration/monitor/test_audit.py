@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from parity.monitor.audit import ConsistencyStatus, audit_view, latest_audit, serving_blocked
+from parity.monitor.audit import ConsistencyStatus, audit_view, latest_audit
+from parity.monitor.blocking import serving_blocked
 from parity.monitor.records import monitoring_root
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable

@@ -264,8 +264,9 @@ def test_warned_push_batches_alert_only_when_a_rule_names_warnings(tmp_path: Pat
 
 
 def test_in_process_reads_honour_the_block_until_unblocked(tmp_path: Path) -> None:
+    from parity.errors import ServingBlocked
     from parity.monitor.audit import store_audit
-    from parity.monitor.blocking import ServingBlocked, store_unblock
+    from parity.monitor.blocking import store_unblock
 
     root = init_repo(tmp_path / "b", project="sdkblock", rows=600)
     with (root / "parity.yaml").open("a") as f:

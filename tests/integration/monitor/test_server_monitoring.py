@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from parity.client import Client
 from parity.config import load_config
-from parity.monitor.blocking import ServingBlocked
+from parity.errors import ServingBlocked
 from parity.scaffold import init_repo
 from parity.serve.app import create_app
 from parity.serve.config import ServerConfig

@@ -83,7 +83,7 @@ def test_scheduler_retrains_on_evidence_and_the_rate_limit_holds(repo: Path) -> 
     perf = PerformanceEvidence("roc_auc", value=0.5, validation_value=0.9)
     with FeatureStore(repo) as store:
         ticks = run_scheduler(
-            store,
+            store.retraining,
             iterations=3,
             clock=lambda: now[0],
             sleep=lambda s: None,
@@ -94,7 +94,7 @@ def test_scheduler_retrains_on_evidence_and_the_rate_limit_holds(repo: Path) -> 
             "error: RetrainBlocked",
             "error: RetrainBlocked",
         ]
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             assert [r.state for r in loop.ledger.runs("fraud_model")] == [RunState.PROMOTED]
             assert len(loop.ledger.decisions("fraud_model")) == 3
@@ -123,7 +123,7 @@ def test_evaluate_records_the_decision_from_monitor_evidence(repo: Path, tmp_pat
     assert out["action"] == "warn"
     assert len(out["reasons"]) == 2
     with FeatureStore(repo) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             decision = loop.ledger.decisions("fraud_model")[-1]
             assert decision["evidence"]["drift"]["features"][0]["psi"] == 0.4
@@ -139,7 +139,7 @@ def test_parity_scheduler_once_makes_one_pass(repo: Path) -> None:
     out = _cli(repo, "scheduler", "--once", "--no-monitor-evidence")
     assert "'none'" in out
     with FeatureStore(repo) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             notes = [d["evidence"]["notes"] for d in loop.ledger.decisions("fraud_model")]
         finally:
@@ -163,7 +163,7 @@ def test_locked_registry_database_is_alerted_once_reachable_and_the_champion_ser
 
     now = END + timedelta(days=1)
     with FeatureStore(repo) as store:
-        loop = open_loop(store, clock=lambda: now)
+        loop = open_loop(store.retraining, clock=lambda: now)
         try:
             run_retrain(loop, find_model(repo, "fraud_model"))
         finally:
@@ -172,7 +172,9 @@ def test_locked_registry_database_is_alerted_once_reachable_and_the_champion_ser
         blocker = sqlite3.connect(repo / "data" / "registry.db", isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
         # As the feature server's first /predict does: open the registry, then serve.
-        server = ModelServer(store, open_model_registry(store), alias_cache_seconds=0.0)
+        server = ModelServer(
+            store.retraining, open_model_registry(store.retraining), alias_cache_seconds=0.0
+        )
         try:
             # Serving reads the registry without waiting for the writer: the champion serves.
             served = server.predict("fraud_model", [{"user_id": 1, "merchant_id": 1}])
@@ -182,14 +184,18 @@ def test_locked_registry_database_is_alerted_once_reachable_and_the_champion_ser
                 blocker.execute("ROLLBACK")  # the lock goes away before the second pass
 
             ticks = run_scheduler(
-                store, iterations=2, clock=lambda: now, sleep=release, evidence=no_evidence
+                store.retraining,
+                iterations=2,
+                clock=lambda: now,
+                sleep=release,
+                evidence=no_evidence,
             )
         finally:
             server.close()
             blocker.close()
         assert ticks[0].outcomes == {SCHEDULER: "error: registry database unavailable"}
         assert ticks[1].outcomes == {"fraud_model": "none"}
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             [alert] = loop.ledger.alerts(SCHEDULER)
         finally:

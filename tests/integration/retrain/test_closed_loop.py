@@ -62,7 +62,7 @@ def _model(trainer: Any = None, **policy: Any) -> Model:
 
 @pytest.fixture
 def loop(store: FeatureStore) -> Iterator[Loop]:
-    loop = open_loop(store, clock=Clock(END + timedelta(days=1)))
+    loop = open_loop(store.retraining, clock=Clock(END + timedelta(days=1)))
     yield loop
     loop.close()
 
@@ -72,7 +72,7 @@ def _rows() -> list[dict[str, Any]]:
 
 
 def test_closed_loop_detects_degradation_and_promotes_a_better_model(store: FeatureStore) -> None:
-    result = run_retrain_story(store)
+    result = run_retrain_story(store.retraining)
     assert result.champion == "fraud_model@v2"
     assert result.decision is not None and result.decision.action.value == "retrain"
     assert result.after["roc_auc"] > result.before["roc_auc"] + 0.05
@@ -80,7 +80,7 @@ def test_closed_loop_detects_degradation_and_promotes_a_better_model(store: Feat
     assert (first.state, second.state) == (RunState.PROMOTED, RunState.PROMOTED)
     assert second.outputs["gate"]["ci_low"] > 0
 
-    loop = open_loop(store)
+    loop = open_loop(store.retraining)
     try:
         v2 = loop.registry.alias("fraud_model", CHAMPION)
         assert v2 is not None and v2.version == 2
@@ -101,7 +101,9 @@ def test_closed_loop_detects_degradation_and_promotes_a_better_model(store: Feat
         dataset = store.offline_engine.get_saved_dataset(lineage.training_dataset)
         assert dataset.lineage.row_count > 0
         # The shadow check logged both models' predictions for the same requests.
-        roles = {p["role"] for p in ModelServer(store, loop.registry).log.read("fraud_model")}
+        roles = {
+            p["role"] for p in ModelServer(store.retraining, loop.registry).log.read("fraud_model")
+        }
         assert roles == {"champion", "challenger"}
         # Re-running a finished run id does nothing again.
         again = run_retrain(loop, _model(), run_id=second.run_id)
@@ -118,7 +120,7 @@ def test_shadow_runs_the_challenger_off_the_hot_path_and_logs_both(
     # The same data gives the same model; a negative min_delta lets it through the gate.
     second = run_retrain(loop, _model(min_delta=-1.0), trigger="schedule", until="register")
     assert second.state is RunState.RUNNING
-    server = ModelServer(store, loop.registry)
+    server = ModelServer(store.retraining, loop.registry)
     served = server.predict("fraud_model", _rows())
     server.close()  # waits for the shadow thread
     shadow = server.pending[0].result()
@@ -140,7 +142,7 @@ def test_failing_trainer_is_recorded_alerted_and_resumable(store: FeatureStore, 
     alert = loop.ledger.alerts("fraud_model")[-1]
     assert alert["severity"] == "critical" and "out of memory" in alert["message"]
     assert loop.registry.alias("fraud_model", CHAMPION).version == 1  # type: ignore[union-attr]
-    assert ModelServer(store, loop.registry).predict("fraud_model", _rows()).version == 1
+    assert ModelServer(store.retraining, loop.registry).predict("fraud_model", _rows()).version == 1
     assert loop.ledger.step_output("r2", "build_training_set") is not None
     # Recover: the failed run is resumable by its id; its finished steps are reused.
     built = loop.ledger.step_output("r2", "build_training_set")
@@ -196,7 +198,7 @@ def test_model_that_fails_to_load_falls_back_and_rollback_is_one_call(
         lineage=v1.lineage.__class__(**{**v1.lineage.__dict__, "run_id": "manual-bad"}),
     )
     loop.registry.promote("fraud_model", 2)
-    server = ModelServer(store, loop.registry, alerts=loop.alerts)
+    server = ModelServer(store.retraining, loop.registry, alerts=loop.alerts)
     # v2's artifact is truncated on disk: the previous champion serves, a person is alerted.
     path = Path(loop.registry.alias("fraud_model", CHAMPION).artifact_uri.removeprefix("file://"))  # type: ignore[union-attr]
     path.write_bytes(path.read_bytes()[:10])
@@ -227,7 +229,7 @@ def test_champion_that_fails_to_load_fails_the_run_until_a_rollback_then_it_resu
     assert loop.ledger.run("r3").state is RunState.FAILED  # type: ignore[union-attr]
     assert loop.ledger.alerts("fraud_model")[-1]["severity"] == "critical"
     # Production meanwhile: the previous champion serves, and that is alerted too.
-    server = ModelServer(store, loop.registry, alerts=loop.alerts)
+    server = ModelServer(store.retraining, loop.registry, alerts=loop.alerts)
     served = server.predict("fraud_model", _rows())
     server.close()
     assert (served.version, served.role) == (1, "previous")
@@ -260,7 +262,7 @@ def test_labels_that_arrive_late_let_the_failed_run_resume_while_the_champion_se
         run_retrain(loop, late, run_id="late1", trigger="performance")
     assert loop.ledger.run("late1").state is RunState.FAILED  # type: ignore[union-attr]
     assert loop.ledger.alerts("fraud_model")[-1]["severity"] == "critical"
-    served = ModelServer(store, loop.registry).predict("fraud_model", _rows())
+    served = ModelServer(store.retraining, loop.registry).predict("fraud_model", _rows())
     assert served.version == 1 and served.role == "champion"
     shutil.copy(
         store.repo_path / "data/transactions.parquet", store.repo_path / "data/late_labels.parquet"
@@ -291,11 +293,11 @@ def test_unreadable_registry_keeps_the_last_champion_serving(
     registry = DownRegistry(
         loop.ledger.engine, project="fraud", root=store.repo_path / "data/models"
     )
-    server = ModelServer(store, registry, alias_cache_seconds=0.0)  # every request reads
+    server = ModelServer(store.retraining, registry, alias_cache_seconds=0.0)  # every request reads
     assert server.predict("fraud_model", _rows()).version == 1
     registry.down = True
     assert server.predict("fraud_model", _rows()).version == 1  # the champion it knew
-    fresh = ModelServer(store, registry, alias_cache_seconds=0.0)
+    fresh = ModelServer(store.retraining, registry, alias_cache_seconds=0.0)
     with pytest.raises(sa.exc.OperationalError):  # nothing known yet: the error surfaces
         fresh.predict("fraud_model", _rows())
     server.close()

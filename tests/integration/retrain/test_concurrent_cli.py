@@ -71,7 +71,7 @@ def test_two_processes_running_one_model_run_it_once(repo: Path) -> None:
     loser = next(out + err for code, out, err in results if code == 1)
     assert "locked by run" in loser or "rate limit" in loser, loser
     with FeatureStore(repo) as store:
-        loop = open_loop(store)
+        loop = open_loop(store.retraining)
         try:
             runs = loop.ledger.runs("fraud_model")
             alerts = loop.ledger.alerts("fraud_model")

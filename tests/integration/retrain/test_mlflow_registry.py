@@ -233,7 +233,7 @@ def test_the_closed_loop_runs_on_mlflow(mlflow_root: Path, tmp_path: Path) -> No
         store.apply(message="test", actor="test")
         for report in store.materialize(end - timedelta(days=60), end):
             store.promote(report.ref, message="validated")
-        loop = open_loop(store, clock=lambda: end, config=config)
+        loop = open_loop(store.retraining, clock=lambda: end, config=config)
         try:
             report = run_retrain(loop, model)
             assert report.state is RunState.PROMOTED
@@ -242,7 +242,7 @@ def test_the_closed_loop_runs_on_mlflow(mlflow_root: Path, tmp_path: Path) -> No
             assert (
                 champion.lineage.training_dataset == report.outputs["build_training_set"]["dataset"]
             )
-            server = ModelServer(store, loop.registry)
+            server = ModelServer(store.retraining, loop.registry)
             served = server.predict(
                 "fraud_model", [{"user_id": 1, "merchant_id": 1, "amount": 20.0}]
             )

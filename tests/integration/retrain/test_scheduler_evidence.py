@@ -79,7 +79,7 @@ def repo(tmp_path: Path) -> Iterator[Path]:
         store.apply(message="test", actor="test")
         for report in store.materialize(END - timedelta(days=60), END):
             store.promote(report.ref, message="validated")
-        loop = open_loop(store, clock=Clock(TRAINED))
+        loop = open_loop(store.retraining, clock=Clock(TRAINED))
         try:
             assert run_retrain(loop, find_model(root, "fraud_model")).state is RunState.PROMOTED
         finally:
@@ -107,7 +107,7 @@ def _serve(
     log.start()
     served: list[tuple[str, int, datetime]] = []
     server = ModelServer(
-        store,
+        store.retraining,
         loop.registry,
         clock=clock,
         on_served=lambda r: served.append(r),  # type: ignore[func-returns-value]
@@ -171,14 +171,14 @@ def test_drift_whose_error_rises_with_it_triggers_a_retrain(repo: Path) -> None:
         )
     )
     with FeatureStore(repo) as store:
-        loop = open_loop(store, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             rising = [0.02 + 0.06 * k for k in range(WINDOWS)]  # wrong on 2% ... 44%
             _serve(store, loop, windows=WINDOWS, rows=ROWS_PER_WINDOW, error=rising)
         finally:
             loop.close()
-        result = tick(store, clock=Clock(NOW))  # the default provider: the monitor's
-        loop = open_loop(store, clock=Clock(NOW))
+        result = tick(store.retraining, clock=Clock(NOW))  # the default provider: the monitor's
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             [decision] = loop.ledger.decisions("fraud_model")
             runs = loop.ledger.runs("fraud_model")
@@ -203,14 +203,14 @@ def test_drift_whose_error_rises_with_it_triggers_a_retrain(repo: Path) -> None:
 
 def test_drift_without_rising_error_only_warns(repo: Path) -> None:
     with FeatureStore(repo) as store:
-        loop = open_loop(store, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             falling = [0.44 - 0.06 * k for k in range(WINDOWS)]  # drifts, yet gets better
             _serve(store, loop, windows=WINDOWS, rows=ROWS_PER_WINDOW, error=falling)
         finally:
             loop.close()
-        result = tick(store, clock=Clock(NOW))
-        loop = open_loop(store, clock=Clock(NOW))
+        result = tick(store.retraining, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             [decision] = loop.ledger.decisions("fraud_model")
             runs = loop.ledger.runs("fraud_model")
@@ -228,14 +228,14 @@ def test_drift_without_rising_error_only_warns(repo: Path) -> None:
 
 def test_insufficient_data_is_no_evidence_and_does_nothing(repo: Path) -> None:
     with FeatureStore(repo) as store:
-        loop = open_loop(store, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             # One window of 50 served rows (the monitor needs 200), no labels at all.
             _serve(store, loop, windows=1, rows=50, error=None)
         finally:
             loop.close()
-        result = tick(store, clock=Clock(NOW))
-        loop = open_loop(store, clock=Clock(NOW))
+        result = tick(store.retraining, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             [decision] = loop.ledger.decisions("fraud_model")
             runs = loop.ledger.runs("fraud_model")
@@ -251,8 +251,8 @@ def test_insufficient_data_is_no_evidence_and_does_nothing(repo: Path) -> None:
 
 def test_no_monitor_evidence_fires_on_schedules_only(repo: Path) -> None:
     with FeatureStore(repo) as store:
-        result = tick(store, clock=Clock(NOW), evidence=no_evidence)
-        loop = open_loop(store, clock=Clock(NOW))
+        result = tick(store.retraining, clock=Clock(NOW), evidence=no_evidence)
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             [decision] = loop.ledger.decisions("fraud_model")
         finally:
@@ -263,13 +263,13 @@ def test_no_monitor_evidence_fires_on_schedules_only(repo: Path) -> None:
 
 def test_champion_is_what_the_evidence_is_about(repo: Path) -> None:
     with FeatureStore(repo) as store:
-        loop = open_loop(store, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             champion = loop.registry.alias("fraud_model", CHAMPION)
         finally:
             loop.close()
-        tick(store, clock=Clock(NOW))
-        loop = open_loop(store, clock=Clock(NOW))
+        tick(store.retraining, clock=Clock(NOW))
+        loop = open_loop(store.retraining, clock=Clock(NOW))
         try:
             [decision] = loop.ledger.decisions("fraud_model")
         finally:

@@ -10,7 +10,7 @@ import pytest
 
 from parity import FeatureStore
 from parity.client import Client
-from parity.serve.vectors import FeatureStatus
+from parity.retrieval.vectors import FeatureStatus
 
 from .conftest import EVENT
 

@@ -31,7 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FeatureS
     end = datetime.now(UTC)
     for report in store.materialize(end - timedelta(days=400), end):
         store.promote(report.ref)
-    story = run_retrain_story(store)
+    story = run_retrain_story(store.retraining)
     yield store, story
     store.close()
 

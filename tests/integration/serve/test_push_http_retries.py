@@ -15,8 +15,7 @@ from deltalake import DeltaTable
 
 from parity import FeatureStore
 from parity.client import Client
-from parity.errors import OnlineStoreUnavailable
-from parity.serve.http_errors import PushIdConflict
+from parity.errors import OnlineStoreUnavailable, PushIdConflict
 
 from .conftest import RedisServer
 from .online_faults import FaultBeforeFirstWrite

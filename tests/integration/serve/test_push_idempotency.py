@@ -26,13 +26,10 @@ from deltalake import DeltaTable
 
 from parity import FeatureStore
 from parity.config import load_config
-from parity.errors import OnlineStoreUnavailable
+from parity.errors import OnlineStoreUnavailable, PushIdConflict
 from parity.offline.delta_writes import append_once
 from parity.online.base import ReadRequest, ViewTable
-from parity.scaffold import init_repo
-from parity.serve.http_errors import PushIdConflict
-from parity.serve.push import PushResult, apply_push, parse_push_request, resolve_push_plan
-from parity.serve.push_ledger import (
+from parity.push.ledger import (
     COMMIT_KEY,
     LEDGER_VIEW,
     PushIdentity,
@@ -42,6 +39,8 @@ from parity.serve.push_ledger import (
     ledger_table,
     offline_transactions,
 )
+from parity.push.request import PushResult, parse_push_request
+from parity.scaffold import init_repo
 
 from .conftest import RedisServer, free_port
 from .online_faults import Delegating, FaultBeforeFirstWrite, RecordingWrites
@@ -398,8 +397,8 @@ def push_at(
     """A push received at ``now`` (the server's path, with a controlled clock)."""
     body = {"push_source_name": "txn_push", "rows": rows, "to": to, "push_id": push_id}
     request = parse_push_request(body, max_rows=100)
-    plan = resolve_push_plan(store.snapshot(), "txn_push", repo_root=store.repo_path)
-    return apply_push(store, plan, request, now=now)
+    plan = store.pusher.plan(store.snapshot(), "txn_push")
+    return store.pusher.apply(plan, request, now=now)
 
 
 def ledger_rows(repo: Repo) -> dict[int, int]:

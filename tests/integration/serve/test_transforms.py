@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 from parity import FeatureStore
 from parity.client import Client
 from parity.config import load_config
-from parity.errors import SchemaMismatch
-from parity.serve.transforms import TransformUnavailable
-from parity.serve.vectors import FeatureStatus
+from parity.errors import SchemaMismatch, TransformUnavailable
+from parity.retrieval.vectors import FeatureStatus
 
 from .conftest import Backend, serve
 
@@ -356,7 +355,7 @@ def test_pinned_service_version_refuses_a_changed_function_naming_both_fingerpri
 
 def test_request_values_are_checked_against_their_declared_dtype() -> None:
     from parity import Bool, Field, Float64, Int64, Timestamp
-    from parity.serve.transforms import request_values
+    from parity.retrieval.transforms import request_values
 
     assert request_values([{"a": 3}], Field("a", Float64), "s") == [3]
     with pytest.raises(SchemaMismatch, match=r"'a' is True \(bool\); it is declared float64"):
@@ -384,7 +383,7 @@ def test_an_unknown_fingerprint_rereads_the_repository_at_most_every_few_seconds
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from parity import Field, Float64, RowTransform
-    from parity.serve import transforms as module
+    from parity.retrieval import transforms as module
 
     known = RowTransform(
         "r", inputs=["a"], outputs=[Field("b", Float64)], function=lambda df: {"b": df["a"]}

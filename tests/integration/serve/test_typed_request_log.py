@@ -208,7 +208,7 @@ def test_two_service_versions_are_two_layouts_combined_by_feature_name(
 
 
 def test_sampled_and_dropped_rows_are_counted_and_kept_rows_weighted(tmp_path: Path) -> None:
-    from parity.serve.reading import read_online
+    from parity.retrieval.vectors import read_online
 
     root = tmp_path / "request_log"
     metrics = ServerMetrics()

@@ -84,8 +84,8 @@ def test_nats_stream_online_equals_offline_and_counts_each_event_once(
 ) -> None:
     items = events(300, seed=21)
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "txn_stats", settings=_settings(nats_url, redis_url, nats_stream)
+        processor = store.stream_processor(
+            "txn_stats", settings=_settings(nats_url, redis_url, nats_stream)
         )
         processor.rebalance()
         _publish(processor, items)
@@ -110,7 +110,7 @@ def test_unacknowledged_nats_messages_are_redelivered_to_the_next_owner(
     config = _settings(nats_url, redis_url, nats_stream, lease_seconds=1.0)
     with p.FeatureStore(stream_repo) as store:
         never = config.model_copy(update={"checkpoint_interval_seconds": 3600.0})
-        first = StreamProcessor.for_view(store, "txn_stats", settings=never, member="first")
+        first = store.stream_processor("txn_stats", settings=never, member="first")
         first.rebalance()
         _publish(first, items)
         deadline = time.monotonic() + 20
@@ -124,7 +124,7 @@ def test_unacknowledged_nats_messages_are_redelivered_to_the_next_owner(
         first.coordinator.close()
         assert first.appender is not None
         first.appender.stop()
-        second = StreamProcessor.for_view(store, "txn_stats", settings=config, member="second")
+        second = store.stream_processor("txn_stats", settings=config, member="second")
         deadline = time.monotonic() + 30
         while second.metrics.applied < len(items):
             assert time.monotonic() < deadline, second.metrics.to_dict()

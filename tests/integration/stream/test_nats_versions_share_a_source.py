@@ -42,8 +42,8 @@ def test_two_versions_on_nats_append_each_event_once_and_agree_online(
     items = events(400, seed=71)
     config = nats_tests._settings(nats_url, redis_url, nats_stream)
     with p.FeatureStore(two_versions) as store:
-        v1 = StreamProcessor.for_view(store, "txn_stats@v1", settings=config)
-        v2 = StreamProcessor.for_view(store, "txn_stats@v2", settings=config)
+        v1 = store.stream_processor("txn_stats@v1", settings=config)
+        v2 = store.stream_processor("txn_stats@v2", settings=config)
         v1.rebalance()
         v2.rebalance()
         nats_tests._publish(v1, items)
@@ -68,7 +68,7 @@ def test_a_killed_owners_messages_come_back_before_newer_ones_and_reach_the_sour
     config = nats_tests._settings(nats_url, redis_url, nats_stream, lease_seconds=1.0)
     with p.FeatureStore(stream_repo) as store:
         never = config.model_copy(update={"checkpoint_interval_seconds": 3600.0})
-        first = StreamProcessor.for_view(store, "txn_stats", settings=never, member="first")
+        first = store.stream_processor("txn_stats", settings=never, member="first")
         first.rebalance()
         nats_tests._publish(first, first_items)
         _until([first], len(first_items))
@@ -78,7 +78,7 @@ def test_a_killed_owners_messages_come_back_before_newer_ones_and_reach_the_sour
         assert first.appender is not None
         first.appender.stop()
         _publish_with(nats_url, nats_stream, later_items)  # newer messages wait too
-        second = StreamProcessor.for_view(store, "txn_stats", settings=config, member="second")
+        second = store.stream_processor("txn_stats", settings=config, member="second")
         everything: list[dict[str, Any]] = first_items + later_items
         _until([second], len(everything))
         second.checkpoint()

@@ -23,6 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 import parity as p
+from parity.errors import OfflineAppendStalled
 from parity.offline.aggregations import events_spec
 from parity.offline.base import ViewReadSpec
 from parity.stream.consistency import online_against_offline
@@ -30,7 +31,6 @@ from parity.stream.coordination import Checkpoint
 from parity.stream.offline_appender import (
     AppenderJob,
     OfflineAppender,
-    OfflineAppendStalled,
     message_position,
 )
 from parity.stream.processor import StreamProcessor
@@ -67,7 +67,7 @@ def test_checkpoint_without_an_appender_raises_stalled_naming_the_fix_and_keeps_
     items = events(50, seed=41)
     config = settings(redis_url, unique_prefix, offline_appender="none", offline_wait_seconds=0.3)
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(store, "txn_stats", settings=config)
+        processor = store.stream_processor("txn_stats", settings=config)
         assert processor.appender is None
         publish(processor, items)
         with pytest.raises(OfflineAppendStalled, match="append-offline") as raised:
@@ -82,7 +82,7 @@ def test_checkpoint_without_an_appender_raises_stalled_naming_the_fix_and_keeps_
         client.close()
         assert spooled > 0  # the events wait in the spool
         # An appender started later (the sidecar's job) appends them, once.
-        job = AppenderJob.for_view(store, "txn_stats", settings=config, member="sidecar")
+        job = store.offline_appender_job("txn_stats", settings=config, member="sidecar")
         appender = OfflineAppender(job)
         assert appender.acquire()
         while appender.step():
@@ -109,10 +109,10 @@ def test_appender_dying_after_its_delta_commit_appends_nothing_twice_on_redelive
         lease_seconds=1.0,
     )
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(store, "txn_stats", settings=config)
+        processor = store.stream_processor("txn_stats", settings=config)
         publish(processor, first_items)
         _checkpoint_without_appender_after(processor, len(first_items))
-        job = AppenderJob.for_view(store, "txn_stats", settings=config, member="doomed")
+        job = store.offline_appender_job("txn_stats", settings=config, member="doomed")
         doomed = OfflineAppender(job)
         assert doomed.acquire()
 
@@ -128,7 +128,7 @@ def test_appender_dying_after_its_delta_commit_appends_nothing_twice_on_redelive
         publish(processor, second_items)
         _checkpoint_without_appender_after(processor, len(first_items) + len(second_items))
         heir = OfflineAppender(
-            AppenderJob.for_view(store, "txn_stats", settings=config, member="heir")
+            store.offline_appender_job("txn_stats", settings=config, member="heir")
         )
         assert not heir.acquire()  # the dead appender's lease has not expired yet
         deadline = time.monotonic() + 5
@@ -163,7 +163,7 @@ def test_killed_appender_process_is_restarted_and_nothing_is_lost_or_doubled(
     items = events(900, seed=44)
     config = settings(redis_url, unique_prefix, lease_seconds=1.0, checkpoint_interval_seconds=0.05)
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(store, "txn_stats", settings=config)
+        processor = store.stream_processor("txn_stats", settings=config)
         assert processor.appender is not None
         killed = processor.appender.pid
         for start in range(0, len(items), 100):
@@ -208,7 +208,7 @@ def test_the_delta_commit_records_each_source_partitions_highest_message_positio
     items = events(200, seed=45)
     config = settings(redis_url, unique_prefix)
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(store, "txn_stats", settings=config)
+        processor = store.stream_processor("txn_stats", settings=config)
         publish(processor, items)
         drain(processor, len(items))
         spec, _ = specs(store)
@@ -225,9 +225,7 @@ def test_a_checkpoint_of_only_rejected_messages_quarantines_them_and_records_its
     stream_repo: Path, redis_url: str, unique_prefix: str
 ) -> None:
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "txn_stats", settings=settings(redis_url, unique_prefix)
-        )
+        processor = store.stream_processor("txn_stats", settings=settings(redis_url, unique_prefix))
         processor.transport.publish(0, [b"poison", b"[]"])
         drain(processor, 2)
         spec, _ = specs(store)

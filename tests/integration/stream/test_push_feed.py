@@ -148,9 +148,7 @@ def test_pushed_events_are_aggregated_online_and_appended_offline_exactly_once(
     assert stream_length(redis_url, unique_prefix) == 300
 
     with p.FeatureStore(push_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "spend", settings=settings(redis_url, unique_prefix)
-        )
+        processor = store.stream_processor("spend", settings=settings(redis_url, unique_prefix))
         drain(processor, 300)
         assert processor.metrics.applied == 150
         assert processor.metrics.duplicates == 150
@@ -225,8 +223,7 @@ def test_pushed_events_reach_a_nats_jetstream_processor_once(
         with p.FeatureStore(root, config=other) as elsewhere:
             assert not elsewhere.push("txn_push", items, push_id="n-1").replayed
         with p.FeatureStore(root) as store:
-            processor = StreamProcessor.for_view(
-                store,
+            processor = store.stream_processor(
                 "spend",
                 settings=settings(
                     redis_url, unique_prefix, transport="nats", url=nats_url, ack_wait_seconds=2.0

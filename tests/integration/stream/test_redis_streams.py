@@ -87,9 +87,7 @@ def test_online_equals_offline_after_a_stream_of_events(
 ) -> None:
     items = events(600)
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "txn_stats", settings=settings(redis_url, unique_prefix)
-        )
+        processor = store.stream_processor("txn_stats", settings=settings(redis_url, unique_prefix))
         publish(processor, items)
         drain(processor, len(items))
         assert processor.metrics.applied == len(items)
@@ -109,9 +107,7 @@ def test_redelivered_and_republished_events_count_once(
 ) -> None:
     items = events(200, seed=2)
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "txn_stats", settings=settings(redis_url, unique_prefix)
-        )
+        processor = store.stream_processor("txn_stats", settings=settings(redis_url, unique_prefix))
         publish(processor, items)
         publish(processor, items[:50])  # a producer retrying: same event ids
         drain(processor, len(items) + 50)
@@ -142,9 +138,7 @@ def test_bad_events_go_to_dead_letters_and_quarantine_and_the_processor_keeps_ru
         encode_event({"user_id": 1, "ts": T0, "amount": "lots", "merchant": "a"}),
     ]
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "txn_stats", settings=settings(redis_url, unique_prefix)
-        )
+        processor = store.stream_processor("txn_stats", settings=settings(redis_url, unique_prefix))
         processor.transport.publish(0, bad)
         publish(processor, good)
         drain(processor, len(good) + len(bad))
@@ -172,8 +166,7 @@ def test_late_events_within_lateness_apply_and_later_ones_are_dropped_and_counte
 ) -> None:
     base = {"user_id": 7, "merchant": "a", "amount": 1.0}
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store,
+        processor = store.stream_processor(
             "txn_stats",
             settings=settings(redis_url, unique_prefix, allowed_lateness_seconds=60),
         )
@@ -203,8 +196,8 @@ def test_two_processes_of_one_group_share_the_partitions(
     items = events(400, seed=5)
     config = settings(redis_url, unique_prefix, partitions=4, lease_seconds=1.0)
     with p.FeatureStore(stream_repo) as store:
-        first = StreamProcessor.for_view(store, "txn_stats", settings=config, member="one")
-        second = StreamProcessor.for_view(store, "txn_stats", settings=config, member="two")
+        first = store.stream_processor("txn_stats", settings=config, member="one")
+        second = store.stream_processor("txn_stats", settings=config, member="two")
         first.rebalance()
         second.rebalance()
         deadline = time.monotonic() + 10
@@ -241,9 +234,7 @@ def test_two_processes_of_one_group_share_the_partitions(
 
 def test_run_stops_on_the_stop_event(stream_repo: Path, redis_url: str, unique_prefix: str) -> None:
     with p.FeatureStore(stream_repo) as store:
-        processor = StreamProcessor.for_view(
-            store, "txn_stats", settings=settings(redis_url, unique_prefix)
-        )
+        processor = store.stream_processor("txn_stats", settings=settings(redis_url, unique_prefix))
         stop = threading.Event()
         threading.Timer(0.3, stop.set).start()
         started = time.monotonic()

@@ -33,7 +33,7 @@ settings = StreamSettings(url=url, coordination_url=url, stream=stream, partitio
     poll_timeout_ms=5, allowed_lateness_seconds=86400.0 * 30,
     future_tolerance_seconds=86400.0 * 3650)
 with p.FeatureStore(repo) as store:
-    processor = StreamProcessor.for_view(store, "txn_stats", settings=settings, member=member)
+    processor = store.stream_processor("txn_stats", settings=settings, member=member)
     idle_since, deadline = None, time.monotonic() + 60
     # Until every partition is owned and nothing arrived for half a second.
     while time.monotonic() < deadline:

@@ -17,14 +17,13 @@ from deltalake import DeltaTable
 
 import parity as p
 from parity.definitions import Aggregation
+from parity.errors import OfflineAppendStalled
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable
 from parity.stream.consistency import online_against_offline, replay_and_compare
 from parity.stream.offline_appender import (
-    AppenderJob,
     AppenderProcess,
     OfflineAppender,
-    OfflineAppendStalled,
 )
 from parity.stream.processor import StreamProcessor
 
@@ -91,8 +90,8 @@ def test_two_versions_consuming_one_stream_append_each_event_once_and_agree_onli
     items = events(600, seed=61)
     config = settings(redis_url, unique_prefix)
     with p.FeatureStore(two_versions) as store:
-        v1 = StreamProcessor.for_view(store, "txn_stats@v1", settings=config)
-        v2 = StreamProcessor.for_view(store, "txn_stats@v2", settings=config)
+        v1 = store.stream_processor("txn_stats@v1", settings=config)
+        v2 = store.stream_processor("txn_stats@v2", settings=config)
         assert v1.group != v2.group
         for start in range(0, len(items), 150):
             publish(v1, items[start : start + 150])
@@ -117,8 +116,8 @@ def test_v1_stopped_mid_stream_while_v2_continues_leaves_no_gap_and_no_duplicate
     items = events(800, seed=62)
     config = settings(redis_url, unique_prefix)
     with p.FeatureStore(two_versions) as store:
-        v1 = StreamProcessor.for_view(store, "txn_stats@v1", settings=config)
-        v2 = StreamProcessor.for_view(store, "txn_stats@v2", settings=config)
+        v1 = store.stream_processor("txn_stats@v1", settings=config)
+        v2 = store.stream_processor("txn_stats@v2", settings=config)
         publish(v1, items[:300])
         _until([v1], 300)
         _until([v2], 150)  # v2 behind when v1 retires
@@ -141,7 +140,7 @@ def test_v2_started_after_v1_appended_everything_appends_nothing(
     config = settings(redis_url, unique_prefix)
     late = settings(redis_url, unique_prefix, offline_appender="none", offline_wait_seconds=0.3)
     with p.FeatureStore(two_versions) as store:
-        v1 = StreamProcessor.for_view(store, "txn_stats@v1", settings=config)
+        v1 = store.stream_processor("txn_stats@v1", settings=config)
         publish(v1, items)
         _until([v1], len(items))
         v1.checkpoint()
@@ -149,12 +148,12 @@ def test_v2_started_after_v1_appended_everything_appends_nothing(
         spec, _ = _spec_and_table(store, 1)
         commits = DeltaTable(spec.source.path).version()
         # v2 starts late: it reads the stream from its start, spools everything...
-        v2 = StreamProcessor.for_view(store, "txn_stats@v2", settings=late)
+        v2 = store.stream_processor("txn_stats@v2", settings=late)
         _until([v2], len(items))
         with pytest.raises(OfflineAppendStalled):
             v2.checkpoint()  # no appender of its own yet
         appender = OfflineAppender(
-            AppenderJob.for_view(store, "txn_stats@v2", settings=late, member="sidecar")
+            store.offline_appender_job("txn_stats@v2", settings=late, member="sidecar")
         )
         assert appender.acquire()
         while appender.step():
@@ -177,15 +176,15 @@ def test_an_appender_whose_snapshot_another_group_overtook_retries_and_skips_its
     items = events(300, seed=64)
     config = settings(redis_url, unique_prefix, offline_appender="none", offline_wait_seconds=0.3)
     with p.FeatureStore(two_versions) as store:
-        v1 = StreamProcessor.for_view(store, "txn_stats@v1", settings=config)
-        v2 = StreamProcessor.for_view(store, "txn_stats@v2", settings=config)
+        v1 = store.stream_processor("txn_stats@v1", settings=config)
+        v2 = store.stream_processor("txn_stats@v2", settings=config)
         publish(v1, items)
         _until([v1, v2], len(items))
         for processor in (v1, v2):
             with pytest.raises(OfflineAppendStalled):
                 processor.checkpoint()  # both spools hold every event
         first, second = (
-            OfflineAppender(AppenderJob.for_view(store, ref, settings=config, member=f"m-{ref}"))
+            OfflineAppender(store.offline_appender_job(ref, settings=config, member=f"m-{ref}"))
             for ref in ("txn_stats@v1", "txn_stats@v2")
         )
         assert first.acquire() and second.acquire()
@@ -219,8 +218,8 @@ def test_two_appender_processes_draining_two_groups_at_once_append_each_event_on
     items = events(1500, seed=65)
     config = settings(redis_url, unique_prefix, offline_appender="none", offline_wait_seconds=0.3)
     with p.FeatureStore(two_versions) as store:
-        v1 = StreamProcessor.for_view(store, "txn_stats@v1", settings=config)
-        v2 = StreamProcessor.for_view(store, "txn_stats@v2", settings=config)
+        v1 = store.stream_processor("txn_stats@v1", settings=config)
+        v2 = store.stream_processor("txn_stats@v2", settings=config)
         for start in range(0, len(items), 100):
             publish(v1, items[start : start + 100])
             _until([v1, v2], start + 100)
@@ -229,7 +228,7 @@ def test_two_appender_processes_draining_two_groups_at_once_append_each_event_on
                     processor.checkpoint()  # one spool entry per partition and group
         jobs = [
             dataclasses.replace(
-                AppenderJob.for_view(store, ref, settings=config, member=f"p-{ref}"),
+                store.offline_appender_job(ref, settings=config, member=f"p-{ref}"),
                 interval_seconds=0.0,
             )
             for ref in ("txn_stats@v1", "txn_stats@v2")

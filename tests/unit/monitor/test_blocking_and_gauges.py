@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from parity.monitor.audit import AUDITS_TABLE, audits_schema, serving_blocked
-from parity.monitor.blocking import BlockState, ServingBlocked, store_unblock
+from parity.errors import ServingBlocked
+from parity.monitor.audit import AUDITS_TABLE, audits_schema
+from parity.monitor.blocking import BlockState, serving_blocked, store_unblock
 from parity.monitor.gauges import (
     QualityOutcome,
     audit_gauges,

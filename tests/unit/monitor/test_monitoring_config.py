@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from parity.config import load_config
+from parity.config import load_config, load_monitor_config
 from parity.errors import ConfigError
-from parity.monitor.config import InconsistencyPolicy, load_monitor_config
+from parity.monitor.config import InconsistencyPolicy
 
 
 def repo(tmp_path: Path, parity_yaml: str, monitoring_yaml: str | None = None) -> Path:

@@ -12,9 +12,9 @@ import pytest
 from parity.errors import NaiveTimestampError
 from parity.monitor.log_layout import LogLayout
 from parity.monitor.served import served_window
+from parity.retrieval.vectors import FeatureStatus
 from parity.serve.log_writer import encode_frame, run
 from parity.serve.request_log import layout_frame
-from parity.serve.vectors import FeatureStatus
 
 AT = datetime(2026, 11, 24, 9, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parity.monitor.log_layout import LogLayout, find_layouts
+from parity.retrieval.vectors import FeatureStatus, OnlineResponse
 from parity.serve.log_writer import encode_frame, run
 from parity.serve.request_log import ServedPrediction, layout_frame, request_frame, stamp_positions
-from parity.serve.vectors import FeatureStatus, OnlineResponse
 
 STATUSES = tuple(s.value for s in FeatureStatus)
 STAMPS = st.datetimes(

@@ -22,7 +22,7 @@ import pickle
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -37,6 +37,10 @@ from parity.retrain.registries.base import (
     ModelRegistry,
     ModelVersion,
 )
+from parity.retrain.registries.config import BuiltinModelRegistryConfig
+
+if TYPE_CHECKING:
+    from parity.retrain.ledger.transitions import TransitionLog
 
 metadata = sa.MetaData()
 
@@ -81,6 +85,37 @@ class BuiltinModelRegistry(ModelRegistry):
         self._project = project
         self._root = root
         ensure_tables(engine, metadata)
+
+    @classmethod
+    def open(
+        cls,
+        config: BuiltinModelRegistryConfig,
+        *,
+        repo_root: str | Path,
+        project: str,
+        transitions: TransitionLog,
+    ) -> BuiltinModelRegistry:
+        """The registry ``config`` describes, in the database of ``transitions`` (the
+        registry database); a relative ``artifacts_path`` is under ``repo_root``.
+
+        Example:
+            >>> import tempfile
+            >>> from parity.registry.config import SqliteRegistryConfig
+            >>> from parity.retrain.registries.config import BuiltinModelRegistryConfig
+            >>> from parity.retrain.database import open_engine
+            >>> from parity.retrain.ledger import Ledger
+            >>> repo = Path(tempfile.mkdtemp())
+            >>> ledger = Ledger(open_engine(SqliteRegistryConfig(), repo_root=repo), project="p")
+            >>> BuiltinModelRegistry.open(BuiltinModelRegistryConfig(), repo_root=repo,
+            ...                           project="p", transitions=ledger).versions("x")
+            []
+        """
+        root = Path(config.artifacts_path)
+        return cls(
+            transitions.engine,
+            project=project,
+            root=root if root.is_absolute() else Path(repo_root) / root,
+        )
 
     def _record(self, row: Any) -> ModelVersion:
         return ModelVersion(

@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from parity.retrain.config import MlflowModelRegistryConfig
 from parity.retrain.errors import ModelLoadError, ModelNotFound
 from parity.retrain.ledger.transitions import Transition, TransitionLog
 from parity.retrain.registries.base import (
@@ -44,6 +43,7 @@ from parity.retrain.registries.base import (
     ModelRegistry,
     ModelVersion,
 )
+from parity.retrain.registries.config import MlflowModelRegistryConfig
 
 _ARTIFACT = "model.pkl"
 

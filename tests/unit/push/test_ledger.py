@@ -14,14 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from parity.errors import BadRequest, PushIdConflict
 from parity.offline.delta_writes import append_once, commit_with_metadata, committed_versions
 from parity.online import open_online_store
 from parity.online.base import OnlineStore
 from parity.online.sqlite import SqliteOnlineConfig
-from parity.serve.config import PushConfig, ServerConfig
-from parity.serve.http_errors import BadRequest, PushIdConflict
-from parity.serve.push import PushResult, parse_push_request
-from parity.serve.push_ledger import (
+from parity.push.config import PushConfig
+from parity.push.ledger import (
     PushIdentity,
     PushLedger,
     at_us,
@@ -32,6 +31,8 @@ from parity.serve.push_ledger import (
     ledger_table,
     offline_transactions,
 )
+from parity.push.request import PushResult, parse_push_request
+from parity.serve.config import ServerConfig
 
 json_values = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
 row = st.dictionaries(st.text(min_size=1, max_size=6), json_values, max_size=5)

@@ -5,7 +5,7 @@ The ttl is enforced online exactly as offline: a value whose event time is older
 present. A value at exactly ``now - ttl`` is still valid.
 
 A service's row transforms run last, once per request for all its rows, on the values
-just read and the request fields of the entity rows (:mod:`parity.serve.transforms`).
+just read and the request fields of the entity rows (:mod:`parity.retrieval.transforms`).
 
 Example:
     >>> FeatureStatus.OUTSIDE_MAX_AGE.value
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from parity.errors import SchemaMismatch
 from parity.online.base import OnlineStore, ReadRequest
-from parity.serve.resolve import ServingPlan, ViewRead
+from parity.retrieval.resolve import ServingPlan, ViewRead
 
 if TYPE_CHECKING:
     import pyarrow as pa

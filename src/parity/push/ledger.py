@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from parity.errors import BadRequest, PushIdConflict
 from parity.online.base import OnlineRow, OnlineStore, ReadRequest, ViewTable
-from parity.serve.http_errors import BadRequest, PushIdConflict
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable

@@ -26,7 +26,7 @@ from parity.errors import (
 )
 from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, ServicePin, VersionRecord, VersionState
-from parity.serve.transforms import TransformFunctions, TransformPlan, bind_transforms
+from parity.retrieval.transforms import TransformFunctions, TransformPlan, bind_transforms
 from parity.types import DType
 
 

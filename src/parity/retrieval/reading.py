@@ -1,6 +1,6 @@
-"""Reading vectors for the server: inline on the fast path, per view under a deadline.
+"""Reading vectors for request handlers: inline on the fast path, per view under a deadline.
 
-Without a deadline a read is one :func:`~parity.serve.vectors.read_online` call (one
+Without a deadline a read is one :func:`~parity.retrieval.vectors.read_online` call (one
 backend round trip for all views) made directly on the event loop: on loopback Redis it
 takes tens of microseconds, less than handing it to a thread would cost. With a deadline
 each view version is read in its own worker thread; whatever has arrived when the
@@ -26,8 +26,8 @@ from typing import Any
 
 from parity.errors import OnlineStoreUnavailable
 from parity.online.base import OnlineStore, ReadRequest, ViewTable
-from parity.serve.resolve import ServingPlan
-from parity.serve.vectors import FeatureStatus, OnlineResponse, read_online
+from parity.retrieval.resolve import ServingPlan
+from parity.retrieval.vectors import FeatureStatus, OnlineResponse, read_online
 
 COOLDOWN_SECONDS = 0.5
 """After an online store failure, reads fail fast this long before one tries again."""

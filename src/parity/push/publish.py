@@ -17,8 +17,9 @@ Delta table holds each pushed event once (within the processors' allowed latenes
 retry later than that is dropped as late, never counted twice).
 
 Example:
-    >>> feed = stream_feed(plan, store.config.server.push.streams)  # doctest: +SKIP
-    >>> publish_push(store, plan, request, feed, now=now).streams  # doctest: +SKIP
+    >>> feed = stream_feed(plan, settings.config.streams)  # doctest: +SKIP
+    >>> publish_push(plan, request, feed, online=online, settings=settings,
+    ...              now=now).streams  # doctest: +SKIP
     {'txns': 2}
 """
 
@@ -27,24 +28,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from parity.errors import OnlineStoreUnavailable, SchemaMismatch
 from parity.offline.base import ViewReadSpec
-from parity.serve.config import PushStreamConfig
-from parity.serve.push import PushPlan, PushRequest, PushResult
-from parity.serve.push_ledger import (
+from parity.online.base import OnlineStore
+from parity.push.config import PushSettings, PushStreamConfig
+from parity.push.ledger import (
     APP_PREFIX,
     PushIdentity,
     PushLedger,
     fingerprint,
     new_push_id,
 )
+from parity.push.plan import PushPlan
+from parity.push.request import PushRequest, PushResult
 from parity.stream.events import EventSchema
 from parity.stream.publish import open_publisher, route_events, transport_errors
-
-if TYPE_CHECKING:
-    from parity.store import FeatureStore
 
 
 def stream_feed(plan: PushPlan, streams: Mapping[str, PushStreamConfig]) -> PushStreamConfig | None:
@@ -91,17 +91,19 @@ def stream_feed(plan: PushPlan, streams: Mapping[str, PushStreamConfig]) -> Push
 
 
 def publish_push(
-    store: FeatureStore,
     plan: PushPlan,
     request: PushRequest,
     feed: PushStreamConfig,
     *,
+    online: OnlineStore,
+    settings: PushSettings,
     now: datetime,
 ) -> PushResult:
     """Publish a push's valid rows to ``feed``, at most once per completed push id.
 
     Example:
-        >>> publish_push(store, plan, request, feed, now=now).rows_written  # doctest: +SKIP
+        >>> publish_push(plan, request, feed, online=online, settings=settings,
+        ...              now=now).rows_written  # doctest: +SKIP
         2
     """
     source = plan.source.name
@@ -114,8 +116,8 @@ def publish_push(
         )
     push_id = request.push_id or new_push_id()
     print_ = fingerprint(source, request.to, request.rows)
-    retention = store.config.server.push.idempotency_retention
-    ledger = PushLedger(store.online_store, project=store.project, retention=retention, now=now)
+    retention = settings.config.idempotency_retention
+    ledger = PushLedger(online, project=settings.project, retention=retention, now=now)
     entry = ledger.lookup(source, push_id)
     if entry is not None:
         entry.identity.require_same(print_, push_source=source)
@@ -126,7 +128,7 @@ def publish_push(
         ledger.start(source, identity)
     schemas = [
         EventSchema.from_spec(
-            ViewReadSpec.from_view(t.view, version=t.version, repo_root=store.repo_path),
+            ViewReadSpec.from_view(t.view, version=t.version, repo_root=settings.repo_root),
             id_field=feed.id_field,
         )
         for t in plan.targets
@@ -134,7 +136,7 @@ def publish_push(
     events = [{**row, feed.id_field: f"{push_id}:{i}"} for i, row in enumerate(request.rows)]
     routed = route_events(schemas, events, partitions=feed.partitions)
     if routed.rejected:
-        _quarantine_rejected(store, plan, events, routed.rejected, identity)
+        _quarantine_rejected(settings, plan, events, routed.rejected, identity)
     _publish(feed, routed.partitions, push_id=push_id)
     count = len(request.rows)
     result = PushResult(
@@ -174,7 +176,7 @@ def _publish(
 
 
 def _quarantine_rejected(
-    store: FeatureStore,
+    settings: PushSettings,
     plan: PushPlan,
     events: list[dict[str, Any]],
     rejected: list[tuple[int, int, str]],
@@ -193,11 +195,11 @@ def _quarantine_rejected(
     by_target: dict[int, list[tuple[int, str]]] = {}
     for row, number, reason in rejected:
         by_target.setdefault(number, []).append((row, reason))
-    root = store.offline_engine.offline_path / "quarantine"  # type: ignore[attr-defined]
+    root = settings.quarantine_root
     for number, items in sorted(by_target.items()):
         target = plan.targets[number]
         spec = ViewReadSpec.from_view(
-            target.view, version=target.version, repo_root=store.repo_path
+            target.view, version=target.version, repo_root=settings.repo_root
         )
         rows = pa.table(
             {

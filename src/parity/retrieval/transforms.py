@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from parity.definitions import Field, RowTransform, load_repo
 from parity.definitions.row_transform import TransformSpec, run_transform
-from parity.errors import DefinitionError, ParityError, SchemaMismatch, Terminal
+from parity.errors import DefinitionError, SchemaMismatch, TransformUnavailable
 from parity.types import DType
 
 if TYPE_CHECKING:
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 
 RELOAD_SECONDS = 5.0
 """A missing function reloads the repository at most this often."""
-
-
-class TransformUnavailable(ParityError, Terminal):
-    """The repository has no function with the code a service version was registered with."""
 
 
 @dataclass(frozen=True)

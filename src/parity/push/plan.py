@@ -1,0 +1,182 @@
+"""Where a push source's rows go: every live view version it feeds, and its Delta table.
+
+A :class:`PushPlan` is resolved from a registry snapshot (once per registry cache period
+in the server); :func:`rows_to_table` turns the pushed rows into one Arrow table in
+canonical column names, the input of validation and of every write.
+
+Example:
+    >>> plan = resolve_push_plan(snapshot, "txn_push", repo_root=root)  # doctest: +SKIP
+    >>> [t.ref for t in plan.targets]  # doctest: +SKIP
+    ['txn_last@v1']
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from parity.definitions import FeatureView, PushSource
+from parity.errors import BadRequest, PushSourceNotFound, did_you_mean
+from parity.offline.base import ViewReadSpec
+from parity.online.base import ViewTable
+from parity.push.request import parse_timestamp
+from parity.registry import ObjectKind, RegistrySnapshot, VersionState
+from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ROW = "__parity_push_row"
+"""The column :func:`rows_to_table` adds: each row's index in the request."""
+_LIVE = (VersionState.PENDING, VersionState.SERVING)
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """One live view version a push writes to.
+
+    Example:
+        >>> plan.targets[0].ref  # doctest: +SKIP
+        'txn_last@v1'
+    """
+
+    view: FeatureView
+    version: int
+    table: ViewTable
+
+    @property
+    def ref(self) -> str:
+        """``name@vN``."""
+        return f"{self.view.name}@v{self.version}"
+
+    @property
+    def aggregates(self) -> bool:
+        """True for an aggregation view: its values come from the stream processor."""
+        return bool(self.view.aggregations)
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """Where a push source's rows go, resolved once per registry cache period.
+
+    ``renames`` maps batch source column names to canonical ones.
+
+    Example:
+        >>> plan.offline.source.path  # doctest: +SKIP
+        'data/txn_events'
+    """
+
+    source: PushSource
+    targets: tuple[PushTarget, ...]
+    offline: ViewReadSpec
+    renames: Mapping[str, str]
+
+
+def resolve_push_plan(
+    snapshot: RegistrySnapshot, push_source_name: str, *, repo_root: Path
+) -> PushPlan:
+    """Every live view version fed by ``push_source_name``, and the offline append target.
+
+    Example:
+        >>> resolve_push_plan(snapshot, "txn_push", repo_root=root).source.name  # doctest: +SKIP
+        'txn_push'
+    """
+    targets: list[PushTarget] = []
+    known: set[str] = set()
+    source: PushSource | None = None
+    for (kind, _), records in sorted(snapshot.versions.items()):
+        if kind is not ObjectKind.FEATURE_VIEW:
+            continue
+        for record in records:
+            spec_source = record.spec.get("source", {})
+            if spec_source.get("type") != "push":
+                continue
+            known.add(spec_source["name"])
+            if spec_source["name"] != push_source_name or record.state not in _LIVE:
+                continue
+            view = FeatureView.from_dict(record.spec)
+            assert isinstance(view.source, PushSource)
+            source = view.source
+            table = ViewTable.from_view(view, project=snapshot.project, version=record.version)
+            targets.append(PushTarget(view, record.version, table))
+    if source is None:
+        if push_source_name in known:
+            raise PushSourceNotFound(
+                f"Push source {push_source_name!r} feeds no pending or serving view version; "
+                "apply or promote a view that reads from it."
+            )
+        raise PushSourceNotFound(
+            f"Unknown push source {push_source_name!r}.{did_you_mean(push_source_name, known)}"
+            f" Push sources: {', '.join(sorted(known)) or 'none'}."
+        )
+    newest = max(targets, key=lambda t: t.version)
+    offline = ViewReadSpec.from_view(newest.view, version=newest.version, repo_root=repo_root)
+    batch = source.batch_source
+    renames = {batch.timestamp_field: EVENT_TIMESTAMP}
+    if batch.created_timestamp_field is not None:
+        renames[batch.created_timestamp_field] = CREATED_TIMESTAMP
+    renames.update(batch.field_mapping)
+    return PushPlan(source, tuple(targets), offline, renames)
+
+
+def _column(name: str, values: list[Any], kind: str | None) -> pa.Array:
+    import pyarrow as pa
+
+    if kind == "timestamp":
+        return pa.array(
+            [None if v is None else parse_timestamp(v, what=f"column {name!r}") for v in values],
+            pa.timestamp("us", tz="UTC"),
+        )
+    if kind == "bytes":
+        try:
+            decoded = [None if v is None else base64.b64decode(v, validate=True) for v in values]
+        except (TypeError, ValueError):
+            raise BadRequest(
+                f"/push: column {name!r} holds bytes; send them base64-encoded."
+            ) from None
+        return pa.array(decoded, pa.binary())
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed JSON types: as text, so validation casts each value and names the bad ones.
+        return pa.array(
+            [
+                None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
+                for v in values
+            ],
+            pa.string(),
+        )
+
+
+def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> pa.Table:
+    """The pushed rows as an Arrow table in canonical column names, plus a row number.
+
+    Example:
+        >>> rows_to_table(plan, [{"user_id": 1}], now=now).column_names  # doctest: +SKIP
+        ['user_id', 'created_timestamp', '__parity_push_row']
+    """
+    import pyarrow as pa
+
+    kinds: dict[str, str] = {EVENT_TIMESTAMP: "timestamp", CREATED_TIMESTAMP: "timestamp"}
+    for target in plan.targets:
+        for name, dtype in (*target.table.join_keys, *target.table.features):
+            kinds[name] = dtype.kind
+    names: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in names:
+                names.append(key)
+    columns: dict[str, pa.Array] = {}
+    for raw in names:
+        name = plan.renames.get(raw, raw)
+        columns[name] = _column(name, [row.get(raw) for row in rows], kinds.get(name))
+    if CREATED_TIMESTAMP not in columns:
+        columns[CREATED_TIMESTAMP] = pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))
+    columns[ROW] = pa.array(range(len(rows)), pa.int64())
+    return pa.table(columns)

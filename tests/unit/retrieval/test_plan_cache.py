@@ -1,0 +1,91 @@
+"""The serving-plan cache: one registry read per request shape and period, and an expired
+plan still served while the registry is unreachable (pins are immutable).
+
+A temporary repository with a real SQLite registry; the snapshot function is the store's,
+wrapped to count its calls or to fail like an unreachable registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import parity as p
+from parity.config import RepoConfig
+from parity.errors import FeatureServiceNotFound, RegistryUnreachable
+from parity.registry import RegistrySnapshot
+from parity.retrieval.plan_cache import ServingPlanCache
+
+USER = p.Entity("user", join_keys=[p.Field("user_id", p.Int64)])
+STATS = p.FeatureView(
+    "stats",
+    entities=[USER],
+    schema=[p.Field("spend", p.Float64), p.Field("country", p.String)],
+    source=p.ParquetSource("data/stats.parquet", timestamp_field="ts"),
+    ttl=timedelta(days=2),
+)
+SERVICE = p.FeatureService("svc", features=["stats:country,spend"])
+
+
+class Registry:
+    """The store's snapshot, counted; ``down`` makes it fail like an unreachable registry."""
+
+    def __init__(self, store: p.FeatureStore) -> None:
+        self.store = store
+        self.calls = 0
+        self.down = False
+
+    def snapshot(self) -> RegistrySnapshot:
+        self.calls += 1
+        if self.down:
+            raise RegistryUnreachable("registry down")
+        return self.store.snapshot()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    with p.FeatureStore(tmp_path, config=RepoConfig(project="demo")) as store:
+        store.apply([USER, STATS, SERVICE], message="v1")
+        yield Registry(store)
+
+
+def test_a_request_shape_reads_the_registry_once_per_period(registry: Registry) -> None:
+    cache = ServingPlanCache(registry.snapshot, ttl_seconds=60.0)
+    first = cache.get(feature_service="svc")
+    assert cache.get(feature_service="svc") is first
+    assert registry.calls == 1
+    assert first.output_names == ("country", "spend")
+    cache.get(features=["stats@v1:spend"])
+    assert registry.calls == 2 and len(cache) == 2
+    cache.clear()
+    assert cache.get(feature_service="svc") is not first
+    assert registry.calls == 3
+
+
+def test_an_expired_plan_is_served_while_the_registry_is_unreachable(
+    registry: Registry,
+) -> None:
+    cache = ServingPlanCache(registry.snapshot, ttl_seconds=0.0)
+    plan = cache.get(feature_service="svc")
+    registry.down = True
+    assert cache.get(feature_service="svc") is plan
+    with pytest.raises(RegistryUnreachable):
+        cache.get(features=["stats@v1:spend"])  # never resolved: nothing to fall back on
+
+
+def test_the_cache_is_bounded(registry: Registry) -> None:
+    cache = ServingPlanCache(registry.snapshot, ttl_seconds=60.0, max_plans=2)
+    cache.get(features=["stats@v1:spend"])
+    cache.get(features=["stats@v1:country"])
+    cache.get(feature_service="svc")
+    assert len(cache) == 1
+
+
+def test_resolution_errors_are_not_cached(registry: Registry) -> None:
+    cache = ServingPlanCache(registry.snapshot, ttl_seconds=60.0)
+    with pytest.raises(FeatureServiceNotFound, match="Did you mean 'svc'"):
+        cache.get(feature_service="svd")
+    assert len(cache) == 0
