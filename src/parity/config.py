@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parity.backends import BackendRegistry
-from parity.cdc.base import CaptureSettings
+from parity.cdc.config import CaptureSettings
 from parity.errors import ConfigError, did_you_mean
 from parity.monitor.config import MONITOR_FILE, MonitorConfig
 from parity.offline import OFFLINE_ENGINES

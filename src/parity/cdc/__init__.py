@@ -14,10 +14,10 @@ Example:
 
 from __future__ import annotations
 
-from parity.cdc.base import (
+from parity.cdc.config import CaptureSettings
+from parity.cdc.errors import (
     BinlogNotRowFormat,
     CaptureInterrupted,
-    CaptureSettings,
     CaptureSetupError,
     LogicalReplicationOff,
     ReplicationPrivilegeMissing,

@@ -32,94 +32,16 @@ Example:
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
-from parity.errors import ParityError, Terminal, Transient
 from parity.stream.base import partition_of
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OP_SNAPSHOT, OP_INSERT, OP_UPDATE, OP_DELETE = "r", "c", "u", "d"
 # The operation's field in a message (parity.offline.base.RETRACTION_FIELD: the same name).
 OP_FIELD = "__op"
-
-
-class CaptureSetupError(ParityError, Terminal):
-    """The database is not ready for change data capture; nothing was started."""
-
-
-class LogicalReplicationOff(CaptureSetupError):
-    """PostgreSQL's ``wal_level`` is not ``logical``."""
-
-
-class ReplicationPrivilegeMissing(CaptureSetupError, PermissionError):
-    """The capture's database role may not replicate (or read the binlog)."""
-
-
-class TableWithoutPrimaryKey(CaptureSetupError, ValueError):
-    """A captured table has no primary key: updates and deletes could not name their row."""
-
-
-class SlotOwnedElsewhere(CaptureSetupError):
-    """The replication slot (or publication) exists but parity did not create it for this
-    source."""
-
-
-class BinlogNotRowFormat(CaptureSetupError):
-    """MySQL/MariaDB writes its binlog in statement or mixed format, or not at all."""
-
-
-class CaptureInterrupted(ParityError, Transient, ConnectionError):
-    """The database or the transport went away while capturing; restart from the checkpoint."""
-
-
-class CaptureSettings(BaseModel):
-    """Where a capture reads, where it publishes, and how.
-
-    ``dsn``: the database (a libpq URL for PostgreSQL; ``mysql://user:pw@host:port/db``
-    for MySQL/MariaDB). ``transport``/``url``/``stream``/``partitions``: the stream the
-    processors of the fed views consume (the same values as their ``StreamSettings``).
-    ``coordination_url``: the Redis server of the ledger. ``key_columns``: the fed views'
-    join keys, in their order (default: the table's primary key) — events are routed by
-    them, as the processors partition. ``slot``: default ``parity_{project}_{source}``.
-
-    Example:
-        >>> CaptureSettings(dsn="postgresql://127.0.0.1/shop", stream="orders").partitions
-        4
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dsn: str
-    transport: Literal["redis", "nats"] = "redis"
-    url: str = "redis://127.0.0.1:6379/0"
-    coordination_url: str = "redis://127.0.0.1:6379/0"
-    stream: str
-    partitions: Annotated[int, Field(gt=0, le=4096)] = 4
-    key_columns: tuple[str, ...] | None = None
-    id_field: str = "event_id"
-    slot: str | None = None
-    # Changes published in one transport round trip at most.
-    batch_size: Annotated[int, Field(gt=0)] = 1000
-    # Snapshot rows fetched (and published) per round trip.
-    snapshot_batch_rows: Annotated[int, Field(gt=0)] = 10_000
-    # How often the capture reports its position to the database when idle, and reads
-    # the slot lag.
-    status_interval_seconds: Annotated[float, Field(gt=0)] = 1.0
-    # Slot lag beyond which the capture logs an alert: a stalled capture keeps WAL on the
-    # database's disk.
-    max_slot_lag_bytes: Annotated[int, Field(gt=0)] = 1 << 30
-
-    def slot_for(self, project: str, source: str) -> str:
-        """The slot (and publication) name: ``slot`` or ``parity_{project}_{source}``.
-
-        Example:
-            >>> CaptureSettings(dsn="x", stream="s").slot_for("Shop", "orders_cdc")
-            'parity_shop_orders_cdc'
-        """
-        return (self.slot or f"parity_{project}_{source}").lower()[:63]
 
 
 def iso_us(time_us: int) -> str:

@@ -47,11 +47,13 @@ from parity.cdc.base import (
     OP_INSERT,
     OP_SNAPSHOT,
     OP_UPDATE,
-    BinlogNotRowFormat,
     CaptureLedger,
-    CaptureSettings,
-    CaptureSetupError,
     ChangeEncoder,
+)
+from parity.cdc.config import CaptureSettings
+from parity.cdc.errors import (
+    BinlogNotRowFormat,
+    CaptureSetupError,
     ReplicationPrivilegeMissing,
     SlotOwnedElsewhere,
     TableWithoutPrimaryKey,

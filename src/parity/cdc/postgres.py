@@ -50,11 +50,13 @@ from typing import TYPE_CHECKING, Any
 from parity.cdc.base import (
     OP_DELETE,
     OP_SNAPSHOT,
-    CaptureInterrupted,
     CaptureLedger,
-    CaptureSettings,
-    CaptureSetupError,
     ChangeEncoder,
+)
+from parity.cdc.config import CaptureSettings
+from parity.cdc.errors import (
+    CaptureInterrupted,
+    CaptureSetupError,
     LogicalReplicationOff,
     ReplicationPrivilegeMissing,
     SlotOwnedElsewhere,

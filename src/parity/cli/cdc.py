@@ -34,7 +34,7 @@ def _source(store: FeatureStore, name: str) -> CDCSource:
 
 
 def _capture(store: FeatureStore, name: str, overrides: dict[str, Any]) -> Any:
-    from parity.cdc.base import CaptureSettings
+    from parity.cdc.config import CaptureSettings
 
     source = _source(store, name)
     configured = store.config.cdc.get(name)

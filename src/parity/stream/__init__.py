@@ -10,8 +10,22 @@ application. See docs/streaming.md.
 
 from __future__ import annotations
 
-from parity.stream.base import Message, StreamTransport, partition_of
+from typing import TYPE_CHECKING, Any
+
 from parity.stream.config import StreamSettings
 from parity.stream.metrics import StreamMetrics
 
+if TYPE_CHECKING:
+    from parity.stream.base import Message, StreamTransport, partition_of
+
 __all__ = ["Message", "StreamMetrics", "StreamSettings", "StreamTransport", "partition_of"]
+
+
+def __getattr__(name: str) -> Any:
+    # The transport seam (and orjson with it) loads on first use: parity.config imports
+    # StreamSettings for ``stream:`` in parity.yaml, and ``import parity`` stays light.
+    if name in ("Message", "StreamTransport", "partition_of"):
+        from parity.stream import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'parity.stream' has no attribute {name!r}")

@@ -14,8 +14,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from parity.backends import BackendRegistry
-from parity.stream.base import StreamTransport
+
+if TYPE_CHECKING:
+    # Annotations only: StreamSettings (parity.yaml's ``stream:``) validates kinds here
+    # without loading the transport seam.
+    from parity.stream.base import StreamTransport
 
 __all__ = ["STREAM_TRANSPORTS", "known_transport", "open_transport"]
 

@@ -113,7 +113,7 @@ class _Database:
             pg._wait_caught_up(capture, self.dsn)
             return
         file, pos = my._master_position(self.dsn)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             position = ledger.position()
             if position is not None:

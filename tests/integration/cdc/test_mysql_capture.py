@@ -124,7 +124,7 @@ def _master_position(dsn: str) -> tuple[str, int]:
     return file, int(pos)
 
 
-def _wait_caught_up(capture: MySQLCapture, dsn: str, timeout: float = 30.0) -> None:
+def _wait_caught_up(capture: MySQLCapture, dsn: str, timeout: float = 120.0) -> None:
     file, pos = _master_position(dsn)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

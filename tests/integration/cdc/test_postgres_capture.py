@@ -141,7 +141,7 @@ def _table(dsn: str) -> dict[int, tuple[Any, ...]]:
     return rows
 
 
-def _wait_caught_up(capture: PostgresCapture, dsn: str, timeout: float = 30.0) -> None:
+def _wait_caught_up(capture: PostgresCapture, dsn: str, timeout: float = 120.0) -> None:
     """Until the slot confirms every change committed so far."""
     import psycopg2
 
