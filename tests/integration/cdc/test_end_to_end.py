@@ -197,13 +197,15 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
         store.apply([ORDER, order_stats], message="cdc end to end")
         processor = store.stream_processor("order_stats", settings=settings)
         deadline = time.monotonic() + 60
-        while processor.metrics.received < len(published):
+        # Until every distinct change is applied (a loaded machine may expire a lease and
+        # redeliver a batch: more messages than were published are then received).
+        while processor.metrics.applied < distinct:
             assert time.monotonic() < deadline, processor.metrics.to_dict()
             processor.step()
         processor.checkpoint()
-        # 0 doubled: redeliveries of the crash are recognised by event id.
+        # 0 doubled: redeliveries of the crash (and of a moved lease) are recognised by id.
         assert processor.metrics.applied == distinct
-        assert processor.metrics.duplicates == len(published) - distinct
+        assert processor.metrics.duplicates >= len(published) - distinct
         assert processor.metrics.dead_lettered == 0
 
         view = store.get_feature_view("order_stats@v1")

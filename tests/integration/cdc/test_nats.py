@@ -113,7 +113,7 @@ def test_changes_travel_over_nats_jetstream_to_the_online_store(
         store.apply([ORDER, view], message="cdc over nats")
         processor = store.stream_processor("order_stats", settings=settings)
         deadline = time.monotonic() + 60
-        while processor.metrics.received < published:
+        while processor.metrics.applied < published:
             assert time.monotonic() < deadline, processor.metrics.to_dict()
             processor.step()
         processor.checkpoint()
