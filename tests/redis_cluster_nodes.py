@@ -121,6 +121,50 @@ class LocalRedisCluster:
             if created.returncode != 0:
                 raise ClusterStartFailed(f"redis-cli --cluster create failed: {created.stdout}")
             cluster.wait_ok(timeout=timeout)
+            # A failover needs replicas that know their role and have synced.
+            cluster._wait(cluster._replicas_synced, timeout, "see 3 synced replicas")
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    @classmethod
+    def start_with_uncovered_slots(
+        cls, directory: str | Path, *, uncovered: range, timeout: float = 30.0
+    ) -> LocalRedisCluster:
+        """Three masters that serve every slot except ``uncovered`` (no replicas).
+
+        ``redis-cli --cluster create`` always covers every slot, so the slots are assigned
+        by hand (``CLUSTER ADDSLOTSRANGE``) and the nodes introduced (``CLUSTER MEET``).
+        """
+        missing = binaries_missing()
+        if missing:
+            raise ClusterStartFailed(missing)
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        cluster = cls(root, _free_ports(3))
+        try:
+            for port in cluster.ports:
+                cluster._start_node(port)
+            cluster._wait(lambda p: "PONG" in _cli(p, "PING"), timeout, "answer PING")
+            covered = [s for s in range(16384) if s not in uncovered]
+            third = len(covered) // 3
+            for i, port in enumerate(cluster.ports):
+                part = covered[i * third : len(covered) if i == 2 else (i + 1) * third]
+                ranges: list[str] = []
+                start = prev = part[0]
+                for slot in [*part[1:], None]:
+                    if slot is not None and slot == prev + 1:
+                        prev = slot
+                        continue
+                    ranges += [str(start), str(prev)]
+                    if slot is not None:
+                        start = prev = slot
+                _cli(port, "CLUSTER", "ADDSLOTSRANGE", *ranges)
+            for port in cluster.ports[1:]:
+                _cli(cluster.ports[0], "CLUSTER", "MEET", "127.0.0.1", str(port))
+            known = f"cluster_known_nodes:{len(cluster.ports)}"
+            cluster._wait(lambda p: known in _cli(p, "CLUSTER", "INFO"), timeout, "meet")
         except BaseException:
             cluster.stop()
             raise
@@ -188,14 +232,35 @@ class LocalRedisCluster:
         """The process id of the node on ``port``."""
         return int((self.directory / str(port) / "redis.pid").read_text().strip())
 
+    def _nodes(self, port: int) -> list[list[str]]:
+        lines = [line.split() for line in _cli(port, "CLUSTER", "NODES").splitlines()]
+        return [f for f in lines if len(f) >= 8 and "@" in f[1]]  # not an error message
+
     def masters(self) -> list[int]:
-        """Ports of the nodes that are masters now."""
-        out = _cli(self.ports[0], "CLUSTER", "NODES")
-        return sorted(
-            int(line.split()[1].split("@")[0].rsplit(":", 1)[1])
-            for line in out.splitlines()
-            if "master" in line.split()[2] and "fail" not in line.split()[2]
-        )
+        """Ports of the nodes that are masters serving slots now (as the first live node sees)."""
+        for port in self.ports:
+            nodes = self._nodes(port)
+            if nodes:
+                return sorted(
+                    int(f[1].split("@")[0].rsplit(":", 1)[1])
+                    for f in nodes
+                    if "master" in f[2] and "fail" not in f[2] and len(f) > 8
+                )
+        return []
+
+    def _replicas_synced(self, port: int) -> bool:
+        """Every node this one knows has its role, and a replica's link to its master is up."""
+        nodes = self._nodes(port)
+        if sum("slave" in f[2] for f in nodes) != NODES // 2:
+            return False
+        info = _cli(port, "INFO", "replication")
+        return "role:master" in info or "master_link_status:up" in info
+
+    def replica_of(self, port: int) -> int:
+        """The port of a replica of the master on ``port``."""
+        lines = self._nodes(port)
+        master_id = next(f[0] for f in lines if "myself" in f[2])
+        return next(int(f[1].split("@")[0].rsplit(":", 1)[1]) for f in lines if f[3] == master_id)
 
     def kill(self, port: int) -> None:
         """SIGKILL the node on ``port`` (a crash: no shutdown, no save)."""

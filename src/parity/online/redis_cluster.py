@@ -93,7 +93,7 @@ class RedisClusterOnlineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["redis_cluster"] = "redis_cluster"
-    startup_nodes: Annotated[list[str], Field(min_length=1)]
+    startup_nodes: list[str]
     key_prefix: Annotated[str, Field(pattern=r"^[^{}]+$")] = "parity"
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
@@ -106,12 +106,18 @@ class RedisClusterOnlineConfig(BaseModel):
     @field_validator("startup_nodes")
     @classmethod
     def _host_port(cls, nodes: list[str]) -> list[str]:
+        if not nodes:
+            raise ValueError(
+                "lists no node; set online_store.startup_nodes to some nodes of the cluster, "
+                "for example [10.0.0.1:6379, 10.0.0.2:6379]"
+            )
         for node in nodes:
             host, sep, port = node.rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(
-                    f"startup node {node!r} is not HOST:PORT (for example 10.0.0.1:6379); "
-                    "list some nodes of the cluster, one 'host:port' per entry"
+                    f"startup node {node!r} is not HOST:PORT; set online_store.startup_nodes "
+                    "to some nodes of the cluster, one 'host:port' each, for example "
+                    "[10.0.0.1:6379, 10.0.0.2:6379]"
                 )
         return nodes
 
@@ -213,7 +219,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             )
             self._sha = cluster.script_load(WRITE_LATEST)
         except self._errors as exc:
-            raise self._unavailable("connecting", exc) from exc
+            raise self._unavailable("the first connection", exc) from exc
         return cluster
 
     def _unavailable(self, action: str, exc: Exception) -> ParityError:
