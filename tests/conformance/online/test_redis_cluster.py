@@ -276,3 +276,22 @@ def test_importing_the_cluster_backend_never_imports_redis() -> None:
     code = "import sys, parity, parity.online.redis_cluster; print('redis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_entity_keys_with_braces_or_empty_round_trip(cluster_store: OnlineStore) -> None:
+    view = ViewTable.build("p", "braces", 1, join_keys={"k": "string"}, features={"x": "int64"})
+    keys = ["", "}", "}a", "{", "a}b", "{x}", "plain", "ü{}"] + [f"n{i}" for i in range(40)]
+    batch = pa.table(
+        {
+            "k": keys,
+            "x": list(range(len(keys))),
+            "event_timestamp": pa.array([T0] * len(keys), pa.timestamp("us", tz="UTC")),
+        }
+    )
+    assert cluster_store.write(view, batch).written == len(keys)
+    got = cluster_store.read([ReadRequest(view, keys=[(k,) for k in reversed(keys)])])[0]
+    assert [r.values[0] if r else None for r in got] == list(reversed(range(len(keys))))
+    assert cluster_store.write(view, batch).skipped == len(keys)
+    scanned = pa.concat_tables(cluster_store.scan(view)).column("k").to_pylist()
+    assert sorted(scanned) == sorted(keys)
+    assert cluster_store.delete_table(view) == len(keys)
