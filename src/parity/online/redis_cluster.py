@@ -361,10 +361,11 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         per_node: dict[str, tuple[ClusterNode, list[int]]] = {}
         retry: list[int] = []
         for index, (slot, _, _) in enumerate(window):
-            node = self._primary(cluster, slots_cache, slot)
-            if node is None:
-                retry.append(index)
+            nodes = slots_cache.get(slot)
+            if not nodes:
+                retry.append(index)  # uncovered in our map: the cluster client decides
                 continue
+            node = nodes[0]
             entry = per_node.get(node.name)
             if entry is None:
                 entry = per_node[node.name] = (node, [])
@@ -449,19 +450,26 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             [[OnlineRow(...), None]]
         """
         keys: list[bytes] = []
+        slots: list[int] = []
         plan: list[tuple[Callable[[bytes], OnlineRow], int]] = []
         tables = self._tables
         for request in requests:
             codec, namespace = tables.get(request.table) or self._table(request.table)
-            encode, wanted = codec.encode_key, request.keys
-            if len(wanted) == 1:
-                keys.append(namespace + encode(wanted[0]) + b"}")
-            else:
-                keys += [namespace + encode(key) + b"}" for key in wanted]
-            plan.append((codec.decode, len(wanted)))
+            encode = codec.encode_key
+            for wanted in request.keys:
+                entity = encode(wanted)
+                key = namespace + entity + b"}"
+                keys.append(key)
+                # The entity key is the hash tag unless empty or holding a '}'.
+                slots.append(
+                    crc_hqx(entity, 0) & (_SLOTS - 1)
+                    if entity and b"}" not in entity
+                    else _slot(key)
+                )
+            plan.append((codec.decode, len(request.keys)))
         if not keys:
             return [[] for _ in requests]
-        raw = self._get_many(keys, "a read")
+        raw = self._get_many(keys, slots, "a read")
         out: list[list[OnlineRow | None]] = []
         pos = 0
         for decode, count in plan:
@@ -473,11 +481,11 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             pos += count
         return out
 
-    def _get_many(self, keys: list[bytes], action: str) -> list[Any]:
-        """The values of ``keys`` (``None`` where missing), in order."""
+    def _get_many(self, keys: list[bytes], slots: list[int], action: str) -> list[Any]:
+        """The values of ``keys`` (``None`` where missing), in order; ``slots`` are theirs."""
         cluster = self._client()
         try:
-            found = self._get_direct(cluster, keys)
+            found = self._get_direct(cluster, keys, slots)
         except self._errors:
             found = None
         if found is not None:
@@ -490,7 +498,9 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             raise self._unavailable(action, exc) from exc
         return values
 
-    def _get_direct(self, cluster: RedisCluster, keys: list[bytes]) -> list[Any] | None:
+    def _get_direct(
+        self, cluster: RedisCluster, keys: list[bytes], slots: list[int]
+    ) -> list[Any] | None:
         """Per-master packets of per-slot MGETs on pooled connections, all sent before any
         reply is read; ``None`` when any reply is not a plain answer (the caller then
         falls back to the cluster client).
@@ -499,32 +509,36 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         cost about as much as decoding one entity.
         """
         slots_cache = cluster.nodes_manager.slots_cache
-        if len(keys) == 1:
-            node = self._primary(cluster, slots_cache, _slot(keys[0]))
-            if node is None:
-                return None
-            return self._exchange(cluster, node, keys[0])
+        first = slots[0]
+        if slots.count(first) == len(slots):  # one entity, any number of views
+            nodes = slots_cache.get(first)
+            if not nodes:
+                return None  # uncovered in our map: the cluster client decides and explains
+            return self._exchange(cluster, nodes[0], keys)
         # node name -> (node, slot -> positions)
         per_node: dict[str, tuple[ClusterNode, dict[int, list[int]]]] = {}
-        for pos, key in enumerate(keys):
-            slot = _slot(key)
-            node = self._primary(cluster, slots_cache, slot)
-            if node is None:
+        for pos, slot in enumerate(slots):
+            nodes = slots_cache.get(slot)
+            if not nodes:
                 return None
-            entry = per_node.get(node.name)
+            entry = per_node.get(nodes[0].name)
             if entry is None:
-                entry = per_node[node.name] = (node, {})
-            entry[1].setdefault(slot, []).append(pos)
+                entry = per_node[nodes[0].name] = (nodes[0], {})
+            group = entry[1].get(slot)
+            if group is None:
+                entry[1][slot] = [pos]
+            else:
+                group.append(pos)
         out: list[Any] = [None] * len(keys)
         sent = []
         try:
             for node, by_slot in per_node.values():
                 positions = list(by_slot.values())
-                commands = [("MGET", *[keys[p] for p in group]) for group in positions]
+                commands = [(b"MGET", *[keys[p] for p in group]) for group in positions]
                 pool = cluster.get_redis_connection(node).connection_pool
                 conn = pool.get_connection()
                 sent.append((pool, conn, positions))
-                conn.send_packed_command(conn.pack_commands(commands))  # type: ignore[no-untyped-call]
+                conn.send_packed_command(self._pack(conn, commands))  # type: ignore[no-untyped-call]
             failed = False
             for _, conn, positions in sent:
                 for group in positions:
@@ -533,8 +547,11 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
                     except self._redirect:
                         failed = True  # keep reading: the connection stays in sync
                         continue
-                    for p, value in zip(group, reply, strict=True):
-                        out[p] = value
+                    if len(group) == 1:
+                        out[group[0]] = reply[0]
+                    else:
+                        for p, value in zip(group, reply, strict=True):
+                            out[p] = value
             return None if failed else out
         except BaseException:
             for _, conn, _ in sent:
@@ -544,12 +561,14 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             for pool, conn, _ in sent:
                 pool.release(conn)
 
-    def _exchange(self, cluster: RedisCluster, node: ClusterNode, key: bytes) -> list[Any] | None:
-        """One ``MGET`` of one key: a one-entity read of any number of views."""
+    def _exchange(
+        self, cluster: RedisCluster, node: ClusterNode, keys: list[bytes]
+    ) -> list[Any] | None:
+        """One ``MGET`` of keys of one slot: a one-entity read of any number of views."""
         pool = cluster.get_redis_connection(node).connection_pool
         conn = pool.get_connection()
         try:
-            conn.send_command("MGET", key)  # type: ignore[no-untyped-call]
+            conn.send_command("MGET", *keys)  # type: ignore[no-untyped-call]
             try:
                 reply: list[Any] = conn.read_response()
             except self._redirect:
@@ -560,14 +579,6 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             raise
         finally:
             pool.release(conn)
-
-    @staticmethod
-    def _primary(cluster: RedisCluster, slots_cache: Any, slot: int) -> ClusterNode | None:
-        nodes = slots_cache.get(slot)
-        if not nodes:
-            return None  # uncovered in our map: the cluster client decides and explains
-        node: ClusterNode = nodes[0]
-        return node
 
     # -- scans and deletes -------------------------------------------------------------
 
@@ -593,7 +604,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             raise self._unavailable(f"a scan of {table.namespace}", exc) from exc
 
     def _scan_batch(self, codec: TableCodec, keys: list[bytes], skip: int) -> Iterator[pa.Table]:
-        values = self._get_many(keys, "a scan")
+        values = self._get_many(keys, [_slot(k) for k in keys], "a scan")
         # A key deleted between SCAN and MGET is simply gone; the tag's '}' is dropped.
         found = [(k[skip:-1], v[:16]) for k, v in zip(keys, values, strict=True) if v is not None]
         if found:
