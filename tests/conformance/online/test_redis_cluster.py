@@ -295,3 +295,54 @@ def test_entity_keys_with_braces_or_empty_round_trip(cluster_store: OnlineStore)
     scanned = pa.concat_tables(cluster_store.scan(view)).column("k").to_pylist()
     assert sorted(scanned) == sorted(keys)
     assert cluster_store.delete_table(view) == len(keys)
+
+
+def test_writes_load_the_script_on_masters_that_lost_it(
+    cluster_store: OnlineStore, redis_cluster: LocalRedisCluster
+) -> None:
+    assert cluster_store.write(VIEWS[0], rows(range(N), scale=1)).written == N
+    for port in redis_cluster.masters():  # as after a restart or a failover
+        redis_cluster.cli(port, "SCRIPT", "FLUSH")
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    assert cluster_store.write(VIEWS[0], rows(range(N), scale=2, at=later)).written == N
+    assert values(cluster_store, VIEWS[0], range(N)) == [k * 2 for k in range(N)]
+
+
+def _node_id_and_first_slot(cluster: LocalRedisCluster, port: int) -> tuple[str, int]:
+    for line in cluster.cli(port, "CLUSTER", "NODES").splitlines():
+        fields = line.split()
+        if len(fields) > 8 and "myself" in fields[2]:
+            return fields[0], int(fields[8].split("-")[0])
+    raise AssertionError(f"node {port} serves no slot")
+
+
+def test_a_slot_moved_by_resharding_is_followed_for_reads_and_writes(
+    private_cluster: LocalRedisCluster,
+) -> None:
+    from binascii import crc_hqx
+
+    source, target = private_cluster.masters()[:2]
+    source_id, slot = _node_id_and_first_slot(private_cluster, source)
+    target_id, _ = _node_id_and_first_slot(private_cluster, target)
+    entity = next(i for i in range(10**6) if crc_hqx(str(i).encode(), 0) % 16384 == slot)
+    keys = range(entity, entity + 1)
+    config = RedisClusterOnlineConfig(startup_nodes=private_cluster.startup_nodes)
+    with open_online_store(config, repo_root=".") as store:
+        assert store.write(VIEWS[0], rows(keys, scale=1)).written == 1
+        assert values(store, VIEWS[0], keys) == [entity]  # the store's slot map is now stale
+        reshard = ["redis-cli", "--cluster", "reshard", f"127.0.0.1:{source}", "--cluster-yes"]
+        one_slot = ["--cluster-from", source_id, "--cluster-to", target_id, "--cluster-slots", "1"]
+        moved = subprocess.run(
+            [*reshard, *one_slot],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert _node_id_and_first_slot(private_cluster, source)[1] != slot
+        private_cluster.wait_ok(timeout=30)
+        assert values(store, VIEWS[0], keys) == [entity]  # MOVED, followed by redis-py
+        later = datetime(2026, 2, 1, tzinfo=UTC)
+        assert store.write(VIEWS[0], rows(keys, scale=3, at=later)).written == 1
+        assert values(store, VIEWS[0], keys) == [entity * 3]
