@@ -105,7 +105,7 @@ class RedisClusterOnlineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["redis_cluster"] = "redis_cluster"
-    startup_nodes: list[str]
+    startup_nodes: tuple[str, ...]
     key_prefix: Annotated[str, Field(pattern=r"^[^{}]+$")] = "parity"
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
@@ -117,7 +117,7 @@ class RedisClusterOnlineConfig(BaseModel):
 
     @field_validator("startup_nodes")
     @classmethod
-    def _host_port(cls, nodes: list[str]) -> list[str]:
+    def _host_port(cls, nodes: tuple[str, ...]) -> tuple[str, ...]:
         if not nodes:
             raise ValueError(
                 "lists no node; set online_store.startup_nodes to some nodes of the cluster, "
@@ -167,6 +167,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         import redis
         from redis.exceptions import (
             AskError,
+            AuthenticationError,
             ClusterDownError,
             MovedError,
             RedisClusterException,
@@ -189,6 +190,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             TryAgainError,
         )
         self._redirect: tuple[type[Exception], ...] = (MovedError, AskError)
+        self._refused: tuple[type[Exception], ...] = (AuthenticationError,)
         self._lock = threading.Lock()
         self._cluster: RedisCluster | None = None
         self._sha = b""
@@ -253,6 +255,12 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
                 f"{where}: a startup node is a Redis server without cluster mode ({reason}). "
                 "Fix online_store.startup_nodes to list nodes of a Redis Cluster, or use "
                 "online_store: {type: redis, url: redis://HOST:PORT/0} for a single server."
+            )
+        if isinstance(exc, self._refused) or "password" in reason.lower():
+            return ConfigError(
+                f"{where} refused the credentials ({reason}). Fix online_store.username "
+                "and online_store.password (or PARITY__ONLINE_STORE__PASSWORD) to a user "
+                "every node knows, or remove them if the cluster has no ACL."
             )
         if isinstance(exc, self._partial) or "slots are not covered" in reason:
             return OnlineStorePartlyUnavailable(

@@ -225,6 +225,21 @@ def test_unreachable_startup_nodes_fail_fast_naming_the_setting() -> None:
     assert "fix online_store.startup_nodes" in message
 
 
+def test_wrong_credentials_are_a_config_error_naming_the_settings(
+    redis_cluster: LocalRedisCluster,
+) -> None:
+    config = RedisClusterOnlineConfig(
+        startup_nodes=redis_cluster.startup_nodes, username="nobody", password="hunter2"
+    )
+    with (
+        open_online_store(config, repo_root=".") as store,
+        pytest.raises(ConfigError, match="refused the credentials") as info,
+    ):
+        values(store, VIEWS[0], range(3))
+    assert "online_store.username" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
 def test_a_plain_redis_server_as_startup_node_is_a_config_error(redis_url: str) -> None:
     config = RedisClusterOnlineConfig(startup_nodes=["127.0.0.1:6379"])
     with (
@@ -263,7 +278,7 @@ def test_startup_nodes_and_type_come_from_the_environment(tmp_path: Path) -> Non
     }
     config = load_config(tmp_path, environ=environ).online_store
     assert isinstance(config, RedisClusterOnlineConfig)
-    assert config.startup_nodes == ["10.0.0.1:6379", "10.0.0.2:6379"]
+    assert config.startup_nodes == ("10.0.0.1:6379", "10.0.0.2:6379")
 
 
 def test_misspelled_backend_suggests_redis_cluster(tmp_path: Path) -> None:
