@@ -11,7 +11,8 @@ trips, never correctness.)
 Reads: keys are grouped per master and per slot (Redis refuses multi-key commands across
 slots, even on one node); each master gets one pipelined packet of per-slot ``MGET`` s
 on a pooled connection, all packets are written before any reply is read, so the masters
-work concurrently without a thread per node. The slot map is redis-py's
+work concurrently without a thread per node (:mod:`parity.online.redis_cluster_packets`).
+The slot map is redis-py's
 (``RedisCluster.nodes_manager``). Anything unusual on that fast path (a ``MOVED`` or
 ``ASK`` after resharding, a dropped connection, a failover) hands the whole read to
 redis-py's cluster client, which follows redirections, refreshes the slot map and
@@ -69,20 +70,13 @@ from parity.online.base import (
     WriteResult,
 )
 from parity.online.codec import TableCodec
+from parity.online.redis_cluster_packets import SLOTS, Chunk, MasterPackets, key_slot
 from parity.online.redis_layout import SCAN_STEP, WRITE_LATEST, client_name, scan_pattern
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from redis.cluster import ClusterNode, RedisCluster
+    from redis.cluster import RedisCluster
 
-_SLOTS = 16384
-# Keys per window of write packets: bounds client and server buffers, and is the unit in
-# which packing overlaps the masters' work. 100k-row writes on a loaded 2-core machine,
-# three each: 2,048 keys 177-224k rows/s, 4,096 215-248k, 8,192 139-200k, 65,536 141-227k
-# (and 97-146k without the overlap).
-_WINDOW_KEYS = 4096
-# (slot, keys, values): the keys of one script call, all of one slot.
-Chunk = tuple[int, list[bytes], list[bytes]]
 _FIX = (
     "Check the cluster with 'redis-cli --cluster check HOST:PORT' (restart the node, or "
     "'redis-cli --cluster fix HOST:PORT' to assign uncovered slots), and that "
@@ -139,16 +133,6 @@ def _tagged(namespace: bytes) -> bytes:
     return namespace + b"{"
 
 
-def _slot(key: bytes) -> int:
-    """The hash slot of ``key``, by the cluster specification's hash-tag rule."""
-    start = key.find(b"{")
-    if start > -1:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            return crc_hqx(key[start + 1 : end], 0) & (_SLOTS - 1)
-    return crc_hqx(key, 0) & (_SLOTS - 1)
-
-
 class RedisClusterOnlineStore(OnlineStore, ScansEntities):
     """The online store on a Redis Cluster, through redis-py's ``RedisCluster`` client.
 
@@ -194,14 +178,9 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         self._lock = threading.Lock()
         self._cluster: RedisCluster | None = None
         self._sha = b""
-        try:
-            # redis-py's own packer encodes every argument again (they are bytes already):
-            # with it, packing took a third of a 100k-row write.
-            from hiredis import pack_command
-
-            self._pack_one: Callable[[Any], bytes] | None = pack_command
-        except ImportError:  # hiredis is in parity[redis]; plain redis-py still works
-            self._pack_one = None
+        self._packets = MasterPackets(
+            unreachable=self._unreachable, redirect=self._redirect, errors=self._errors
+        )
         self._tables: dict[ViewTable, tuple[TableCodec, bytes]] = {}
 
     # -- connection and errors ---------------------------------------------------------
@@ -317,7 +296,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             dtype=np.int64,
             count=len(entity_keys),
         )
-        slots[slots >= 0] &= _SLOTS - 1
+        slots[slots >= 0] &= SLOTS - 1
         order = np.argsort(slots, kind="stable")
         ordered = pa.array(order)
         keys = pc.binary_join_element_wise(
@@ -327,7 +306,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         sorted_slots = slots[order]
         untagged = int(np.searchsorted(sorted_slots, 0))  # the -1s sort first
         if untagged:
-            sorted_slots[:untagged] = [_slot(k) for k in keys[:untagged]]
+            sorted_slots[:untagged] = [key_slot(k) for k in keys[:untagged]]
             resort = np.argsort(sorted_slots, kind="stable")
             sorted_slots = sorted_slots[resort]
             keys = [keys[i] for i in resort]
@@ -347,117 +326,16 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         return WriteResult(rows=batch.rows, written=written, skipped=batch.rows - written)
 
     def _run_scripts(self, chunks: list[Chunk]) -> int:
-        """Run the write script on every ``(slot, keys, values)`` chunk; return keys written.
-
-        Windows of :data:`_WINDOW_KEYS` keys go out as one packet of ``EVALSHA`` s per
-        master, written to every master before any reply is read, and the next window is
-        packed and sent before the replies of the previous one are read: the masters
-        work concurrently with each other and with the packing. One connection per master
-        is held for the whole write. Chunks whose reply is not a count (a ``MOVED``/``ASK``
-        after resharding, ``NOSCRIPT`` on a freshly promoted replica, a dropped
-        connection) run again at the end through redis-py's cluster pipeline, which
-        follows redirections and refreshes the slot map. The rule makes a rerun safe; a
-        chunk whose reply was lost after it ran counts its keys as skipped on the rerun.
+        """The script on every chunk, as per-master packets; what those cannot run (a
+        redirection, a missing script, a dropped connection) runs again through the
+        cluster client. The rule makes a rerun safe; a chunk whose reply was lost after
+        it ran counts its keys as skipped on the rerun.
         """
         cluster = self._client()
-        slots_cache = cluster.nodes_manager.slots_cache
-        held: dict[str, tuple[Any, Any]] = {}  # node name -> (pool, connection)
-        broken: set[str] = set()
-        retry: list[Chunk] = []
-        written = 0
-        in_flight: list[tuple[str, list[Chunk]]] = []
-        completed = False
-        try:
-            window: list[Chunk] = []
-            size = 0
-            for position, chunk in enumerate(chunks):
-                window.append(chunk)
-                size += len(chunk[1])
-                if size < _WINDOW_KEYS and position < len(chunks) - 1:
-                    continue
-                sent = self._send_window(cluster, slots_cache, window, held, broken, retry)
-                written += self._read_replies(in_flight, held, broken, retry)
-                in_flight, window, size = sent, [], 0
-            written += self._read_replies(in_flight, held, broken, retry)
-            completed = True
-        finally:
-            for name, (pool, conn) in held.items():
-                if name in broken or not completed:
-                    conn.disconnect()  # its replies were not all read
-                pool.release(conn)
+        written, retry = self._packets.run_scripts(cluster, self._sha, chunks)
         if retry:
             written += self._run_through_client(cluster, retry)
         return written
-
-    def _send_window(
-        self,
-        cluster: RedisCluster,
-        slots_cache: Any,
-        window: list[Chunk],
-        held: dict[str, tuple[Any, Any]],
-        broken: set[str],
-        retry: list[Chunk],
-    ) -> list[tuple[str, list[Chunk]]]:
-        """Send one packet per master; return what each was sent, to read later."""
-        per_node: dict[str, tuple[ClusterNode, list[Chunk]]] = {}
-        for chunk in window:
-            nodes = slots_cache.get(chunk[0])
-            if not nodes or nodes[0].name in broken:
-                retry.append(chunk)  # uncovered in our map, or failed: the client decides
-                continue
-            entry = per_node.get(nodes[0].name)
-            if entry is None:
-                entry = per_node[nodes[0].name] = (nodes[0], [])
-            entry[1].append(chunk)
-        sha = self._sha
-        sent = []
-        for name, (node, node_chunks) in per_node.items():
-            if name not in held:
-                pool = cluster.get_redis_connection(node).connection_pool
-                held[name] = (pool, pool.get_connection())
-            conn = held[name][1]
-            commands = [(b"EVALSHA", sha, b"%d" % len(k), *k, *v) for _, k, v in node_chunks]
-            try:
-                conn.send_packed_command(self._pack(conn, commands))
-            except self._unreachable:
-                broken.add(name)
-                retry += node_chunks
-                continue
-            sent.append((name, node_chunks))
-        return sent
-
-    def _read_replies(
-        self,
-        sent: list[tuple[str, list[Chunk]]],
-        held: dict[str, tuple[Any, Any]],
-        broken: set[str],
-        retry: list[Chunk],
-    ) -> int:
-        """Read the replies of one window; failed chunks join ``retry``."""
-        written = 0
-        for name, node_chunks in sent:
-            if name in broken:
-                retry += node_chunks
-                continue
-            conn = held[name][1]
-            for position, chunk in enumerate(node_chunks):
-                try:
-                    written += int(conn.read_response())
-                except self._unreachable:
-                    broken.add(name)
-                    retry += node_chunks[position:]
-                    break
-                except self._errors:
-                    retry.append(chunk)  # an error reply: the connection stays in sync
-        return written
-
-    def _pack(self, conn: Any, commands: list[tuple[bytes, ...]]) -> list[bytes]:
-        """The commands as RESP, in the list form ``send_packed_command`` takes."""
-        pack_one = self._pack_one
-        if pack_one is None:
-            packed: list[bytes] = conn.pack_commands(commands)
-            return packed
-        return [b"".join([pack_one(command) for command in commands])]
 
     def _run_through_client(self, cluster: RedisCluster, chunks: list[Chunk]) -> int:
         """The chunks through redis-py's cluster pipeline; ``NOSCRIPT`` loads the script on
@@ -506,9 +384,9 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
                 keys.append(key)
                 # The entity key is the hash tag unless empty or holding a '}'.
                 slots.append(
-                    crc_hqx(entity, 0) & (_SLOTS - 1)
+                    crc_hqx(entity, 0) & (SLOTS - 1)
                     if entity and b"}" not in entity
-                    else _slot(key)
+                    else key_slot(key)
                 )
             plan.append((codec.decode, len(request.keys)))
         if not keys:
@@ -529,7 +407,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         """The values of ``keys`` (``None`` where missing), in order; ``slots`` are theirs."""
         cluster = self._client()
         try:
-            found = self._get_direct(cluster, keys, slots)
+            found = self._packets.get(cluster, keys, slots)
         except self._errors:
             found = None
         if found is not None:
@@ -541,88 +419,6 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         except self._errors as exc:
             raise self._unavailable(action, exc) from exc
         return values
-
-    def _get_direct(
-        self, cluster: RedisCluster, keys: list[bytes], slots: list[int]
-    ) -> list[Any] | None:
-        """Per-master packets of per-slot MGETs on pooled connections, all sent before any
-        reply is read; ``None`` when any reply is not a plain answer (the caller then
-        falls back to the cluster client).
-
-        The serving path talks to connections directly: redis-py's per-command layers
-        cost about as much as decoding one entity.
-        """
-        slots_cache = cluster.nodes_manager.slots_cache
-        first = slots[0]
-        if slots.count(first) == len(slots):  # one entity, any number of views
-            nodes = slots_cache.get(first)
-            if not nodes:
-                return None  # uncovered in our map: the cluster client decides and explains
-            return self._exchange(cluster, nodes[0], keys)
-        # node name -> (node, slot -> positions)
-        per_node: dict[str, tuple[ClusterNode, dict[int, list[int]]]] = {}
-        for pos, slot in enumerate(slots):
-            nodes = slots_cache.get(slot)
-            if not nodes:
-                return None
-            entry = per_node.get(nodes[0].name)
-            if entry is None:
-                entry = per_node[nodes[0].name] = (nodes[0], {})
-            group = entry[1].get(slot)
-            if group is None:
-                entry[1][slot] = [pos]
-            else:
-                group.append(pos)
-        out: list[Any] = [None] * len(keys)
-        sent = []
-        try:
-            for node, by_slot in per_node.values():
-                positions = list(by_slot.values())
-                commands = [(b"MGET", *[keys[p] for p in group]) for group in positions]
-                pool = cluster.get_redis_connection(node).connection_pool
-                conn = pool.get_connection()
-                sent.append((pool, conn, positions))
-                conn.send_packed_command(self._pack(conn, commands))  # type: ignore[no-untyped-call]
-            failed = False
-            for _, conn, positions in sent:
-                for group in positions:
-                    try:
-                        reply = conn.read_response()
-                    except self._redirect:
-                        failed = True  # keep reading: the connection stays in sync
-                        continue
-                    if len(group) == 1:
-                        out[group[0]] = reply[0]
-                    else:
-                        for p, value in zip(group, reply, strict=True):
-                            out[p] = value
-            return None if failed else out
-        except BaseException:
-            for _, conn, _ in sent:
-                conn.disconnect()  # type: ignore[no-untyped-call]
-            raise
-        finally:
-            for pool, conn, _ in sent:
-                pool.release(conn)
-
-    def _exchange(
-        self, cluster: RedisCluster, node: ClusterNode, keys: list[bytes]
-    ) -> list[Any] | None:
-        """One ``MGET`` of keys of one slot: a one-entity read of any number of views."""
-        pool = cluster.get_redis_connection(node).connection_pool
-        conn = pool.get_connection()
-        try:
-            conn.send_command("MGET", *keys)  # type: ignore[no-untyped-call]
-            try:
-                reply: list[Any] = conn.read_response()
-            except self._redirect:
-                return None
-            return reply
-        except BaseException:
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            raise
-        finally:
-            pool.release(conn)
 
     # -- scans and deletes -------------------------------------------------------------
 
@@ -648,7 +444,7 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
             raise self._unavailable(f"a scan of {table.namespace}", exc) from exc
 
     def _scan_batch(self, codec: TableCodec, keys: list[bytes], skip: int) -> Iterator[pa.Table]:
-        values = self._get_many(keys, [_slot(k) for k in keys], "a scan")
+        values = self._get_many(keys, [key_slot(k) for k in keys], "a scan")
         # A key deleted between SCAN and MGET is simply gone; the tag's '}' is dropped.
         found = [(k[skip:-1], v[:16]) for k, v in zip(keys, values, strict=True) if v is not None]
         if found:
