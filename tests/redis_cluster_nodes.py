@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,11 +204,11 @@ class LocalRedisCluster:
             capture_output=True,
         )
 
-    def _wait(self, ready: object, timeout: float, what: str) -> None:
+    def _wait(self, ready: Callable[[int], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         pending = list(self.ports)
         for _ in range(int(timeout / 0.1) + 1):
-            pending = [p for p in pending if not ready(p)]  # type: ignore[operator]
+            pending = [p for p in pending if not ready(p)]
             if not pending or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
