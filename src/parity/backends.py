@@ -92,7 +92,7 @@ class BackendRegistry(Generic[FactoryT]):
     Example:
         >>> from parity.online import ONLINE_STORES
         >>> ONLINE_STORES.kinds
-        ('sqlite', 'redis')
+        ('sqlite', 'redis', 'redis_cluster')
     """
 
     def __init__(self, what: str, *, section: str | None = None) -> None:

@@ -15,9 +15,15 @@ import pyarrow as pa
 import pytest
 
 from parity.config import load_config
-from parity.errors import ConfigError, OnlineStorePartlyUnavailable, OnlineStoreUnavailable
+from parity.errors import (
+    PUBLIC_ERRORS,
+    ConfigError,
+    OnlineStorePartlyUnavailable,
+    OnlineStoreUnavailable,
+)
 from parity.online import OnlineStore, ReadRequest, ViewTable, open_online_store
 from parity.online.redis_cluster import RedisClusterOnlineConfig
+from parity.serve.http_errors import status_for
 
 from ...conftest import IN_CI
 from ...redis_cluster_nodes import ClusterStartFailed, LocalRedisCluster
@@ -182,6 +188,8 @@ def test_master_down_without_replica_is_one_clear_error_naming_the_setting(
             message = str(info.value)
             assert "online_store.startup_nodes" in message
             assert "redis-cli --cluster check" in message
+            assert status_for(info.value) == 503  # the server answers it as unavailable
+            assert PUBLIC_ERRORS[type(info.value).__name__] is OnlineStorePartlyUnavailable
             with pytest.raises(OnlineStorePartlyUnavailable):
                 store.write(VIEWS[0], rows(range(N), scale=2))
             if attempt == 0:
