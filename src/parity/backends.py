@@ -92,7 +92,7 @@ class BackendRegistry(Generic[FactoryT]):
     Example:
         >>> from parity.online import ONLINE_STORES
         >>> ONLINE_STORES.kinds
-        ('sqlite', 'redis')
+        ('sqlite', 'redis', 'redis_cluster')
     """
 
     def __init__(self, what: str, *, section: str | None = None) -> None:
@@ -177,7 +177,7 @@ class BackendRegistry(Generic[FactoryT]):
         Example:
             >>> from parity.online import ONLINE_STORES
             >>> [m.__name__ for m in ONLINE_STORES.config_models()]
-            ['SqliteOnlineConfig', 'RedisOnlineConfig']
+            ['SqliteOnlineConfig', 'RedisOnlineConfig', 'RedisClusterOnlineConfig']
         """
         return tuple(k.config for k in self._kinds.values() if k.config is not None)
 

@@ -31,6 +31,7 @@ from parity.offline import OFFLINE_ENGINES
 from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.online import ONLINE_STORES
 from parity.online.redis import RedisOnlineConfig
+from parity.online.redis_cluster import RedisClusterOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
 from parity.registry import REGISTRIES
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
@@ -56,7 +57,7 @@ _SECTIONS: dict[str, BackendRegistry[object]] = {
 
 if TYPE_CHECKING:
     RegistryConfig = SqliteRegistryConfig | PostgresRegistryConfig
-    OnlineStoreConfig = SqliteOnlineConfig | RedisOnlineConfig
+    OnlineStoreConfig = SqliteOnlineConfig | RedisOnlineConfig | RedisClusterOnlineConfig
     OfflineStoreConfig = DuckDBOfflineConfig
 else:
     RegistryConfig = REGISTRIES.config_union()

@@ -100,6 +100,15 @@ class OnlineStoreUnavailable(ParityError, Transient, ConnectionError):
     """The online store could not be reached."""
 
 
+class OnlineStorePartlyUnavailable(OnlineStoreUnavailable):
+    """Part of a sharded online store is down: a node, or hash slots no node serves (HTTP 503).
+
+    Example:
+        >>> isinstance(OnlineStorePartlyUnavailable("slot 5 has no master"), OnlineStoreUnavailable)
+        True
+    """
+
+
 class TransformUnavailable(ParityError, Terminal):
     """The repository has no function with the code a service version was registered with.
 
@@ -229,6 +238,7 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         SchemaMismatch,
         NaiveTimestampError,
         OnlineStoreUnavailable,
+        OnlineStorePartlyUnavailable,
         TransformUnavailable,
         ServingBlocked,
         PushSourceNotFound,

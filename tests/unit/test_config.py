@@ -106,7 +106,7 @@ def test_unknown_key_in_postgres_registry_offers_the_schema_alias(tmp_path: Path
 @pytest.mark.parametrize(
     ("section", "value", "suggestion", "choices"),
     [
-        ("online_store", "rediss", "redis", "sqlite, redis"),
+        ("online_store", "rediss", "redis", "sqlite, redis, redis_cluster"),
         ("registry", "postgres", "postgresql", "sqlite, postgresql"),
         ("offline_store", "duck", "duckdb", "duckdb"),
     ],

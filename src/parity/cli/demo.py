@@ -18,7 +18,7 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
-from parity.cli.render import console, render_pins, render_plan, render_records
+from parity.cli.render import console, print_table, render_pins, render_plan, render_records
 from parity.cli.sync import progress_bars, render_sync_reports
 from parity.retrain.demo_story import run_retrain_story
 from parity.store import FeatureStore
@@ -79,7 +79,7 @@ def demo(
             table.add_column(column)
         for metric, before in story.before.items():
             table.add_row(metric, f"{before:.4f}", f"{story.after.get(metric, float('nan')):.4f}")
-        console.print(table)
+        print_table(table)
         console.print(Rule("9. a second apply of the same repository changes nothing"))
         render_plan(store.plan(), verbose=False)
     console.print(f"[green]Demo complete.[/] Explore it: parity --repo {root} history")

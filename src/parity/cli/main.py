@@ -55,12 +55,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from parity import __version__
+
+        typer.echo(f"parity {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
     repo_path: Annotated[
         Path, typer.Option("--repo", "-r", envvar="PARITY_REPO", help="Feature repository folder.")
     ] = Path("."),
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = repo_path
 

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from parity.cli.arguments import optional_instant
-from parity.cli.render import console, print_json
+from parity.cli.render import console, print_json, print_table
 from parity.monitor import (
     Alert,
     AuditReport,
@@ -80,7 +80,7 @@ def render_freshness(reports: list[FreshnessReport]) -> None:
             r.last_outcome or "never",
             rows,
         )
-    console.print(table)
+    print_table(table)
 
 
 def _alert_dicts(alerts: list[Alert]) -> list[dict[str, Any]]:
@@ -122,8 +122,14 @@ def drift(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Saved training dataset.")],
     service: Annotated[str | None, typer.Option(help="Only requests of this service.")] = None,
-    start: Annotated[str | None, typer.Option(help="Window start (ISO 8601, inclusive).")] = None,
-    end: Annotated[str | None, typer.Option(help="Window end (ISO 8601, exclusive).")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Window start (ISO 8601, inclusive; UTC without offset)."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Window end (ISO 8601, exclusive; UTC without offset)."),
+    ] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report here.")] = None,
     as_json: JsonOption = False,
     alert: AlertOption = False,
@@ -180,7 +186,7 @@ def render_drift(report: DriftReport) -> None:
             num(f.p_adjusted),
             f"{f.reference_null_rate:.1%}/{f.current_null_rate:.1%}",
         )
-    console.print(table)
+    print_table(table)
 
 
 def audit(
@@ -226,7 +232,7 @@ def render_audit(report: AuditReport) -> None:
             f"{f.right_null:,}", f"{f.mismatches:,}",
             "-" if f.mean_smape is None else f"{f.mean_smape:.4f}",
         )  # fmt: skip
-    console.print(table)
+    print_table(table)
     style = "green" if report.status.value == "consistent" else "bold red"
     console.print(
         f"[{style}]{report.status.value}[/]" + (f": {report.action}" if report.action else "")
@@ -275,7 +281,7 @@ def alerts(
             row["delivery"],
             row["summary"],
         )
-    console.print(table)
+    print_table(table)
 
 
 def _validation_metrics(given: list[str] | None) -> dict[str, float] | None:
@@ -308,8 +314,14 @@ def performance_report(
         typer.Option(help="Validation metric METRIC=VALUE (repeatable; default: champion's)."),
     ] = None,
     threshold: Annotated[float, typer.Option(help="Score threshold for a positive.")] = 0.5,
-    start: Annotated[str | None, typer.Option(help="Window start (ISO 8601, inclusive).")] = None,
-    end: Annotated[str | None, typer.Option(help="Window end (ISO 8601, exclusive).")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Window start (ISO 8601, inclusive; UTC without offset)."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(help="Window end (ISO 8601, exclusive; UTC without offset)."),
+    ] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Write an HTML report here.")] = None,
     as_json: JsonOption = False,
     alert: AlertOption = False,
@@ -368,7 +380,7 @@ def render_performance(overview: Any) -> None:
             num(w.metrics.get("recall")), num(w.metrics.get("f1")), num(w.metrics.get("auc")),
             num(w.drops.get("f1")),
         )  # fmt: skip
-    console.print(table)
+    print_table(table)
     if overview.links:
         links = Table(title=f"Drift-error links against {overview.dataset}")
         for column in ("feature", "verdict", "windows", "correlation", "p"):
@@ -376,7 +388,7 @@ def render_performance(overview: Any) -> None:
         for link in overview.links:
             links.add_row(link.feature, link.verdict.value, str(link.windows),
                           num(link.correlation), num(link.p_value))  # fmt: skip
-        console.print(links)
+        print_table(links)
 
 
 def unblock(

@@ -13,7 +13,9 @@ from enum import Enum
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from parity.registry import AuditEntry, ChangeClass, Plan, ServicePin, VersionRecord
 
@@ -42,6 +44,38 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def print_table(table: Table, *, on: Console | None = None) -> None:
+    """Print ``table`` whole when it fits the terminal; otherwise one block per row, each
+    cell on its own ``header: value`` line, wrapped, so no value is ever cut off.
+
+    Example:
+        >>> table = Table(title="Sync runs")
+        >>> for column in ("view version", "outcome", "written"):
+        ...     table.add_column(column)
+        >>> table.add_row("fraud_signals@v12", "succeeded", "1,204,331")
+        >>> print_table(table, on=Console(width=36, color_system=None))
+        Sync runs
+        view version: fraud_signals@v12
+        outcome: succeeded
+        written: 1,204,331
+    """
+    target = on or console
+    natural = Measurement.get(target, target.options.update_width(10_000), table).maximum
+    if natural <= target.width:
+        target.print(table)
+        return
+    if table.title:
+        target.print(f"[bold]{table.title}[/]")
+    cells = [list(column.cells) for column in table.columns]
+    for row in range(table.row_count):
+        if row:
+            target.print()
+        for column, values in zip(table.columns, cells, strict=True):
+            value = values[row]
+            text = Text.from_markup(value) if isinstance(value, str) else Text(str(value))
+            target.print(Text.assemble((f"{column.header}: ", "dim"), text), overflow="fold")
 
 
 def print_json(data: Any) -> None:
@@ -115,7 +149,7 @@ def render_records(records: Sequence[VersionRecord], *, title: str) -> None:
             r.fingerprint[:12],
             r.updated_at.strftime("%Y-%m-%d %H:%M"),
         )
-    console.print(table)
+    print_table(table)
 
 
 def render_pins(pins: Iterable[ServicePin]) -> None:
@@ -125,7 +159,7 @@ def render_pins(pins: Iterable[ServicePin]) -> None:
         table.add_column(column)
     for p in pins:
         table.add_row(str(p.position), p.output_name, f"{p.view}@v{p.view_version}", p.feature)
-    console.print(table)
+    print_table(table)
 
 
 def render_history(entries: Sequence[AuditEntry]) -> None:
@@ -135,4 +169,4 @@ def render_history(entries: Sequence[AuditEntry]) -> None:
         table.add_column(column)
     for e in entries:
         table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.summary, e.message)
-    console.print(table)
+    print_table(table)

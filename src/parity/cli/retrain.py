@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from parity.cli.render import console, print_json
+from parity.cli.render import console, print_json, print_table
 from parity.retrain import Retraining
 from parity.store import FeatureStore
 
@@ -184,7 +184,7 @@ def status_command(ctx: typer.Context, model: ModelArg, as_json: JsonOption = Fa
             metrics,
             v.lineage.code_fingerprint,
         )
-    console.print(table)
+    print_table(table)
     for r in runs:
         console.print(f"run {r.run_id}: {r.state.value} ({r.trigger})")
     for a in alerts[-5:]:

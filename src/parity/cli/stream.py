@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from parity.cli.render import console, print_json
+from parity.cli.render import console, print_json, print_table
 from parity.errors import DefinitionError
 from parity.store import FeatureStore
 
@@ -179,7 +179,7 @@ def _render(data: dict[str, Any], as_json: bool, *, title: str) -> None:
     table.add_column("value")
     for name, value in data.items():
         table.add_row(name, str(value))
-    console.print(table)
+    print_table(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from parity.cli.arguments import optional_instant, parse_instant
-from parity.cli.render import console, print_json
+from parity.cli.render import console, print_json, print_table
 from parity.store import FeatureStore
 from parity.sync.report import SyncOutcome, SyncReport
 from parity.sync.steps import Progress as ProgressCallback
@@ -73,7 +73,7 @@ def render_sync_reports(reports: list[SyncReport]) -> None:
             f"{r.rows_written:,}",
             _validation_text(r),
         )
-    console.print(table)
+    print_table(table)
     for r in reports:
         if r.error:
             console.print(f"[bold red]{r.ref}: {r.error}[/]")
@@ -92,8 +92,14 @@ def _render(reports: list[SyncReport], as_json: bool) -> None:
 
 def materialize(
     ctx: typer.Context,
-    start: Annotated[str, typer.Argument(help="Event time start (inclusive), ISO 8601 with zone.")],
-    end: Annotated[str, typer.Argument(help="Event time end (exclusive), ISO 8601 with zone.")],
+    start: Annotated[
+        str,
+        typer.Argument(help="Event time start (inclusive), ISO 8601; UTC without offset."),
+    ],
+    end: Annotated[
+        str,
+        typer.Argument(help="Event time end (exclusive), ISO 8601; UTC without offset."),
+    ],
     view: ViewOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -107,7 +113,10 @@ def materialize(
 
 def materialize_incremental(
     ctx: typer.Context,
-    end: Annotated[str | None, typer.Argument(help="Written-time end (default: now).")] = None,
+    end: Annotated[
+        str | None,
+        typer.Argument(help="Written-time end (default: now), ISO 8601."),
+    ] = None,
     view: ViewOption = None,
     as_json: JsonOption = False,
 ) -> None:

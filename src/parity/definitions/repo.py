@@ -1,7 +1,8 @@
 """A feature repository: the definitions found in a folder of Python files.
 
-:func:`load_repo` imports every ``*.py`` file of the folder (hidden folders, ``data/``,
-``__pycache__`` and virtual environments excepted), collects the entities, feature views
+:func:`load_repo` imports the definition files of the folder (every ``*.py`` file but those
+in hidden folders, ``data/``, ``__pycache__``, virtual environments and what ``.parityignore``
+lists: :mod:`parity.definitions.repo_files`), collects the entities, feature views
 and services they define at module level, and validates them as a whole: unique names,
 references that resolve, no colliding output columns.
 
@@ -23,21 +24,18 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from parity.definitions.entity import Entity
 from parity.definitions.feature_service import FeatureService
 from parity.definitions.feature_view import FeatureView
+from parity.definitions.repo_files import import_definitions
 from parity.errors import DefinitionError, RepoImportError, did_you_mean
 
 Definition = Entity | FeatureView | FeatureService
-
-_SKIP_DIRS = frozenset({"__pycache__", "data", "venv", ".venv", "node_modules", "site-packages"})
 
 
 @dataclass(frozen=True)
@@ -118,44 +116,6 @@ class RepoContents:
                     columns[output] = view.name
 
 
-def _definition_files(root: Path) -> list[Path]:
-    files = []
-    for path in sorted(root.rglob("*.py")):
-        parts = path.relative_to(root).parts[:-1]
-        if any(p.startswith(".") or p in _SKIP_DIRS for p in parts):
-            continue
-        files.append(path)
-    return files
-
-
-def _import_file(path: Path, root: Path) -> list[tuple[Definition, str]]:
-    rel = path.relative_to(root).as_posix()
-    module_name = "parity_repo_" + rel[:-3].replace("/", "_").replace("-", "_")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise RepoImportError(
-            f"{rel}:{exc.lineno}: syntax error: {exc.msg}. Fix the file and run the command again."
-        ) from exc
-    except Exception as exc:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-        line = frames[-1].lineno if frames else "?"
-        raise RepoImportError(
-            f"{rel}:{line}: importing the definition file failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        sys.modules.pop(module_name, None)
-    found: list[tuple[Definition, str]] = []
-    for value in vars(module).values():
-        if isinstance(value, Entity | FeatureView | FeatureService):
-            found.append((value, rel))
-    return found
-
-
 def load_repo(root: str | Path) -> RepoContents:
     """Import the definition files under ``root`` and validate them together.
 
@@ -170,18 +130,5 @@ def load_repo(root: str | Path) -> RepoContents:
     root = Path(root).resolve()
     if not root.is_dir():
         raise RepoImportError(f"Feature repository {str(root)!r} is not a folder.")
-    sys.path.insert(0, str(root))
-    modules_before = set(sys.modules)
-    try:
-        found: list[tuple[Definition, str]] = []
-        for path in _definition_files(root):
-            found.extend(_import_file(path, root))
-    finally:
-        sys.path.remove(str(root))
-        # Modules of the repository that definition files imported from each other must not
-        # outlive this load: the next load, of this or another repository, would reuse them.
-        for name in set(sys.modules) - modules_before:
-            file = getattr(sys.modules[name], "__file__", None)
-            if file and Path(file).resolve().is_relative_to(root):
-                del sys.modules[name]
-    return RepoContents.build(found)
+    found = import_definitions(root, (Entity, FeatureView, FeatureService))
+    return RepoContents.build(cast(list[tuple[Definition, str]], found))

@@ -76,8 +76,8 @@ def events_spec(spec: ViewReadSpec) -> ViewReadSpec:
         >>> spec = ViewReadSpec("txn_7d", 1, SourceSpec("parquet", "t.parquet", "ts"),
         ...     (JoinKey("user_id", Int64),), (FeatureColumn(agg.name, agg.name, agg.dtype),),
         ...     aggregations=(agg,))
-        >>> events_spec(spec).features
-        (FeatureColumn(source_column='amount', output_name='amount', dtype=DType('float64')),)
+        >>> [(f.source_column, f.dtype.name) for f in events_spec(spec).features]
+        [('amount', 'float64')]
     """
     return dataclasses.replace(spec, features=input_columns(spec), aggregations=(), ttl=None)
 
@@ -323,10 +323,9 @@ def probed_join_query(
 
 
 def _register(cursor: duckdb.DuckDBPyConnection, name: str, scan: Any) -> None:
-    if scan.dataset is not None:
-        cursor.register(name, scan.dataset)
-    else:
-        cursor.read_parquet(list(scan.files)).create_view(name)
+    from parity.offline.source_scan import register_source
+
+    register_source(cursor, scan, name)
 
 
 def prepare_aggregation_join(

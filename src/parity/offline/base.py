@@ -146,6 +146,8 @@ class FeatureColumn:
     source_column: str
     output_name: str
     dtype: DType
+    # A nullable feature whose column the source lacks reads as null (compatible change).
+    nullable: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -274,7 +276,13 @@ class ViewReadSpec:
                 for key in entity.join_keys
             ),
             features=tuple(
-                FeatureColumn(batch.column_for(n), names.get(n, n), view.field(n).dtype)
+                FeatureColumn(
+                    batch.column_for(n),
+                    names.get(n, n),
+                    view.field(n).dtype,
+                    # An explicitly mapped column is a promise that it exists: still refused.
+                    nullable=view.field(n).nullable and batch.column_for(n) == n,
+                )
                 for n in selected
             ),
             ttl=view.ttl,
@@ -304,6 +312,7 @@ class ViewReadSpec:
                     "source_column": f.source_column,
                     "output_name": f.output_name,
                     "dtype": f.dtype.name,
+                    "nullable": f.nullable,
                 }
                 for f in self.features
             ],

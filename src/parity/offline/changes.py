@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from parity.offline.base import ViewReadSpec
 from parity.offline.point_in_time import duckdb_type, quote
-from parity.offline.source_scan import TableRead, open_source
+from parity.offline.source_scan import TableRead, open_source, register_source
 from parity.types import require_utc
 
 if TYPE_CHECKING:
@@ -100,10 +100,7 @@ def read_source_rows(
             bounds[name] = require_utc(value, what=name)
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        if scan.dataset is not None:
-            conn.register("__parity_source", scan.dataset)
-        else:
-            conn.read_parquet(list(scan.files)).create_view("__parity_source")
+        register_source(conn, scan, "__parity_source")
         query = source_rows_query(spec, "__parity_source", bounds=bounds)
         table = conn.sql(query, params=bounds).to_arrow_table()
     return table, scan.table_read
@@ -142,10 +139,7 @@ def source_rows_of_entities(spec: ViewReadSpec, keys: pa.Table) -> pa.Table | No
     )
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        if scan.dataset is not None:
-            conn.register("__parity_source", scan.dataset)
-        else:
-            conn.read_parquet(list(scan.files)).create_view("__parity_source")
+        register_source(conn, scan, "__parity_source", fill=False)
         conn.register("__parity_entities", keys)
         table = conn.sql(
             f"SELECT s.* FROM __parity_source s SEMI JOIN __parity_entities e ON {on}"

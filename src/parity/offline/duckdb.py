@@ -26,6 +26,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,7 +68,7 @@ from parity.offline.saved_dataset import (
     datasets_root,
     load_saved_dataset,
 )
-from parity.offline.source_scan import SourceScan, open_source
+from parity.offline.source_scan import SourceScan, open_source, register_source
 from parity.offline.writes import RowsInput, WriteReport
 from parity.storage import StorageLayout
 
@@ -322,12 +323,10 @@ class DuckDBOfflineEngine(OfflineEngine):
         params = ttl_params(specs)
         for index, (spec, scan) in enumerate(zip(specs, scans, strict=True)):
             name = f"__parity_src_{index}"
-            if scan.dataset is not None:
-                cursor.register(name, scan.dataset)
-            else:
-                cursor.read_parquet(list(scan.files)).create_view(name)
+            register_source(cursor, scan, name)
             if scan.files:
-                sources.append(_parquet_relation(index, scan.files))
+                relation = _parquet_relation(index, scan.files)
+                sources.append(replace(relation, sql=scan.fill_absent(relation.sql)))
                 params[f"files_{index}"] = list(scan.files)
             else:
                 sources.append(SourceRelation(name))

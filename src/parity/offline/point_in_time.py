@@ -88,8 +88,12 @@ def duckdb_type(dtype: DType) -> str:
 
 
 def epoch_us(column_sql: str) -> str:
-    """Microseconds since the epoch of a timestamp expression (ns inputs truncate to us)."""
-    return f"epoch_us(CAST({column_sql} AS TIMESTAMPTZ))"
+    """Microseconds since the epoch of a timestamp expression.
+
+    Nanosecond inputs truncate (towards the past) to the microsecond, never round: an
+    entity row at ``10:00:00.0000009`` must not see a feature row at ``10:00:00.000001``.
+    """
+    return f"epoch_us(date_trunc('microseconds', {column_sql}))"
 
 
 def feature_alias(view_index: int, feature_index: int) -> str:

@@ -33,6 +33,7 @@ from parity.offline.entity_frame import check_timestamp_column, same_family
 from parity.types import DType
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 
@@ -80,6 +81,48 @@ class SourceScan:
     table_read: TableRead
     files: tuple[str, ...] = ()
     dataset: Any = field(default=None, compare=False)
+    absent: tuple[tuple[str, DType], ...] = ()
+
+    def fill_absent(self, relation: str) -> str:
+        """``relation`` with every absent nullable feature column added as typed nulls.
+
+        A nullable feature added by a compatible change before the source has its column
+        reads as null (as ``plan`` promised), on every path: syncs, training sets, checks.
+
+        Example:
+            >>> from parity.types import Float64
+            >>> scan = SourceScan(schema=None, table_read=None, absent=(("x", Float64),))
+            >>> scan.fill_absent("src")
+            '(SELECT *, CAST(NULL AS DOUBLE) AS "x" FROM src)'
+        """
+        if not self.absent:
+            return relation
+        from parity.offline.point_in_time import duckdb_type, quote
+
+        nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {quote(c)}" for c, t in self.absent)
+        return f"(SELECT *, {nulls} FROM {relation})"
+
+
+def register_source(
+    conn: duckdb.DuckDBPyConnection, scan: SourceScan, name: str, *, fill: bool = True
+) -> None:
+    """Make ``scan`` readable as the view ``name`` on ``conn``.
+
+    Parquet files are read by column name (a file written before a nullable column was
+    added reads it as null); with ``fill``, columns absent from every file are added as
+    typed nulls (:meth:`SourceScan.fill_absent`).
+
+    Example:
+        >>> import duckdb  # doctest: +SKIP
+        >>> register_source(duckdb.connect(), open_source(spec), "src")  # doctest: +SKIP
+    """
+    raw = f"{name}__raw" if fill and scan.absent else name
+    if scan.dataset is not None:
+        conn.register(raw, scan.dataset)
+    else:
+        conn.read_parquet(list(scan.files), union_by_name=len(scan.files) > 1).create_view(raw)
+    if raw != name:
+        conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {scan.fill_absent(raw)}")
 
 
 def _digest(path: str) -> str:
@@ -159,7 +202,13 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
             view=spec.ref, format="delta", path=source.path, table_version=table.version()
         )
         files = tuple(table.file_uris()) if _plain_files(table) else ()
-        scan = SourceScan(schema=dataset.schema, table_read=read, files=files, dataset=dataset)
+        missing = set(check_source_schema(spec, dataset.schema))
+        absent = tuple(
+            (f.source_column, f.dtype) for f in spec.features if f.source_column in missing
+        )
+        return SourceScan(
+            schema=dataset.schema, table_read=read, files=files, dataset=dataset, absent=absent
+        )
     else:
         import pyarrow.parquet as pq
 
@@ -170,13 +219,27 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
             path=source.path,
             files=tuple((f, Path(f).stat().st_size) for f in files),
         )
-        scan = SourceScan(schema=pq.read_schema(files[0]), table_read=read, files=files)
-    check_source_schema(spec, scan.schema)
-    return scan
+        # Every file's footer is checked (not its data): a later file with naive times or
+        # lossy types would otherwise be read under the first file's schema.
+        schemas = [pq.read_schema(f) for f in files]
+        absent_in = [
+            set(check_source_schema(spec, schema, where=f"file {path}"))
+            for path, schema in zip(files, schemas, strict=True)
+        ]
+        everywhere = set.intersection(*absent_in)
+        absent = tuple(
+            (f.source_column, f.dtype) for f in spec.features if f.source_column in everywhere
+        )
+        return SourceScan(schema=schemas[0], table_read=read, files=files, absent=absent)
 
 
-def check_source_schema(spec: ViewReadSpec, schema: pa.Schema) -> None:
-    """Raise if the source schema cannot serve ``spec`` (missing column, naive time, type).
+def check_source_schema(
+    spec: ViewReadSpec, schema: pa.Schema, *, where: str | None = None
+) -> tuple[str, ...]:
+    """Raise if the source schema cannot serve ``spec`` (missing column, naive time, type);
+    return the nullable feature columns it lacks (they read as null).
+
+    ``where`` names the file checked, for a source of several files.
 
     Example:
         >>> import pyarrow as pa
@@ -189,7 +252,7 @@ def check_source_schema(spec: ViewReadSpec, schema: pa.Schema) -> None:
         Traceback (most recent call last):
         parity.errors.SchemaMismatch: source of view user_stats@v1 ... no timestamp column 'ts'...
     """
-    where = f"source of view {spec.ref} ({spec.source.path})"
+    where = f"source of view {spec.ref} ({where or spec.source.path})"
     fix = (
         "Write event and created timestamps as UTC-aware values, e.g. "
         "df[col] = pd.to_datetime(df[col], utc=True) before writing the file."
@@ -197,14 +260,20 @@ def check_source_schema(spec: ViewReadSpec, schema: pa.Schema) -> None:
     check_timestamp_column(schema, spec.source.timestamp_field, where=where, fix=fix)
     if spec.source.created_timestamp_field is not None:
         check_timestamp_column(schema, spec.source.created_timestamp_field, where=where, fix=fix)
-    wanted = [(k.source_column, k.dtype, f"join key {k.name!r}") for k in spec.join_keys] + [
-        (f.source_column, f.dtype, f"feature {f.output_name!r}") for f in spec.features
+    wanted = [(k.source_column, k.dtype, f"join key {k.name!r}", False) for k in spec.join_keys] + [
+        (f.source_column, f.dtype, f"feature {f.output_name!r}", f.nullable) for f in spec.features
     ]
-    for column, dtype, role in wanted:
+    absent: list[str] = []
+    for column, dtype, role, nullable in wanted:
+        if column not in schema.names and nullable:
+            absent.append(column)
+            continue
         if column not in schema.names:
             raise SchemaMismatch(
                 f"{where} has no column {column!r} for {role}.{did_you_mean(column, schema.names)}"
-                f" Columns: {', '.join(schema.names)}. Fix the view's schema or field_mapping."
+                f" Columns: {', '.join(schema.names)}. Fix the view's schema or field_mapping, "
+                "or declare the feature nullable=True to read it as null until the source "
+                "has it."
             )
         arrow_type = schema.field(column).type
         if not castable(arrow_type, dtype):
@@ -213,6 +282,7 @@ def check_source_schema(spec: ViewReadSpec, schema: pa.Schema) -> None:
                 f"read as {dtype.name} without loss. Change the declared dtype or rewrite the "
                 "column."
             )
+    return tuple(absent)
 
 
 def castable(arrow_type: pa.DataType, dtype: DType) -> bool:

@@ -28,6 +28,7 @@ from parity.online.base import (
     WriteResult,
 )
 from parity.online.redis import RedisOnlineConfig
+from parity.online.redis_cluster import RedisClusterOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
 
 __all__ = [
@@ -65,6 +66,11 @@ ONLINE_STORES.register(
 )
 ONLINE_STORES.register(
     "redis", config=RedisOnlineConfig, factory="parity.online.redis:RedisOnlineStore"
+)
+ONLINE_STORES.register(
+    "redis_cluster",
+    config=RedisClusterOnlineConfig,
+    factory="parity.online.redis_cluster:RedisClusterOnlineStore",
 )
 
 

@@ -16,7 +16,8 @@ order) and ``MSET``s the greater ones. A script runs atomically, so concurrent w
 can never let an older value win. Measured alternatives: batched WATCH/MULTI (three
 round trips per chunk, retries under contention) wrote about 2x slower, and a plain
 pipelined ``SET`` without any check was slower still, from redis-py's per-command cost.
-Note for a future Redis Cluster backend: a chunk's keys must share a hash slot.
+The script and key naming are shared with the cluster backend
+(:mod:`parity.online.redis_layout`).
 
 ``redis`` is imported when a store is built, never by ``import parity``.
 
@@ -46,6 +47,7 @@ from parity.online.base import (
     WriteResult,
 )
 from parity.online.codec import TableCodec
+from parity.online.redis_layout import SCAN_STEP, WRITE_LATEST, client_name, scan_pattern
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -64,49 +66,6 @@ class RedisOnlineConfig(BaseModel):
     max_connections: Annotated[int, Field(gt=0)] = 64
     # Keys per Lua script call; Lua's unpack() caps a call near 8,000 arguments.
     write_batch_size: Annotated[int, Field(gt=0, le=2000)] = 1000
-
-
-# KEYS[i] gets ARGV[i] if ARGV[i] is bytewise greater than the stored value (absent: yes).
-# Lua's '<' on strings uses strcoll (locale dependent), hence the explicit byte loop. One
-# MGET and one MSET per chunk instead of a GET and a SET per key: 2 redis.call, not 2n.
-_WRITE_LATEST = """
-local olds = redis.call('MGET', unpack(KEYS))
-local sets = {}
-local written = 0
-for i = 1, #KEYS do
-  local new, old = ARGV[i], olds[i]
-  local greater = false
-  if not old then
-    greater = true
-  elseif old ~= new then
-    local ln, lo = #new, #old
-    local m = ln < lo and ln or lo
-    local j = 1
-    while j <= m and string.byte(new, j) == string.byte(old, j) do j = j + 1 end
-    if j <= m then greater = string.byte(new, j) > string.byte(old, j) else greater = ln > lo end
-  end
-  if greater then
-    written = written + 1
-    sets[2 * written - 1] = KEYS[i]
-    sets[2 * written] = new
-  end
-end
-if written > 0 then redis.call('MSET', unpack(sets)) end
-return written
-"""
-
-
-_CLIENT_NAME = re.compile(r"[^!-~]")  # CLIENT SETNAME refuses spaces and non-ASCII
-
-
-# SCAN walks the whole keyspace, whatever the pattern; large steps keep round trips few
-# while each step stays a short pause for the server.
-_SCAN_STEP = 10_000
-
-
-def _glob(namespace: bytes) -> bytes:
-    """A SCAN pattern matching every key under ``namespace`` (glob characters escaped)."""
-    return re.sub(rb"([*?\[\]\\])", rb"\\\1", namespace) + b"*"
 
 
 def _redact(url: str) -> str:
@@ -144,11 +103,11 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
             socket_connect_timeout=config.connect_timeout_seconds,
             socket_timeout=config.timeout_seconds,
             max_connections=config.max_connections,
-            client_name=_CLIENT_NAME.sub("_", f"parity-online-{config.key_prefix}"),
+            client_name=client_name(f"parity-online-{config.key_prefix}"),
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         )
         self._client = redis.Redis(connection_pool=self._pool)
-        self._script = self._client.register_script(_WRITE_LATEST)
+        self._script = self._client.register_script(WRITE_LATEST)
         self._tables: dict[ViewTable, tuple[TableCodec, bytes]] = {}
 
     def _unavailable(self, action: str, exc: Exception) -> OnlineStoreUnavailable:
@@ -271,7 +230,7 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         skip = len(namespace)
         batch: list[bytes] = []
         try:
-            for key in self._client.scan_iter(match=_glob(namespace), count=_SCAN_STEP):
+            for key in self._client.scan_iter(match=scan_pattern(namespace), count=SCAN_STEP):
                 batch.append(key)
                 if len(batch) >= batch_size:
                     yield from self._scan_batch(codec, batch, skip)
@@ -296,11 +255,11 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
             3
         """
         _, namespace = self._table(table)
-        pattern = _glob(namespace)
+        pattern = scan_pattern(namespace)
         removed = 0
         chunk: list[bytes] = []
         try:
-            for key in self._client.scan_iter(match=pattern, count=_SCAN_STEP):
+            for key in self._client.scan_iter(match=pattern, count=SCAN_STEP):
                 chunk.append(key)
                 if len(chunk) >= 1000:
                     removed += self._client.unlink(*chunk)

@@ -10,14 +10,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parity.definitions.repo_files import import_definitions
 from parity.retrain.errors import LabelsMissing, ModelNotFound
 from parity.retrain.model import Model
 
@@ -162,7 +161,9 @@ def feature_matrix(
 
 
 def load_models(repo_path: Path) -> dict[str, Model]:
-    """Every :class:`Model` defined at module level in the repository's ``*.py`` files.
+    """Every :class:`Model` defined at module level in the repository's definition files,
+    loaded as ``parity apply`` loads definitions (files may import each other;
+    ``.parityignore`` applies).
 
     Example:
         >>> import tempfile
@@ -175,20 +176,10 @@ def load_models(repo_path: Path) -> dict[str, Model]:
         ['churn']
     """
     found: dict[str, Model] = {}
-    for file in sorted(repo_path.glob("*.py")):
-        name = f"_parity_models_{abs(hash(str(file)))}"
-        spec = importlib.util.spec_from_file_location(name, file)
-        if spec is None or spec.loader is None:
-            continue
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.modules.pop(name, None)
-        for value in vars(module).values():
-            if isinstance(value, Model):
-                found[value.name] = value
+    root = Path(repo_path).resolve()
+    for value, _file in import_definitions(root, (Model,), prefix="parity_models_"):
+        if isinstance(value, Model):
+            found[value.name] = value
     return found
 
 

@@ -114,7 +114,7 @@ def read_event_log(spec: ViewReadSpec) -> pa.Table:
     import duckdb
 
     from parity.offline.changes import source_rows_query
-    from parity.offline.source_scan import open_source
+    from parity.offline.source_scan import open_source, register_source
 
     raw = events_spec(spec)
     if spec.source.op_field is not None:  # CDC-fed: the retraction marks come along
@@ -126,10 +126,7 @@ def read_event_log(spec: ViewReadSpec) -> pa.Table:
     scan = open_source(raw)
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        if scan.dataset is not None:
-            conn.register("__parity_source", scan.dataset)
-        else:
-            conn.read_parquet(list(scan.files)).create_view("__parity_source")
+        register_source(conn, scan, "__parity_source")
         query = source_rows_query(raw, "__parity_source", bounds={})
         table: pa.Table = conn.sql(
             f"SELECT * FROM ({query}) ORDER BY event_timestamp"

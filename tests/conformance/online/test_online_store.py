@@ -22,7 +22,10 @@ from parity.online import (
 )
 from parity.online.base import ScansEntities
 from parity.online.redis import RedisOnlineConfig
+from parity.online.redis_cluster import RedisClusterOnlineConfig
 from parity.online.sqlite import SqliteOnlineConfig
+
+OnlineConfig = SqliteOnlineConfig | RedisOnlineConfig | RedisClusterOnlineConfig
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 US_UTC = pa.timestamp("us", tz="UTC")
@@ -353,7 +356,7 @@ def test_bad_input_is_refused_with_the_column_named(store: OnlineStore) -> None:
     assert spend_of(store, 1) is None
 
 
-def _write_many(config: SqliteOnlineConfig | RedisOnlineConfig, root: str, newest: bool) -> None:
+def _write_many(config: OnlineConfig, root: str, newest: bool) -> None:
     """One concurrent writer: the newest rows once, or older rows over and over."""
     with open_online_store(config, repo_root=root) as store:
         keys = list(range(200))
@@ -366,7 +369,7 @@ def _write_many(config: SqliteOnlineConfig | RedisOnlineConfig, root: str, newes
 
 @pytest.mark.parametrize("mode", ["threads", "processes"])
 def test_concurrent_writers_never_let_the_older_value_win(
-    online_config: SqliteOnlineConfig | RedisOnlineConfig, tmp_path: Path, mode: str
+    online_config: OnlineConfig, tmp_path: Path, mode: str
 ) -> None:
     args = [(online_config, str(tmp_path), newest) for newest in (False, True, False)]
     if mode == "threads":

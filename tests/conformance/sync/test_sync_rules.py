@@ -310,6 +310,41 @@ def test_nullable_field_added_reads_null_until_the_next_sync(
     assert values(repo, 1) == [[10.0, "a", None]]
 
 
+def test_nullable_field_added_before_the_source_has_it_syncs_and_trains_as_null(
+    make_repo: Callable[..., Repo],
+) -> None:
+    # Failed on main before #13: the compatible change blocked every sync of the serving
+    # version and every training set on the view ("no column 'score'").
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0, T0)))
+    materialize(repo)
+    repo.apply(
+        spend_view(
+            schema=[
+                p.Field("spend", p.Float64, nullable=False, min_value=0),
+                p.Field("tier", p.String),
+                p.Field("score", p.Float32),
+            ]
+        )
+    )
+    repo.store.serving_plans.clear()
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        str(repo.root / "data" / "spend"), rows((1, 11.0, "b", T0 + H, T0 + H)), mode="append"
+    )
+    report = materialize(repo)
+    assert (report.outcome.value, report.rows_written) == ("succeeded", 1)
+    assert values(repo, 1) == [[11.0, "b", None]]
+    entity = pa.table(
+        {"user_id": pa.array([1], pa.int64()), "event_timestamp": pa.array([T0 + D], TS)}
+    )
+    frame = repo.store.get_historical_features(entity, features=["spend"]).to_arrow()
+    assert frame.column("score").to_pylist() == [None]
+    assert frame.column("spend").to_pylist() == [11.0]
+
+
 def test_ttl_is_enforced_online_with_status_and_age(make_repo: Callable[..., Repo]) -> None:
     repo = make_repo()
     repo.apply(spend_view(ttl=timedelta(days=2)))

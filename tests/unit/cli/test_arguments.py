@@ -69,7 +69,7 @@ def test_a_parity_error_exits_1_with_its_message_on_stderr(tmp_path: Path, repo:
     assert code == 1
     assert "Unknown object 'stast'. Did you mean 'stats'?" in " ".join(stderr.split())
     code, _, stderr = invoke(repo, "materialize", "yesterday", "2026-01-01T00:00:00Z")
-    assert code == 1 and "START: 'yesterday' is not an ISO 8601 time" in stderr
+    assert code == 1 and "START: 'yesterday' is not a date or time. Use ISO 8601" in stderr
 
 
 def test_list_json_groups_the_newest_version_of_each_object(repo: Path) -> None:
@@ -135,3 +135,67 @@ def test_retrain_status_json_of_a_model_without_versions(repo: Path) -> None:
         "alerts": [],
         "pending_transitions": [],
     }
+
+
+def test_materialize_accepts_iso_dates_as_utc_and_says_so(repo: Path) -> None:
+    # Fails on main: a date without offset was refused with "datetime(..., tzinfo=...)".
+    code, stdout, stderr = invoke(repo, "materialize", "2026-01-01", "2027-01-01T06:30")
+    text = " ".join(stderr.split())
+    assert "START 2026-01-01 has no UTC offset: read as 2026-01-01T00:00:00Z (UTC)." in text
+    assert "END 2027-01-01T06:30 has no UTC offset: read as 2027-01-01T06:30:00Z (UTC)." in text
+    assert "tzinfo" not in stderr
+    # The run itself went ahead (the sample source is missing, so it is blocked, exit 1).
+    assert code == 1 and "stats@v1" in stdout and "blocked" in stdout
+    _, _, stderr = invoke(repo, "materialize", "2026-01-01T00:00:00+02:00", "2027-01-01T00:00Z")
+    assert "no UTC offset" not in stderr
+
+
+def test_a_time_that_leaves_the_calendar_in_utc_is_a_command_line_error(repo: Path) -> None:
+    code, _, stderr = invoke(repo, "materialize", "0001-01-01T00:00:00+01:00", "2027-01-01")
+    assert code == 1
+    assert "START: '0001-01-01T00:00:00+01:00' is outside the years 1-9999" in stderr
+
+
+def test_version_option_prints_the_installed_version(tmp_path: Path) -> None:
+    # Fails on main: "No such option: --version".
+    code, stdout, _ = invoke(tmp_path, "--version")
+    assert (code, stdout.strip()) == (0, f"parity {p.__version__}")
+
+
+def test_a_status_table_too_wide_for_the_terminal_is_printed_whole(repo: Path) -> None:
+    # Fails on main: at 50 columns the sync table cut every column but the first to nothing.
+    result = CliRunner().invoke(
+        app,
+        ["--repo", str(repo), "materialize", "2026-01-01T00:00Z", "2027-01-01T00:00Z"],
+        env={"COLUMNS": "50"},
+    )
+    lines = result.stdout.splitlines()
+    assert "outcome: blocked" in lines
+    assert "view version: stats@v1" in lines
+    assert all(len(line) <= 50 for line in lines)
+    assert "…" not in result.stdout.split("Sync runs", 1)[1]
+
+
+def _command_paths() -> list[str]:
+    import typer
+
+    def walk(command: object, prefix: tuple[str, ...]) -> list[str]:
+        paths = []
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            path = (*prefix, name)
+            if getattr(sub, "invoke_without_command", False) or not hasattr(sub, "commands"):
+                paths.append(" ".join(path))
+            paths.extend(walk(sub, path))
+        return paths
+
+    return walk(typer.main.get_command(app), ())
+
+
+def test_the_readme_command_table_lists_every_command() -> None:
+    # Fails on main: the table listed 13 of the commands.
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    table = readme.split("## CLI", 1)[1].split("Exit codes", 1)[0]
+    commands = _command_paths()
+    assert len(commands) > 30
+    missing = [c for c in commands if f"`parity {c}" not in table and f", `parity {c}" not in table]
+    assert missing == []

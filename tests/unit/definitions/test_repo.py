@@ -288,3 +288,39 @@ def test_build_refuses_objects_that_are_not_definitions() -> None:
 def test_build_reports_an_unknown_view_when_there_are_none() -> None:
     with pytest.raises(DefinitionError, match=r"unknown feature view 'v'\. Known views: none\."):
         RepoContents.build([FeatureService("svc", features=["v"])])
+
+
+def test_files_listed_in_parityignore_are_not_imported(tmp_path: Path) -> None:
+    broken = "raise RuntimeError('must not be imported')\n"
+    files = {
+        "stats.py": STATS,
+        "scripts/backfill.py": broken,
+        "tools/deep/report.py": broken,
+        "check_stats.py": broken,
+        ".parityignore": "# helpers, not definitions\nscripts/\ntools/deep\ncheck_*.py\n",
+    }
+    repo = load_repo(_write(tmp_path, files))
+    assert sorted(repo.views) == ["stats"]
+
+
+def test_a_file_that_applies_the_repository_is_refused_once_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fails on the loader before .parityignore: the helper recursed until RecursionError.
+    helper = "from parity import FeatureStore\n\n\nFeatureStore('.').apply(message='all')\n"
+    files = {"stats.py": STATS, "apply_all.py": helper}
+    root = _write(tmp_path, files)
+    (root / "parity.yaml").write_text("project: reentry\n")
+    monkeypatch.chdir(root)
+    with pytest.raises(RepoImportError) as info:
+        load_repo(root)
+    assert str(info.value) == (
+        "apply_all.py:4: this file loads the feature repository when imported, and it is "
+        "itself in the repository. Move it out of the repository folder or list it in "
+        ".parityignore."
+    )
+    assert info.value.__cause__ is None
+    assert not isinstance(info.value.__context__, RecursionError)
+    # Listing it in .parityignore makes the repository load.
+    (root / ".parityignore").write_text("apply_all.py\n")
+    assert sorted(load_repo(root).views) == ["stats"]
