@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parity.monitor",),
     ("parity.retrieval",),
     ("parity.stream",),
+    ("parity.cdc",),
     ("parity.push",),
     ("parity.retrain",),
     ("parity.config",),
