@@ -104,6 +104,10 @@ class ModelRegistry(abc.ABC):
         """Every version of ``name``, oldest first."""
 
     @abc.abstractmethod
+    def names(self) -> list[str]:
+        """Sorted names of the models with at least one version in this project."""
+
+    @abc.abstractmethod
     def load(self, version: ModelVersion) -> Any:
         """The fitted estimator of ``version``; :class:`ModelLoadError` if it cannot load."""
 

@@ -178,6 +178,17 @@ class BuiltinModelRegistry(ModelRegistry):
         with reading(self._engine) as conn:
             return [self._record(r) for r in self._rows(conn, name)]
 
+    def names(self) -> list[str]:
+        """Sorted names of the models with at least one version in this project."""
+        query = (
+            sa.select(model_versions.c.name)
+            .where(model_versions.c.project == self._project)
+            .distinct()
+            .order_by(model_versions.c.name)
+        )
+        with reading(self._engine) as conn:
+            return [str(name) for name in conn.execute(query).scalars()]
+
     def _version(self, conn: sa.Connection, name: str, version: int) -> Any:
         row = (
             conn.execute(
