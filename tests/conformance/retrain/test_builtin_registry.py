@@ -153,3 +153,15 @@ def test_names_lists_each_model_of_the_project_once_in_order(
     other.register("beta", {"w": 1}, lineage=_lineage("r4"))
     assert registry.names() == ["alpha", "zeta"]
     assert other.names() == ["beta"]
+
+
+def test_all_versions_and_all_aliases_match_the_per_model_reads(
+    registry: BuiltinModelRegistry,
+) -> None:
+    registry.register("m", {"w": 1}, lineage=_lineage("r1"))
+    registry.register("m", {"w": 2}, lineage=_lineage("r2"))
+    registry.register("n", {"w": 1}, lineage=_lineage("r3"))
+    registry.promote("m", 1)
+    registry.promote("m", 2)
+    assert registry.all_versions() == {n: list(registry.versions(n)) for n in ("m", "n")}
+    assert registry.all_aliases() == {"m": {CHAMPION: 2, PREVIOUS: 1}}
