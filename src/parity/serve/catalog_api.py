@@ -169,7 +169,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Param("window", "query", "Window length for the metrics: 30m, 6h, 1d (default)."),
         ),
     ),
-    Endpoint("GET", "/api/models", Scope.READ, "Registered models with aliases and last run."),
+    Endpoint("GET", "/api/models", Scope.READ, "Registered models with their versions and aliases."),
     Endpoint(
         "GET",
         "/api/models/{name}",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from parity.definitions import parse_versioned_name
 from parity.errors import ObjectNotFound, did_you_mean
 from parity.registry import ObjectKind, RegistrySnapshot, VersionRecord, VersionState
 from parity.registry.classify import classify_entity, classify_service, classify_view
@@ -113,19 +114,9 @@ def _haystacks(entry: Mapping[str, Any]) -> dict[str, list[str]]:
     return fields
 
 
-def matches(entry: Mapping[str, Any], terms: Iterable[tuple[str, str]]) -> list[str]:
-    """The fields that matched every term (empty list: no match; ``["*"]``: no terms).
-
-    Example:
-        >>> entry = {"name": "user_stats", "owner": "risk", "tags": [], "features": ["amt"],
-        ...          "kind": "feature_view"}
-        >>> matches(entry, [("feature", "am")])
-        ['feature']
-    """
-    terms = list(terms)
+def _matches(hay: Mapping[str, list[str]], terms: Sequence[tuple[str, str]]) -> list[str]:
     if not terms:
         return ["*"]
-    hay = _haystacks(entry)
     matched: list[str] = []
     for field, needle in terms:
         fields = FIELDS if field == "any" else (field,)
@@ -136,8 +127,39 @@ def matches(entry: Mapping[str, Any], terms: Iterable[tuple[str, str]]) -> list[
     return matched
 
 
+def matches(entry: Mapping[str, Any], terms: Iterable[tuple[str, str]]) -> list[str]:
+    """The fields that matched every term (empty list: no match; ``["*"]``: no terms).
+
+    Example:
+        >>> entry = {"name": "user_stats", "owner": "risk", "tags": [], "features": ["amt"],
+        ...          "kind": "feature_view"}
+        >>> matches(entry, [("feature", "am")])
+        ['feature']
+    """
+    return _matches(_haystacks(entry), list(terms))
+
+
+CatalogIndex = list[tuple[dict[str, Any], dict[str, list[str]]]]
+
+
+def catalog_index(snapshot: RegistrySnapshot) -> CatalogIndex:
+    """Every registry object's catalog row with its lower-cased search fields, entities
+    first, then views and services, each by name: built once per registry generation.
+
+    Example:
+        >>> len(catalog_index(store.snapshot()))  # doctest: +SKIP
+        7
+    """
+    index = []
+    for kind in ObjectKind:
+        for name in snapshot.names(kind):
+            entry = catalog_entry(snapshot, kind, name)
+            index.append((entry, _haystacks(entry)))
+    return index
+
+
 def search_catalog(
-    snapshot: RegistrySnapshot,
+    index: CatalogIndex,
     model_names: Sequence[str],
     *,
     query: str = "",
@@ -148,30 +170,42 @@ def search_catalog(
     services and models, each sorted by name; at most ``limit`` rows, with the total.
 
     Example:
-        >>> search_catalog(store.snapshot(), [], query="owner:fraud")["total"]  # doctest: +SKIP
-        3
+        >>> search_catalog([], ["fraud_model"], query="fraud")["total"]
+        1
     """
     terms = parse_query(query)
-    kinds = [k for k in ObjectKind if kind in (None, "", k.value)]
+    models = [(_model_entry(name), None) for name in model_names]
     rows: list[dict[str, Any]] = []
     total = 0
-    for k in kinds:
-        for name in snapshot.names(k):
-            entry = catalog_entry(snapshot, k, name)
-            found = matches(entry, terms)
-            if found:
-                total += 1
-                if len(rows) < limit:
-                    rows.append({**entry, "matched": found})
-    if kind in (None, "", MODEL):
-        for name in model_names:
-            entry = _model_entry(name)
-            found = matches(entry, terms)
-            if found:
-                total += 1
-                if len(rows) < limit:
-                    rows.append({**entry, "matched": found})
+    for entry, hay in [*index, *models]:
+        if kind and entry["kind"] != kind:
+            continue
+        found = _matches(hay if hay is not None else _haystacks(entry), terms)
+        if found:
+            total += 1
+            if len(rows) < limit:
+                rows.append({**entry, "matched": found})
     return {"query": query, "kind": kind or None, "total": total, "results": rows}
+
+
+def resolve_version(snapshot: RegistrySnapshot, ref: str, kind: ObjectKind) -> VersionRecord:
+    """``name@vN``, or ``name`` for its newest serving version (else its newest), as
+    ``FeatureStore.get_version`` resolves it, on a snapshot the caller already holds.
+
+    Example:
+        >>> resolve_version(snap, "user_stats@v2", ObjectKind.FEATURE_VIEW).ref  # doctest: +SKIP
+        'user_stats@v2'
+    """
+    name, version = parse_versioned_name(ref)
+    history = _history(snapshot, kind, name)
+    if version is None:
+        serving = [r for r in history if r.state is VersionState.SERVING]
+        return serving[-1] if serving else history[-1]
+    for record in history:
+        if record.version == version:
+            return record
+    known = ", ".join(r.ref for r in history)
+    raise ObjectNotFound(f"No {kind.label} {name}@v{version}. Known versions: {known}.")
 
 
 def parse_kind(text: str) -> ObjectKind:
