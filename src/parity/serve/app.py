@@ -531,7 +531,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         "error": {
             "type": "NotFound",
             "message": f"No endpoint {request.url.path}. Endpoints: /get-online-features, "
-            "/push, /predict, /health, /ready, /metrics, /registry/views, /registry/services.",
+            "/push, /predict, /health, /ready, /metrics, /registry/views, /registry/services, "
+            "/ui (web UI), /api (its JSON API, in /openapi.json).",
         }
     }
     return Response(dumps(body), 404, media_type=JSON)

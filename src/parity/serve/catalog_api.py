@@ -32,7 +32,7 @@ from starlette.routing import Route
 from parity.errors import ParityError
 from parity.serve.auth import ApiKeys, Principal, presented_key
 from parity.serve.config import Scope
-from parity.serve.http_errors import BadRequest, error_body, status_for
+from parity.serve.http_errors import BadRequest, Forbidden, error_body, status_for
 from parity.serve.wire import dumps, loads_object
 from parity.ui.console import Console
 
@@ -55,6 +55,17 @@ class UiAuth:
         self.keys = keys
         scopes = frozenset(Scope) if local_admin else frozenset({Scope.READ})
         self.local = Principal("local", scopes)
+
+    def require(self, principal: Principal, scope: Scope, *, endpoint: str) -> None:
+        """:class:`Forbidden` unless ``principal`` has ``scope`` (in development mode, the
+        message says how to allow admin actions)."""
+        if principal is self.local and not principal.allows(scope):
+            raise Forbidden(
+                f"{endpoint} needs the {scope.value!r} scope. No API key is configured "
+                "(development mode), so the UI is read-only: start it with 'parity ui "
+                "--admin', or configure server.api_keys and sign in with an admin key."
+            )
+        principal.require(scope, endpoint=endpoint)
 
     def principal(self, request: Request) -> Principal:
         """The request's principal; raises ``Unauthenticated`` for a missing or bad key."""
@@ -169,7 +180,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Param("window", "query", "Window length for the metrics: 30m, 6h, 1d (default)."),
         ),
     ),
-    Endpoint("GET", "/api/models", Scope.READ, "Registered models with their versions and aliases."),
+    Endpoint(
+        "GET", "/api/models", Scope.READ, "Registered models with their versions and aliases."
+    ),
     Endpoint(
         "GET",
         "/api/models/{name}",
@@ -347,7 +360,7 @@ class CatalogApi:
         async def handle(request: Request) -> Response:
             try:
                 principal = self.auth.principal(request)
-                principal.require(endpoint.scope, endpoint=endpoint.path)
+                self.auth.require(principal, endpoint.scope, endpoint=endpoint.path)
                 body = await run(request, principal)
                 return Response(dumps(body), media_type=JSON)
             except Exception as exc:

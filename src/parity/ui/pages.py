@@ -127,7 +127,7 @@ class UiPages:
         async def handle(request: Request) -> Response:
             try:
                 principal = self.auth.principal(request)
-                principal.require(Scope.READ, endpoint=request.url.path)
+                self.auth.require(principal, Scope.READ, endpoint=request.url.path)
             except Unauthenticated:
                 return RedirectResponse(f"{PREFIX}/login?next={quote(request.url.path)}", 303)
             except ParityError as exc:
