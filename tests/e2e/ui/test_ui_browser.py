@@ -209,3 +209,16 @@ def test_an_admin_promotes_with_a_message_that_reaches_the_audit_log(
     newest = page.locator("table.audit tbody tr").first.inner_text()
     assert "validated by the sync; risk team agreed" in newest
     assert "ui:operator" in newest and "merchant_risk@v2: pending -> serving" in newest
+
+
+def test_an_admin_unblocks_a_blocked_view_version_with_a_message(
+    browser: Any, ui_repo: UiRepo
+) -> None:
+    page = signed_in(browser, ui_repo, ui_repo.admin_key)
+    page.goto(f"{ui_repo.base_url}/ui/views/{BLOCKED_VIEW}@v1/health")
+    assert "Blocked from serving" in page.get_by_role("alert").inner_text()
+    form = page.locator("form.admin-action[data-action=unblock]")
+    form.get_by_label("Message (why)").fill("corrections checked by hand")
+    with page.expect_navigation():
+        form.get_by_role("button", name="Unblock").click()
+    assert page.locator("p.ok").inner_text() == "Not blocked."
