@@ -1,9 +1,9 @@
 """Reading the quarantine: rows that failed validation, with the reason, newest first.
 
 Every writer (sync, append, backfill, push, stream) appends rejected rows to
-``<offline path>/quarantine/<view>/``, a Delta table with ``view``, ``view_version``,
-``operation``, ``reason``, ``row`` (the row as JSON) and ``quarantined_at``
-(docs/operations.md). This module is the one reader of that layout.
+``StorageLayout.quarantine_of(view)`` (``<offline path>/quarantine/<view>/``), a Delta
+table with ``view``, ``view_version``, ``operation``, ``reason``, ``row`` (the row as
+JSON) and ``quarantined_at`` (docs/operations.md). This module is the one reader of that layout.
 
 Example:
     >>> read_quarantine(Path("/nonexistent"))
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-QUARANTINE_DIR = "quarantine"
 
 
 @dataclass(frozen=True)
@@ -57,47 +55,36 @@ class QuarantinedRow:
         }
 
 
-def quarantine_root(offline_path: Path) -> Path:
-    """Where an offline store keeps its quarantine tables.
-
-    Example:
-        >>> quarantine_root(Path("data/offline")).as_posix()
-        'data/offline/quarantine'
-    """
-    return offline_path / QUARANTINE_DIR
-
-
-def quarantined_views(offline_path: Path) -> list[str]:
-    """Names of the views with a quarantine table, sorted.
+def quarantined_views(root: Path) -> list[str]:
+    """Names of the views with a quarantine table under ``root``
+    (``StorageLayout.quarantine_root``), sorted.
 
     Example:
         >>> quarantined_views(Path("/nonexistent"))
         []
     """
-    root = quarantine_root(offline_path)
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir())
 
 
 def read_quarantine(
-    offline_path: Path, *, view: str | None = None, limit: int = 200
+    root: Path, *, view: str | None = None, limit: int = 200
 ) -> list[QuarantinedRow]:
-    """The newest ``limit`` quarantined rows (of one view, or of every view).
+    """The newest ``limit`` quarantined rows under ``root`` (``StorageLayout.quarantine_root``),
+    of one view or of every view.
 
     Example:
-        >>> read_quarantine(Path("data/offline"), view="user_profile")  # doctest: +SKIP
+        >>> read_quarantine(store.storage.quarantine_root, view="user_profile")  # doctest: +SKIP
         [QuarantinedRow(view='user_profile', view_version=1, ...)]
     """
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    names = quarantined_views(offline_path)
+    names = quarantined_views(root)
     if view is not None:
         names = [n for n in names if n == view]
-    tables = [
-        DeltaTable(str(quarantine_root(offline_path) / name)).to_pyarrow_table() for name in names
-    ]
+    tables = [DeltaTable(str(root / name)).to_pyarrow_table() for name in names]
     if not tables:
         return []
     table = pa.concat_tables(tables, promote_options="permissive")

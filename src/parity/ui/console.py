@@ -21,7 +21,7 @@ import enum
 import json
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,8 @@ from parity.ui.catalog import (
 from parity.ui.lineage import LineageGraph, ModelFacts, build_lineage
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from parity.retrain.wiring import Loop
     from parity.store import FeatureStore
 
@@ -116,7 +118,7 @@ class Console:
         """The model registry and retraining ledger, opened on first use."""
         from parity.retrain.wiring import open_loop
 
-        return open_loop(self.store)
+        return open_loop(self.store.retraining)
 
     def close(self) -> None:
         """Release the model registry and ledger (the store is the caller's)."""
@@ -124,10 +126,8 @@ class Console:
             self.loop.close()
 
     @property
-    def _monitoring(self) -> Any:
-        from parity.monitor.records import monitoring_root
-
-        return monitoring_root(self.store.offline_path)
+    def _monitoring(self) -> Path:
+        return self.store.storage.monitoring_root
 
     # --- catalog -----------------------------------------------------------------------
 
@@ -208,9 +208,8 @@ class Console:
         serving blocks of one view version, newest first."""
         import pyarrow.compute as pc
 
+        # Stored audits have no public reader in parity.monitor.monitoring yet.
         from parity.monitor.audit import AUDITS_TABLE, audits_schema
-        from parity.monitor.blocking import blocked_versions
-        from parity.monitor.freshness import LIVE, version_freshness
         from parity.monitor.records import read_records
 
         snapshot = self.snapshot()
@@ -218,19 +217,16 @@ class Console:
         runs = self.store.registry.sync_records(
             self.store.project, record.name, record.version, limit=_RECENT
         )
-        freshness = None
-        if record.state in LIVE and record.spec.get("online", True):
-            freshness = version_freshness(
-                record, runs, self.store.online_store, project=self.store.project,
-                now=datetime.now(UTC),
-            ).to_dict()  # fmt: skip
+        # Live online versions only: the monitor reports no freshness for the others.
+        reports = self.store.monitoring.freshness([record.name])
+        freshness = next((r.to_dict() for r in reports if r.ref == record.ref), None)
         audits = read_records(self._monitoring, AUDITS_TABLE, audits_schema())
         mine = audits.filter(
             pc.and_(
                 pc.equal(audits["view"], record.name), pc.equal(audits["version"], record.version)
             )
         ).sort_by([("at", "descending")])
-        block = blocked_versions(self._monitoring).get(record.ref)
+        block = self.store.monitoring.blocked().get(record.ref)
         return {
             "ref": record.ref,
             "name": record.name,
@@ -267,19 +263,18 @@ class Console:
 
     def blocks(self) -> dict[str, Any]:
         """Every view version the consistency policy blocked from serving."""
-        from parity.monitor.blocking import blocked_versions
-
-        found = blocked_versions(self._monitoring)
+        found = self.store.monitoring.blocked()
         return {"blocked": [{"ref": ref, **b.to_dict()} for ref, b in sorted(found.items())]}
 
     def quarantine(self, *, view: str | None = None, limit: int = _RECENT) -> dict[str, Any]:
         """Rejected rows with their reasons, newest first (of one view, or all)."""
         from parity.offline.quarantine_table import quarantined_views, read_quarantine
 
-        rows = read_quarantine(self.store.offline_path, view=view or None, limit=limit)
+        root = self.store.storage.quarantine_root
+        rows = read_quarantine(root, view=view or None, limit=limit)
         return {
             "view": view or None,
-            "views": quarantined_views(self.store.offline_path),
+            "views": quarantined_views(root),
             "rows": [_jsonable(r.to_dict()) for r in rows],
         }
 
@@ -300,16 +295,7 @@ class Console:
         """Served values against a training dataset's reference distributions (PSI, KS or
         chi-square per feature), the model's metrics per window with drift-error links,
         and the monitor's and the retraining loop's alerts."""
-        from parity.monitor.alerts import ALERTS_TABLE, alerts_schema
-        from parity.monitor.config import load_monitor_config
-        from parity.monitor.performance_report import performance_overview
-        from parity.monitor.records import read_records
-        from parity.monitor.served import request_log_root, served_drift
-
-        config = load_monitor_config(self.store.repo_path)
-        log_root = request_log_root(
-            self.store.offline_path, self.store.config.server.request_log.path
-        )
+        monitoring = self.store.monitoring
         datasets = self.datasets()
         models = self.loop.registry.names()
         dataset = dataset or (datasets[-1] if datasets else None)
@@ -318,23 +304,18 @@ class Console:
         note = None
         if dataset is not None:
             try:
-                found = served_drift(
-                    self.store.offline_path, dataset,
-                    thresholds=config.drift.thresholds(), log_root=log_root,
-                )  # fmt: skip
+                found = monitoring.served_drift(dataset)
                 report = {**found.to_dict(), "status": found.status.value}
             except ObjectNotFound as exc:  # no request log yet: nothing served to compare
                 note = str(exc)
         overview = None
         if model is not None:
             champion = self.loop.registry.alias(model, "champion")
-            overview = performance_overview(
-                self.store.offline_path, model=model, window=window,
+            overview = monitoring.performance(
+                model, window=window, dataset=dataset,
                 validation=None if champion is None else dict(champion.lineage.metrics),
-                dataset=dataset, thresholds=config.drift.thresholds(), request_log=log_root,
             ).to_dict()  # fmt: skip
-        alerts = read_records(self._monitoring, ALERTS_TABLE, alerts_schema())
-        newest = alerts.sort_by([("at", "descending")]).slice(0, _RECENT).to_pylist()
+        newest = monitoring.stored_alerts().slice(0, _RECENT).to_pylist()
         return {
             "dataset": dataset,
             "datasets": datasets,
