@@ -122,7 +122,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-    from parity.ui.app import create_ui_app
+    from parity.serve.ui_app import create_ui_app
 
     with tempfile.TemporaryDirectory() as tmp:
         store = build(Path(tmp) / "bench", views=args.views, versions=args.versions,

@@ -27,8 +27,8 @@ def ui(
     """Open the web UI on http://HOST:PORT/ui (Ctrl-C to stop)."""
     import uvicorn
 
+    from parity.serve.ui_app import create_ui_app
     from parity.store import FeatureStore
-    from parity.ui.app import create_ui_app
 
     store = FeatureStore(ctx.obj)
     app = create_ui_app(store, local_admin=admin, owns_store=True)

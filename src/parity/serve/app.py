@@ -158,7 +158,7 @@ class FeatureServer:
         """The web UI (``/ui``) and its JSON API (``/api``, ``/openapi.json``): read scope,
         admin actions with the admin scope (read-only in development mode)."""
         from parity.serve.catalog_api import UiAuth
-        from parity.ui.app import ui_routes
+        from parity.serve.ui_app import ui_routes
         from parity.ui.console import Console
 
         self.console = Console(self.store)

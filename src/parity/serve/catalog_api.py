@@ -29,10 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parity.errors import ParityError
+from parity.errors import BadRequest, Forbidden, ParityError
 from parity.serve.auth import ApiKeys, Principal, presented_key
 from parity.serve.config import Scope
-from parity.serve.http_errors import BadRequest, Forbidden, error_body, status_for
+from parity.serve.http_errors import error_body, status_for
 from parity.serve.wire import dumps, loads_object
 from parity.ui.console import Console
 

@@ -16,9 +16,9 @@ from starlette.routing import BaseRoute
 
 from parity.serve.auth import ApiKeys
 from parity.serve.catalog_api import CatalogApi, UiAuth
+from parity.serve.ui_pages import UiPages
 from parity.store import FeatureStore
 from parity.ui.console import Console
-from parity.ui.pages import UiPages
 
 
 def ui_routes(console: Console, auth: UiAuth) -> list[BaseRoute]:

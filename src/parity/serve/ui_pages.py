@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -24,17 +23,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from parity.errors import ParityError
+from parity.errors import ParityError, Unauthenticated
 from parity.serve.auth import Principal
 from parity.serve.catalog_api import KEY_COOKIE, UiAuth, parse_window
 from parity.serve.config import Scope
-from parity.serve.http_errors import Unauthenticated, status_for
-from parity.ui import charts
+from parity.serve.http_errors import status_for
+from parity.ui import ASSETS, charts
 from parity.ui.catalog import KINDS
 from parity.ui.console import Console, dumps_pretty
 
 logger = logging.getLogger("parity.ui")
-HERE = Path(__file__).parent
 PREFIX = "/ui"
 NAV = (
     ("catalog", "Catalog"),
@@ -53,7 +51,7 @@ def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader(ASSETS / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -111,7 +109,7 @@ class UiPages:
             Route(PREFIX + "/login", self.login_form, methods=["GET"]),
             Route(PREFIX + "/login", self.login, methods=["POST"]),
             Route(PREFIX + "/logout", self.logout, methods=["POST", "GET"]),
-            Mount(PREFIX + "/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
+            Mount(PREFIX + "/static", StaticFiles(directory=ASSETS / "static"), name="ui-static"),
         ]
         return routes
 

@@ -1,7 +1,11 @@
-"""The web UI: ``parity ui`` (and ``/ui`` of ``parity serve``) over the JSON API.
+"""The web UI's reading side: the catalog index and search, lineage, charts and the
+:class:`~parity.ui.console.Console` every page and API call reads through, plus the
+templates and static files (:data:`ASSETS`).
 
-Nothing here is imported by ``import parity``: the server-side modules (Starlette,
-Jinja2) load only when a UI is started. See docs/ui.md.
+This package holds no HTTP code and never imports :mod:`parity.serve`: the pages
+(``serve/ui_pages.py``), the JSON API (``serve/catalog_api.py``) and the standalone app of
+``parity ui`` (``serve/ui_app.py``) live in the HTTP adapter, which imports this package.
+Nothing here is imported by ``import parity``. See docs/ui.md.
 
 Example:
     >>> from parity.ui.catalog import parse_query
@@ -10,3 +14,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+#: The folder holding ``templates/`` (Jinja2) and ``static/`` (CSS, JS, vendored charts).
+ASSETS = Path(__file__).parent

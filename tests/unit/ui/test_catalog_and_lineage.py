@@ -12,12 +12,11 @@ import pytest
 
 import parity as p
 from parity.definitions import RepoContents
-from parity.errors import ObjectNotFound
+from parity.errors import BadRequest, ObjectNotFound
 from parity.registry import Actor, ObjectKind, RegistrySnapshot, open_registry
 from parity.registry.config import SqliteRegistryConfig
 from parity.serve.catalog_api import ENDPOINTS, openapi_document, parse_window
 from parity.serve.config import Scope
-from parity.serve.http_errors import BadRequest
 from parity.ui import charts
 from parity.ui.catalog import (
     catalog_index,
@@ -140,7 +139,7 @@ def test_window_lengths_are_checked() -> None:
 def test_import_parity_does_not_import_the_ui_or_jinja2() -> None:
     code = (
         "import sys, parity, parity.cli.main; "
-        "print(','.join(m for m in ('jinja2', 'parity.ui.pages', 'parity.serve.catalog_api') "
+        "print(','.join(m for m in ('jinja2', 'parity.serve.ui_pages', 'parity.serve.catalog_api') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
