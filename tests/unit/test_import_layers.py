@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parity.retrain",),
     ("parity.config",),
     ("parity.store",),
+    ("parity.ui",),
     ("parity.serve",),
     ("parity.cli",),
 )
