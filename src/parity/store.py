@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
@@ -336,22 +337,35 @@ class FeatureStore:
             actor=partial(current_actor, self.repo_path),
         )
 
-    def promote(self, ref: str, *, message: str = "", force: bool = False) -> VersionRecord:
+    def _lifecycle_as(self, actor: str | None) -> Lifecycle:
+        """The lifecycle acting as ``actor`` (a server's API key) with the local context,
+        or as the local user when ``actor`` is None."""
+        if actor is None:
+            return self.lifecycle
+        return replace(self.lifecycle, actor=lambda: self._actor(actor))
+
+    def _actor(self, name: str) -> Actor:
+        who = current_actor(self.repo_path)
+        return Actor(name, who.context)
+
+    def promote(
+        self, ref: str, *, message: str = "", force: bool = False, actor: str | None = None
+    ) -> VersionRecord:
         """Make a version serve (``pending`` or ``deprecated`` -> ``serving``).
 
         An online view version must have passed a sync validation first (reject ratio and
         the online/offline sample); ``force=True`` skips that check, and the audit entry
-        says so.
+        says so. ``actor`` names who acts in the audit log (default: the local user).
         """
-        return self.lifecycle.promote(ref, message=message, force=force)
+        return self._lifecycle_as(actor).promote(ref, message=message, force=force)
 
-    def deprecate(self, ref: str, *, message: str = "") -> VersionRecord:
+    def deprecate(self, ref: str, *, message: str = "", actor: str | None = None) -> VersionRecord:
         """Mark a serving version deprecated: consumers should move off it."""
-        return self.lifecycle.deprecate(ref, message=message)
+        return self._lifecycle_as(actor).deprecate(ref, message=message)
 
-    def retire(self, ref: str, *, message: str = "") -> VersionRecord:
+    def retire(self, ref: str, *, message: str = "", actor: str | None = None) -> VersionRecord:
         """Retire a deprecated or pending version for good; its online values are removed."""
-        return self.lifecycle.retire(ref, message=message)
+        return self._lifecycle_as(actor).retire(ref, message=message)
 
     def repin(self, service: str, *, message: str = "") -> Plan:
         """Move a service onto the newest serving view versions (a new service version)."""

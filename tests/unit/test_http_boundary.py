@@ -66,6 +66,18 @@ def test_stream_does_not_import_the_facade() -> None:
     assert offenders == set()
 
 
+def test_the_ui_package_holds_no_http_code() -> None:
+    # serve mounts the UI's pages and API; parity.ui is below it, so never imports it back.
+    offenders = {
+        (module, name)
+        for module, names in IMPORTS.items()
+        if _within(module, "parity.ui")
+        for name in names
+        if any(_within(name, banned) for banned in (*HTTP, "jinja2", "parity.cli"))
+    }
+    assert offenders == set()
+
+
 def test_serve_is_imported_only_by_the_cli_and_for_its_config_model() -> None:
     offenders = {
         (module, name)

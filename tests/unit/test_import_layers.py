@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parity.retrain",),
     ("parity.config",),
     ("parity.store",),
+    ("parity.ui",),
     ("parity.serve",),
     ("parity.cli",),
 )

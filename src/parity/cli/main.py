@@ -13,7 +13,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from typer.core import TyperGroup
 
-from parity.cli import cdc, demo, lifecycle, monitor, registry, repo, retrain, serve, stream, sync
+from parity.cli import (
+    cdc,
+    demo,
+    lifecycle,
+    monitor,
+    registry,
+    repo,
+    retrain,
+    serve,
+    stream,
+    sync,
+    ui,
+)
 from parity.cli.render import err_console
 from parity.errors import ParityError
 
@@ -79,7 +91,7 @@ def _main(
     ctx.obj = repo_path
 
 
-for module in (repo, registry, lifecycle, sync, demo, serve, monitor, stream, retrain, cdc):
+for module in (repo, registry, lifecycle, sync, demo, serve, monitor, stream, retrain, cdc, ui):
     module.register(app)
 
 

@@ -63,6 +63,12 @@ class Registry(ABC):
         """Read every version and pin of ``project`` consistently."""
 
     @abstractmethod
+    def generation(self, project: str) -> int:
+        """The project's write counter: every write that changes what :meth:`snapshot`
+        returns increases it (0 before the first), so an equal generation means an equal
+        snapshot. One cheap query: a reader keeps a snapshot until it changes."""
+
+    @abstractmethod
     def apply(
         self,
         project: str,

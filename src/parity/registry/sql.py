@@ -224,6 +224,14 @@ class SqlRegistry(Registry):
             )
         return RegistrySnapshot(project, generation, versions, pins)
 
+    def generation(self, project: str) -> int:
+        """The project's write counter (0 before the first write)."""
+        with self._transaction() as conn:
+            generation = conn.execute(
+                sa.select(t.projects.c.generation).where(t.projects.c.name == project)
+            ).scalar()
+            return int(generation or 0)
+
     def snapshot(self, project: str) -> RegistrySnapshot:
         with self._transaction() as conn:
             generation = conn.execute(

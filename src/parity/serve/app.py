@@ -148,10 +148,21 @@ class FeatureServer:
                     self._wrap("/registry/services", Scope.READ, self.registry_services),
                     methods=["GET"],
                 ),
+                *self._ui_routes(),
             ],
             lifespan=self._lifespan,
             exception_handlers={404: _not_found, 405: _not_allowed},
         )
+
+    def _ui_routes(self) -> list[Any]:
+        """The web UI (``/ui``) and its JSON API (``/api``, ``/openapi.json``): read scope,
+        admin actions with the admin scope (read-only in development mode)."""
+        from parity.serve.catalog_api import UiAuth
+        from parity.serve.ui_app import ui_routes
+        from parity.ui.console import Console
+
+        self.console = Console(self.store)
+        return ui_routes(self.console, UiAuth(self.keys))
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -208,6 +219,7 @@ class FeatureServer:
             self.reader.close()
         self.predictor.close()
         self.monitor.close()
+        self.console.close()
         if self._owns_store:
             self.store.close()
         gc.unfreeze()
@@ -519,7 +531,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
         "error": {
             "type": "NotFound",
             "message": f"No endpoint {request.url.path}. Endpoints: /get-online-features, "
-            "/push, /predict, /health, /ready, /metrics, /registry/views, /registry/services.",
+            "/push, /predict, /health, /ready, /metrics, /registry/views, /registry/services, "
+            "/ui (web UI), /api (its JSON API, in /openapi.json).",
         }
     }
     return Response(dumps(body), 404, media_type=JSON)

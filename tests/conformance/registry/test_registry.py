@@ -364,3 +364,14 @@ def test_feature_order_is_fixed_per_version_and_new_features_append(registry: Re
     [record] = registry.snapshot(PROJECT).history_of(VIEW, "stats")
     assert [f["name"] for f in record.spec["features"]] == ["spend", "count", "extra"]
     assert apply(registry, stats_view(schema=grown)).is_noop
+
+
+def test_generation_counts_every_write_and_matches_the_snapshot(registry: Registry) -> None:
+    assert registry.generation(PROJECT) == 0
+    apply(registry, stats_view(), svc())
+    first = registry.generation(PROJECT)
+    assert first > 0 and registry.snapshot(PROJECT).generation == first
+    apply(registry, stats_view(), svc())  # nothing changed: nothing written
+    assert registry.generation(PROJECT) == first
+    registry.transition(PROJECT, VIEW, "stats", 1, VersionState.SERVING, actor=ME, message="t")
+    assert registry.generation(PROJECT) == first + 1 == registry.snapshot(PROJECT).generation

@@ -140,3 +140,28 @@ def test_concurrent_registrations_get_distinct_versions_and_intact_artifacts(
     assert [v.version for v in versions] == [1, 2]
     for v in versions:
         assert registry.load(v) == {"run": v.lineage.run_id}  # SHA-256 checked
+
+
+def test_names_lists_each_model_of_the_project_once_in_order(
+    registry: BuiltinModelRegistry, engine: Engine, tmp_path: Path
+) -> None:
+    assert registry.names() == []
+    registry.register("zeta", {"w": 1}, lineage=_lineage("r1"))
+    registry.register("alpha", {"w": 1}, lineage=_lineage("r2"))
+    registry.register("alpha", {"w": 2}, lineage=_lineage("r3"))
+    other = BuiltinModelRegistry(engine, project="other", root=tmp_path / "other")
+    other.register("beta", {"w": 1}, lineage=_lineage("r4"))
+    assert registry.names() == ["alpha", "zeta"]
+    assert other.names() == ["beta"]
+
+
+def test_all_versions_and_all_aliases_match_the_per_model_reads(
+    registry: BuiltinModelRegistry,
+) -> None:
+    registry.register("m", {"w": 1}, lineage=_lineage("r1"))
+    registry.register("m", {"w": 2}, lineage=_lineage("r2"))
+    registry.register("n", {"w": 1}, lineage=_lineage("r3"))
+    registry.promote("m", 1)
+    registry.promote("m", 2)
+    assert registry.all_versions() == {n: list(registry.versions(n)) for n in ("m", "n")}
+    assert registry.all_aliases() == {"m": {CHAMPION: 2, PREVIOUS: 1}}

@@ -250,3 +250,17 @@ def test_the_closed_loop_runs_on_mlflow(mlflow_root: Path, tmp_path: Path) -> No
             assert served.version == champion.version
         finally:
             loop.close()
+
+
+def test_names_lists_only_this_projects_models(registry: MlflowModelRegistry) -> None:
+    registry.register("zeta", "z", lineage=_lineage("r1", 0.8))
+    registry.register("alpha", "a", lineage=_lineage("r2", 0.8))
+    assert registry.names() == ["alpha", "zeta"]
+
+
+def test_the_default_bulk_reads_match_the_per_model_reads(registry: MlflowModelRegistry) -> None:
+    registry.register("m", "one", lineage=_lineage("r1", 0.8))
+    registry.register("n", "two", lineage=_lineage("r2", 0.9))
+    registry.promote("m", 1)
+    assert registry.all_versions() == {n: list(registry.versions(n)) for n in ("m", "n")}
+    assert registry.all_aliases() == {"m": {CHAMPION: 1}}

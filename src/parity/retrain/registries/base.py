@@ -104,6 +104,29 @@ class ModelRegistry(abc.ABC):
         """Every version of ``name``, oldest first."""
 
     @abc.abstractmethod
+    def names(self) -> list[str]:
+        """Sorted names of the models with at least one version in this project."""
+
+    def all_versions(self) -> dict[str, list[ModelVersion]]:
+        """Every version of every model of the project, by name (oldest first).
+
+        A registry that can read them at once overrides this (one query instead of one
+        per model: the web UI's pages list every model).
+        """
+        return {name: list(self.versions(name)) for name in self.names()}
+
+    def all_aliases(self) -> dict[str, dict[str, int]]:
+        """Where the ``champion``, ``challenger`` and ``previous`` aliases of every model
+        point, by name (models without an alias are left out)."""
+        out: dict[str, dict[str, int]] = {}
+        for name in self.names():
+            for role in (CHAMPION, CHALLENGER, PREVIOUS):
+                found = self.alias(name, role)
+                if found is not None:
+                    out.setdefault(name, {})[role] = found.version
+        return out
+
+    @abc.abstractmethod
     def load(self, version: ModelVersion) -> Any:
         """The fitted estimator of ``version``; :class:`ModelLoadError` if it cannot load."""
 

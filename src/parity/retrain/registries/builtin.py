@@ -178,6 +178,39 @@ class BuiltinModelRegistry(ModelRegistry):
         with reading(self._engine) as conn:
             return [self._record(r) for r in self._rows(conn, name)]
 
+    def names(self) -> list[str]:
+        """Sorted names of the models with at least one version in this project."""
+        query = (
+            sa.select(model_versions.c.name)
+            .where(model_versions.c.project == self._project)
+            .distinct()
+            .order_by(model_versions.c.name)
+        )
+        with reading(self._engine) as conn:
+            return [str(name) for name in conn.execute(query).scalars()]
+
+    def all_versions(self) -> dict[str, list[ModelVersion]]:
+        """Every version of every model of the project, by name, in one query."""
+        query = (
+            sa.select(model_versions)
+            .where(model_versions.c.project == self._project)
+            .order_by(model_versions.c.name, model_versions.c.version)
+        )
+        out: dict[str, list[ModelVersion]] = {}
+        with reading(self._engine) as conn:
+            for row in conn.execute(query).mappings():
+                out.setdefault(row["name"], []).append(self._record(row))
+        return out
+
+    def all_aliases(self) -> dict[str, dict[str, int]]:
+        """Every model's aliases, by name, in one query."""
+        query = sa.select(model_aliases).where(model_aliases.c.project == self._project)
+        out: dict[str, dict[str, int]] = {}
+        with reading(self._engine) as conn:
+            for row in conn.execute(query).mappings():
+                out.setdefault(row["name"], {})[row["alias"]] = int(row["version"])
+        return out
+
     def _version(self, conn: sa.Connection, name: str, version: int) -> Any:
         row = (
             conn.execute(

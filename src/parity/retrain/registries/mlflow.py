@@ -118,6 +118,20 @@ class MlflowModelRegistry(ModelRegistry):
         found = self._client.search_model_versions(f"name='{self._full(name)}'")
         return sorted(found, key=lambda mv: int(mv.version))
 
+    def names(self) -> list[str]:
+        """Sorted names of this project's registered models (``<project>.<name>``)."""
+        prefix = f"{self._project}."
+        names: list[str] = []
+        token = None
+        while True:  # the results come in pages (100 by default)
+            page = self._client.search_registered_models(
+                filter_string=f"name LIKE '{prefix}%'", page_token=token
+            )
+            names.extend(m.name.removeprefix(prefix) for m in page if m.name.startswith(prefix))
+            token = page.token
+            if not token:
+                return sorted(names)
+
     def register(self, name: str, estimator: Any, *, lineage: ModelLineage) -> ModelVersion:
         """Log the pickled estimator in a run and register it (idempotent by run id)."""
         from mlflow.exceptions import MlflowException
