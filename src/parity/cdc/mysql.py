@@ -12,7 +12,8 @@ when a capture is built) and reads the table's row events.
    table; MariaDB reports the binlog position of exactly that snapshot
    (``binlog_snapshot_file``/``binlog_snapshot_position``), MySQL gets it under a brief
    ``FLUSH TABLES WITH READ LOCK``. Streaming starts at that position: no gap, no
-   duplicate. Snapshot rows are ``r`` events at the instant before the snapshot.
+   duplicate. Snapshot rows are ``r`` events at the instant before the snapshot; a crash during
+   the snapshot retakes it, and unchanged rows keep their ids (nothing doubles).
 3. Checkpoints are binlog file/position pairs in the ledger, written after the transport
    accepted every change of the transactions before them; after a crash the capture
    resumes there and publishes the same changes with the same ids
@@ -49,6 +50,7 @@ from parity.cdc.base import (
     OP_UPDATE,
     CaptureLedger,
     ChangeEncoder,
+    snapshot_event_id,
 )
 from parity.cdc.config import CaptureSettings
 from parity.cdc.errors import (
@@ -295,7 +297,7 @@ class MySQLCapture:
                         row = {n: json_value(v) for n, v in zip(names, values, strict=True)}
                         key = ":".join(str(row[k]) for k in encoder.key_columns)
                         partition, payload = encoder.encode(
-                            OP_SNAPSHOT, row, f"r:{file}:{pos}:{key}", snapshot_us
+                            OP_SNAPSHOT, row, snapshot_event_id(key, row), snapshot_us
                         )
                         by_partition.setdefault(partition, []).append(payload)
                     for partition, payloads in by_partition.items():

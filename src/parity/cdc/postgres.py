@@ -20,7 +20,8 @@ What the capture guarantees:
    slot's consistent point: the snapshot holds exactly the transactions committed before
    that point and the stream exactly those after it, so nothing is missed or doubled.
    A crash during the snapshot leaves the ledger at ``pending``; the next start drops the
-   slot and takes a new snapshot (its ids are new, see below).
+   slot and takes a new snapshot, whose unchanged rows keep their ids
+   (:func:`~parity.cdc.base.snapshot_event_id`): the processor applies each row once.
 3. Changes are published per transaction, in commit order, onto the transport; the
    slot's flush position is confirmed (``send_feedback(flush_lsn=...)``) only after the
    transport accepted every change of the transactions up to it. After a crash the slot
@@ -52,6 +53,7 @@ from parity.cdc.base import (
     OP_SNAPSHOT,
     CaptureLedger,
     ChangeEncoder,
+    snapshot_event_id,
 )
 from parity.cdc.config import CaptureSettings
 from parity.cdc.errors import (
@@ -419,7 +421,7 @@ class PostgresCapture:
                         }
                         key = ":".join(str(row[k]) for k in encoder.key_columns)
                         partition, payload = encoder.encode(
-                            OP_SNAPSHOT, row, f"r:{consistent_point}:{key}", snapshot_us
+                            OP_SNAPSHOT, row, snapshot_event_id(key, row), snapshot_us
                         )
                         by_partition.setdefault(partition, []).append(payload)
                     for partition, payloads in by_partition.items():

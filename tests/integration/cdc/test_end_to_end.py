@@ -233,3 +233,104 @@ def test_cdc_feeds_an_aggregation_view_through_a_capture_crash(
     _drop_keys(redis_url, unique_prefix)
     ops = {e["__op"] for e in published}
     assert ops == {"r", "c", "u", "d"}, ops
+
+
+def _stream_length(redis_url: str, stream: str, partitions: int) -> int:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return sum(int(client.xlen(f"{stream}:{n}")) for n in range(partitions))
+    finally:
+        client.close()
+
+
+def test_a_crash_during_the_initial_snapshot_doubles_no_row(
+    tmp_path: Path, database: _Database, redis_url: str, unique_prefix: str
+) -> None:
+    """kill -9 of the capture while it publishes the snapshot, then a restart: the retaken
+    snapshot republishes each unchanged row under the same id, so the processor applies
+    every row once (a count over the snapshot is 1 per key, not 2). Fails on the ids
+    before (#18): they named the snapshot's position, which a retaken snapshot changes."""
+    rows = 20_000
+    source = SOURCES[database.backend]
+    counted = p.FeatureView(
+        "order_rows",
+        entities=[ORDER],
+        source=source,
+        aggregations=[p.Aggregation("amount", "count", timedelta(days=1), name="rows_1d")],
+    )
+    (tmp_path / "parity.yaml").write_text(
+        f"project: {unique_prefix}\nregistry: {{type: sqlite, path: data/registry.db}}\n"
+        f"online_store: {{type: redis, url: '{redis_url}', key_prefix: {unique_prefix}}}\n"
+    )
+    stream = f"{unique_prefix}_orders"
+    capture_settings = CaptureSettings(
+        dsn=database.dsn,
+        url=redis_url,
+        coordination_url=redis_url,
+        stream=stream,
+        key_columns=("order_id",),
+        snapshot_batch_rows=100,
+    )
+    database.create(rows)
+    ledger = CaptureLedger(redis_url, capture_settings.slot_for(unique_prefix, source.name))
+    capture = _start_capture(capture_settings, unique_prefix, database.backend)
+    try:
+        deadline = time.monotonic() + 60
+        while _stream_length(redis_url, stream, capture_settings.partitions) == 0:
+            assert time.monotonic() < deadline and capture.poll() is None
+            time.sleep(0.01)
+        capture.send_signal(signal.SIGKILL)  # mid-snapshot
+        capture.wait()
+        assert not ledger.snapshot_done(), "the snapshot finished before the kill"
+        partial = _stream_length(redis_url, stream, capture_settings.partitions)
+        assert 0 < partial < rows
+        capture = _start_capture(capture_settings, unique_prefix, database.backend)
+        deadline = time.monotonic() + 120
+        while not ledger.snapshot_done():
+            assert time.monotonic() < deadline and capture.poll() is None
+            time.sleep(0.05)
+    finally:
+        capture.send_signal(signal.SIGKILL)
+        capture.wait()
+        ledger.forget()
+        ledger.close()
+
+    published = _events(redis_url, stream, capture_settings.partitions)
+    snapshot = [e for e in published if e["__op"] == "r"]
+    assert len(snapshot) >= rows + partial  # the retaken snapshot published every row again
+    ids_by_key: dict[int, set[str]] = {}
+    for event in snapshot:
+        ids_by_key.setdefault(event["order_id"], set()).add(event["event_id"])
+    assert set(ids_by_key) == set(database.table())
+    assert all(len(ids) == 1 for ids in ids_by_key.values()), "a row under two ids"
+
+    settings = StreamSettings(
+        url=redis_url,
+        coordination_url=redis_url,
+        stream=stream,
+        partitions=capture_settings.partitions,
+        checkpoint_interval_seconds=0.2,
+        lease_seconds=5.0,
+        poll_timeout_ms=5,
+        allowed_lateness_seconds=3600.0,
+    )
+    with p.FeatureStore(tmp_path) as store:
+        store.apply([ORDER, counted], message="snapshot crash")
+        processor = store.stream_processor("order_rows", settings=settings)
+        deadline = time.monotonic() + 120
+        while processor.metrics.applied < rows:
+            assert time.monotonic() < deadline, processor.metrics.to_dict()
+            processor.step()
+        processor.checkpoint()
+        assert processor.metrics.applied == rows
+        assert processor.metrics.duplicates >= len(snapshot) - rows
+        view = store.get_feature_view("order_rows@v1")
+        online_table = ViewTable.from_view(view, project=store.project, version=1)
+        keys = [(k,) for k in sorted(ids_by_key)]
+        [values] = store.online_store.read([ReadRequest(online_table, keys)])
+        counts = [None if row is None else row.values[0] for row in values]
+        assert counts == [1] * rows, [c for c in counts if c != 1][:5]
+        processor.shutdown()
+    _drop_keys(redis_url, unique_prefix)
