@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
+    from parity.offline.base import ViewReadSpec
+
 LINEAGE_FILE = "lineage.json"
 DATA_FILE = "data.parquet"
 ENTITIES_FILE = "entities.parquet"
@@ -58,6 +60,8 @@ class Lineage:
     created_at: str
     # The service's row transforms applied after the join (their code fingerprints).
     transforms: Mapping[str, Any] | None = None
+    # The offline engine that built it ("duckdb", "spark"); either engine rebuilds it.
+    engine: str = "duckdb"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``lineage.json``."""
@@ -72,6 +76,7 @@ class Lineage:
             "point_in_time": self.point_in_time,
             "timestamp_column": self.timestamp_column,
             "created_at": self.created_at,
+            "engine": self.engine,
             **extra,
         }
 
@@ -89,6 +94,7 @@ class Lineage:
             timestamp_column=data["timestamp_column"],
             created_at=data["created_at"],
             transforms=data.get("transforms"),
+            engine=data.get("engine", "duckdb"),
         )
 
 
@@ -167,3 +173,42 @@ def load_saved_dataset(offline_path: Path, name: str) -> SavedDataset:
         )
     lineage = Lineage.from_dict(json.loads(lineage_file.read_text()))
     return SavedDataset(name=name, path=folder, lineage=lineage)
+
+
+def entity_fingerprint(entities_file: Path) -> str:
+    """The order-sensitive content hash of a saved entity frame, as the DuckDB engine
+    computes it for its entity relation (so both engines fingerprint a frame alike).
+
+    Example:
+        >>> entity_fingerprint(Path("datasets/churn/entities.parquet"))  # doctest: +SKIP
+        'duckdb-hash:rows=3:sum=...'
+    """
+    import duckdb
+
+    from parity.offline.entity_frame import ROW_COLUMN
+
+    with duckdb.connect(":memory:") as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        ((rows, digest),) = conn.execute(
+            "SELECT count(*), sum(hash(t)) FROM (SELECT * EXCLUDE (file_row_number), "
+            f'file_row_number AS "{ROW_COLUMN}" FROM read_parquet($f, file_row_number = true)) t',
+            {"f": str(entities_file)},
+        ).fetchall()
+    return f"duckdb-hash:rows={rows}:sum={digest or 0}"
+
+
+def rebuild_specs(lineage: Lineage) -> list[ViewReadSpec]:
+    """The view specs a lineage record read, pinned to the Delta versions it read.
+
+    Example:
+        >>> rebuild_specs(engine.get_saved_dataset("churn").lineage)  # doctest: +SKIP
+    """
+    from parity.offline.base import ViewReadSpec
+
+    specs = []
+    for spec_data, read in zip(lineage.specs, lineage.reads, strict=True):
+        spec = ViewReadSpec.from_dict(spec_data)
+        if read["format"] == "delta":
+            spec = spec.at_table_version(read["table_version"])
+        specs.append(spec)
+    return specs
