@@ -367,7 +367,8 @@ class SparkOfflineEngine(OfflineEngine):
     """The distributed offline engine: Spark over Parquet files and Delta tables.
 
     Pass ``session=`` to reuse a SparkSession you already have (it is not stopped by
-    :meth:`close`); otherwise one is started from the config on first use.
+    :meth:`close`); otherwise one is started from the config on first use (or the session
+    already running in this process is reused, and likewise never stopped).
 
     Example:
         >>> engine = SparkOfflineEngine(SparkOfflineConfig(path="offline"), repo_root="/repo")
@@ -394,6 +395,11 @@ class SparkOfflineEngine(OfflineEngine):
     def session(self) -> SparkSession:
         """The engine's SparkSession (started on first use)."""
         if self._session is None:
+            from pyspark import SparkContext
+
+            # getOrCreate hands back a session already running in this process (a
+            # notebook's, a test run's): it stays its owner's to stop, not ours.
+            self._owns_session = SparkContext._active_spark_context is None
             self._session = start_session(self.config)
         _prepare_session(self._session)
         return self._session
