@@ -29,7 +29,7 @@ from parity.errors import ConfigError, did_you_mean
 from parity.monitor.config import MONITOR_FILE, MonitorConfig
 from parity.offline import OFFLINE_ENGINES
 from parity.offline.duckdb import DuckDBOfflineConfig
-from parity.offline.spark import SparkOfflineConfig
+from parity.offline.spark_session import SparkOfflineConfig
 from parity.online import ONLINE_STORES
 from parity.online.redis import RedisOnlineConfig
 from parity.online.redis_cluster import RedisClusterOnlineConfig

@@ -30,7 +30,7 @@ from parity.offline.base import (
 )
 from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.offline.saved_dataset import Lineage, SavedDataset
-from parity.offline.spark import SparkOfflineConfig
+from parity.offline.spark_session import SparkOfflineConfig
 from parity.offline.writes import WriteReport
 
 __all__ = [

@@ -40,7 +40,7 @@ from parity.offline.base import (
     RetrievalJob,
     ViewReadSpec,
 )
-from parity.offline.delta_writes import RowsInput, WriteReport, append_rows, backfill_rows
+from parity.offline.delta_writes import append_rows, backfill_rows
 from parity.offline.entity_frame import (
     ROW_COLUMN,
     check_entity_schema,
@@ -62,6 +62,8 @@ from parity.offline.saved_dataset import (
 )
 from parity.offline.source_scan import SourceScan, open_source
 from parity.offline.spark_session import SparkOfflineConfig, prepare_session, start_session
+from parity.offline.writes import RowsInput, WriteReport
+from parity.storage import StorageLayout
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -273,11 +275,20 @@ class SparkOfflineEngine(OfflineEngine):
     ) -> None:
         self.config = config
         self.repo_root = Path(repo_root)
-        path = Path(config.path)
-        self.offline_path = path if path.is_absolute() else self.repo_root / path
+        self._storage = StorageLayout.resolve(self.repo_root, offline_path=config.path)
         self._session = session
         self._owns_session = session is None
         self._spill_dirs: set[Path] = set()
+
+    @property
+    def storage(self) -> StorageLayout:
+        """Where this engine keeps managed tables, quarantine and saved datasets."""
+        return self._storage
+
+    @property
+    def offline_path(self) -> Path:
+        """The offline root (``storage.offline_root``)."""
+        return self._storage.offline_root
 
     @property
     def session(self) -> SparkSession:
@@ -485,7 +496,7 @@ class SparkOfflineEngine(OfflineEngine):
             >>> engine.append(spec, new_rows).rows_written  # doctest: +SKIP
             120
         """
-        return append_rows(spec, rows, quarantine_root=self.offline_path / "quarantine")
+        return append_rows(spec, rows, quarantine_root=self._storage.quarantine_root)
 
     def backfill(
         self, spec: ViewReadSpec, rows: RowsInput, *, start: datetime, end: datetime
@@ -497,7 +508,7 @@ class SparkOfflineEngine(OfflineEngine):
             7
         """
         return backfill_rows(
-            spec, rows, start=start, end=end, quarantine_root=self.offline_path / "quarantine"
+            spec, rows, start=start, end=end, quarantine_root=self._storage.quarantine_root
         )
 
 
