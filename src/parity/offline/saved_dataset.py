@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-    from parity.offline.base import ViewReadSpec
 
 LINEAGE_FILE = "lineage.json"
 DATA_FILE = "data.parquet"
@@ -175,40 +174,23 @@ def load_saved_dataset(offline_path: Path, name: str) -> SavedDataset:
     return SavedDataset(name=name, path=folder, lineage=lineage)
 
 
-def entity_fingerprint(entities_file: Path) -> str:
+def entity_fingerprint(entities_file: Path, *, row_column: str) -> str:
     """The order-sensitive content hash of a saved entity frame, as the DuckDB engine
-    computes it for its entity relation (so both engines fingerprint a frame alike).
+    computes it for its entity relation (so both engines fingerprint a frame alike);
+    ``row_column`` names the row number column the engines add to entity frames.
 
     Example:
-        >>> entity_fingerprint(Path("datasets/churn/entities.parquet"))  # doctest: +SKIP
+        >>> entity_fingerprint(Path("datasets/churn/entities.parquet"),  # doctest: +SKIP
+        ...                    row_column="__parity_row")
         'duckdb-hash:rows=3:sum=...'
     """
     import duckdb
-
-    from parity.offline.entity_frame import ROW_COLUMN
 
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
         ((rows, digest),) = conn.execute(
             "SELECT count(*), sum(hash(t)) FROM (SELECT * EXCLUDE (file_row_number), "
-            f'file_row_number AS "{ROW_COLUMN}" FROM read_parquet($f, file_row_number = true)) t',
+            f'file_row_number AS "{row_column}" FROM read_parquet($f, file_row_number = true)) t',
             {"f": str(entities_file)},
         ).fetchall()
     return f"duckdb-hash:rows={rows}:sum={digest or 0}"
-
-
-def rebuild_specs(lineage: Lineage) -> list[ViewReadSpec]:
-    """The view specs a lineage record read, pinned to the Delta versions it read.
-
-    Example:
-        >>> rebuild_specs(engine.get_saved_dataset("churn").lineage)  # doctest: +SKIP
-    """
-    from parity.offline.base import ViewReadSpec
-
-    specs = []
-    for spec_data, read in zip(lineage.specs, lineage.reads, strict=True):
-        spec = ViewReadSpec.from_dict(spec_data)
-        if read["format"] == "delta":
-            spec = spec.at_table_version(read["table_version"])
-        specs.append(spec)
-    return specs

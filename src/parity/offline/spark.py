@@ -39,6 +39,7 @@ from parity.offline.base import (
     PointInTime,
     RetrievalJob,
     ViewReadSpec,
+    rebuild_specs,
 )
 from parity.offline.delta_writes import append_rows, backfill_rows
 from parity.offline.entity_frame import (
@@ -58,7 +59,6 @@ from parity.offline.saved_dataset import (
     datasets_root,
     entity_fingerprint,
     load_saved_dataset,
-    rebuild_specs,
 )
 from parity.offline.source_scan import SourceScan, open_source
 from parity.offline.spark_session import SparkOfflineConfig, prepare_session, start_session
@@ -236,7 +236,9 @@ class SparkRetrievalJob(RetrievalJob):
                 name=name,
                 views=tuple((s.name, s.version) for s in self.specs),
                 specs=tuple(s.to_dict() for s in self.specs),
-                entity_fingerprint=entity_fingerprint(staging / ENTITIES_FILE),
+                entity_fingerprint=entity_fingerprint(
+                    staging / ENTITIES_FILE, row_column=ROW_COLUMN
+                ),
                 reads=tuple(scan.table_read.to_dict(with_digests=True) for scan in self.scans),
                 row_count=pq.ParquetFile(staging / DATA_FILE).metadata.num_rows,
                 point_in_time=self.point_in_time,
