@@ -127,6 +127,17 @@ class ServingBlocked(ParityError, Transient):
     """
 
 
+class ServiceNotServable(ParityError, Terminal):
+    """A read through a feature service version that cannot answer (HTTP 503): it is not
+    serving, or a view version it pins does not serve (the serving rule,
+    :mod:`parity.registry.serving_rule`). The message names the view versions and the fix.
+
+    Example:
+        >>> isinstance(ServiceNotServable("fraud@v1 pins user_stats@v1 (pending)"), Terminal)
+        True
+    """
+
+
 class PushSourceNotFound(ObjectNotFound):
     """No live feature view reads from a push source of that name.
 
@@ -241,6 +252,7 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         OnlineStorePartlyUnavailable,
         TransformUnavailable,
         ServingBlocked,
+        ServiceNotServable,
         PushSourceNotFound,
         PushIdConflict,
         BadRequest,
