@@ -231,10 +231,63 @@ class OfflineAppendStalled(ParityError, Transient, TimeoutError):
     """
 
 
+class TransformFailed(ParityError, Terminal):
+    """A row transform's function raised, or returned something unusable.
+
+    A bug of the definition, not of the request: the feature server answers 500 with
+    this message.
+
+    Example:
+        >>> isinstance(TransformFailed("amount_vs_mean: division by zero"), Terminal)
+        True
+    """
+
+
+class RetrainError(ParityError):
+    """Root of the retraining loop's errors.
+
+    Example:
+        >>> issubclass(RunLocked, RetrainError)
+        True
+    """
+
+
+class RunLocked(RetrainError, Transient):
+    """Another run holds the model's lock; retry after it finishes or its lock expires."""
+
+
+class RetrainBlocked(RetrainError, Terminal):
+    """A guard (rate limit or loop breaker) refused to start a run."""
+
+
+class StepFailed(RetrainError):
+    """A pipeline step raised; the run is recorded as failed and alerted."""
+
+
+class ModelNotFound(RetrainError, ObjectNotFound):
+    """No model definition, model version or alias of that name."""
+
+
+class ModelLoadError(RetrainError, Terminal):
+    """A model artifact could not be loaded (missing, corrupt, incompatible)."""
+
+
+class LabelsMissing(RetrainError, Transient):
+    """The label source has no rows yet for the requested window; retry when labels arrive."""
+
+
 PUBLIC_ERRORS: dict[str, type[ParityError]] = {
     cls.__name__: cls
     for cls in (
         ParityError,
+        TransformFailed,
+        RetrainError,
+        RunLocked,
+        RetrainBlocked,
+        StepFailed,
+        ModelNotFound,
+        ModelLoadError,
+        LabelsMissing,
         DefinitionError,
         ConfigError,
         RepoImportError,
