@@ -25,12 +25,12 @@ from parity.definitions import (
     PostgresCDCSource,
     PushSource,
 )
-from parity.definitions.row_transform import TransformFailed
 from parity.definitions.transformation import Aggregation, RowTransform
 from parity.errors import (
     ParityError,
     PushIdConflict,
     ServingBlocked,
+    TransformFailed,
     TransformUnavailable,
 )
 from parity.retrain import LabelSource, Model, RetrainPolicy, TimeSplit

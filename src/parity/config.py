@@ -29,6 +29,7 @@ from parity.errors import ConfigError, did_you_mean
 from parity.monitor.config import MONITOR_FILE, MonitorConfig
 from parity.offline import OFFLINE_ENGINES
 from parity.offline.duckdb import DuckDBOfflineConfig
+from parity.offline.spark_session import SparkOfflineConfig
 from parity.online import ONLINE_STORES
 from parity.online.redis import RedisOnlineConfig
 from parity.online.redis_cluster import RedisClusterOnlineConfig
@@ -58,7 +59,7 @@ _SECTIONS: dict[str, BackendRegistry[object]] = {
 if TYPE_CHECKING:
     RegistryConfig = SqliteRegistryConfig | PostgresRegistryConfig
     OnlineStoreConfig = SqliteOnlineConfig | RedisOnlineConfig | RedisClusterOnlineConfig
-    OfflineStoreConfig = DuckDBOfflineConfig
+    OfflineStoreConfig = DuckDBOfflineConfig | SparkOfflineConfig
 else:
     RegistryConfig = REGISTRIES.config_union()
     OnlineStoreConfig = ONLINE_STORES.config_union()

@@ -127,6 +127,17 @@ class ServingBlocked(ParityError, Transient):
     """
 
 
+class ServiceNotServable(ParityError, Terminal):
+    """A read through a feature service version that cannot answer (HTTP 503): it is not
+    serving, or a view version it pins does not serve (the serving rule,
+    :mod:`parity.registry.serving_rule`). The message names the view versions and the fix.
+
+    Example:
+        >>> isinstance(ServiceNotServable("fraud@v1 pins user_stats@v1 (pending)"), Terminal)
+        True
+    """
+
+
 class PushSourceNotFound(ObjectNotFound):
     """No live feature view reads from a push source of that name.
 
@@ -220,10 +231,63 @@ class OfflineAppendStalled(ParityError, Transient, TimeoutError):
     """
 
 
+class TransformFailed(ParityError, Terminal):
+    """A row transform's function raised, or returned something unusable.
+
+    A bug of the definition, not of the request: the feature server answers 500 with
+    this message.
+
+    Example:
+        >>> isinstance(TransformFailed("amount_vs_mean: division by zero"), Terminal)
+        True
+    """
+
+
+class RetrainError(ParityError):
+    """Root of the retraining loop's errors.
+
+    Example:
+        >>> issubclass(RunLocked, RetrainError)
+        True
+    """
+
+
+class RunLocked(RetrainError, Transient):
+    """Another run holds the model's lock; retry after it finishes or its lock expires."""
+
+
+class RetrainBlocked(RetrainError, Terminal):
+    """A guard (rate limit or loop breaker) refused to start a run."""
+
+
+class StepFailed(RetrainError):
+    """A pipeline step raised; the run is recorded as failed and alerted."""
+
+
+class ModelNotFound(RetrainError, ObjectNotFound):
+    """No model definition, model version or alias of that name."""
+
+
+class ModelLoadError(RetrainError, Terminal):
+    """A model artifact could not be loaded (missing, corrupt, incompatible)."""
+
+
+class LabelsMissing(RetrainError, Transient):
+    """The label source has no rows yet for the requested window; retry when labels arrive."""
+
+
 PUBLIC_ERRORS: dict[str, type[ParityError]] = {
     cls.__name__: cls
     for cls in (
         ParityError,
+        TransformFailed,
+        RetrainError,
+        RunLocked,
+        RetrainBlocked,
+        StepFailed,
+        ModelNotFound,
+        ModelLoadError,
+        LabelsMissing,
         DefinitionError,
         ConfigError,
         RepoImportError,
@@ -241,6 +305,7 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         OnlineStorePartlyUnavailable,
         TransformUnavailable,
         ServingBlocked,
+        ServiceNotServable,
         PushSourceNotFound,
         PushIdConflict,
         BadRequest,

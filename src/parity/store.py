@@ -269,7 +269,9 @@ class FeatureStore:
         who = current_actor(self.repo_path)
         if actor is not None:
             who = Actor(actor, who.context)
-        return self.registry.apply(self.project, repo, actor=who, message=message)
+        plan = self.registry.apply(self.project, repo, actor=who, message=message)
+        self.serving_plans.clear()
+        return plan
 
     # --- reading the registry ----------------------------------------------------------
 
@@ -357,19 +359,28 @@ class FeatureStore:
         the online/offline sample); ``force=True`` skips that check, and the audit entry
         says so. ``actor`` names who acts in the audit log (default: the local user).
         """
-        return self._lifecycle_as(actor).promote(ref, message=message, force=force)
+        record = self._lifecycle_as(actor).promote(ref, message=message, force=force)
+        # This process's own reads see its own moves at once (others within the cache period).
+        self.serving_plans.clear()
+        return record
 
     def deprecate(self, ref: str, *, message: str = "", actor: str | None = None) -> VersionRecord:
         """Mark a serving version deprecated: consumers should move off it."""
-        return self._lifecycle_as(actor).deprecate(ref, message=message)
+        record = self._lifecycle_as(actor).deprecate(ref, message=message)
+        self.serving_plans.clear()
+        return record
 
     def retire(self, ref: str, *, message: str = "", actor: str | None = None) -> VersionRecord:
         """Retire a deprecated or pending version for good; its online values are removed."""
-        return self._lifecycle_as(actor).retire(ref, message=message)
+        record = self._lifecycle_as(actor).retire(ref, message=message)
+        self.serving_plans.clear()
+        return record
 
     def repin(self, service: str, *, message: str = "") -> Plan:
         """Move a service onto the newest serving view versions (a new service version)."""
-        return self.lifecycle.repin(service, message=message)
+        plan = self.lifecycle.repin(service, message=message)
+        self.serving_plans.clear()
+        return plan
 
     # --- online serving ------------------------------------------------------------------
 

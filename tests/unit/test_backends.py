@@ -55,7 +55,11 @@ def test_registering_a_kind_twice_or_with_a_mismatched_config_is_refused() -> No
 def test_config_schema_accepts_exactly_the_registered_kinds() -> None:
     from parity.config import _models_of
 
-    sections = {"registry": REGISTRIES, "online_store": ONLINE_STORES}
+    sections = {
+        "registry": REGISTRIES,
+        "online_store": ONLINE_STORES,
+        "offline_store": OFFLINE_ENGINES,
+    }
     for section, registry in sections.items():
         annotation = RepoConfig.model_fields[section].annotation
         assert tuple(_models_of(annotation)) == registry.config_models()
@@ -68,7 +72,9 @@ def test_config_schema_accepts_exactly_the_registered_kinds() -> None:
     )
     assert config.online_store.type == "redis"
     assert config.retrain.model_registry.type == "mlflow"
-    assert OFFLINE_ENGINES.kinds == ("duckdb",)
+    assert OFFLINE_ENGINES.kinds == ("duckdb", "spark")
+    spark = RepoConfig.model_validate({"project": "p", "offline_store": {"type": "spark"}})
+    assert spark.offline_store.type == "spark"
 
 
 def test_the_did_you_mean_of_every_backend_section_lists_the_registry_kinds() -> None:

@@ -108,7 +108,7 @@ def test_unknown_key_in_postgres_registry_offers_the_schema_alias(tmp_path: Path
     [
         ("online_store", "rediss", "redis", "sqlite, redis, redis_cluster"),
         ("registry", "postgres", "postgresql", "sqlite, postgresql"),
-        ("offline_store", "duck", "duckdb", "duckdb"),
+        ("offline_store", "duck", "duckdb", "duckdb, spark"),
     ],
 )
 def test_unknown_backend_type_suggests_and_lists_the_backends(

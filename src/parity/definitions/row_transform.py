@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from parity.definitions.canonical import check_name, check_text
 from parity.definitions.code_fingerprint import code_fingerprint
 from parity.definitions.field import Field
-from parity.errors import DefinitionError, ParityError, Terminal
+from parity.errors import DefinitionError, TransformFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -275,14 +275,6 @@ def run_transform(
         else:
             table = table.append_column(pa.field(out.name, column.type), column)
     return table
-
-
-class TransformFailed(ParityError, Terminal):
-    """A row transform's function raised, or returned something unusable.
-
-    A bug of the definition, not of the request: the feature server answers 500 with
-    this message.
-    """
 
 
 def input_frame(columns: Mapping[str, pa.ChunkedArray | pa.Array]) -> pd.DataFrame:

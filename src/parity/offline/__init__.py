@@ -30,6 +30,7 @@ from parity.offline.base import (
 )
 from parity.offline.duckdb import DuckDBOfflineConfig
 from parity.offline.saved_dataset import Lineage, SavedDataset
+from parity.offline.spark_session import SparkOfflineConfig
 from parity.offline.writes import WriteReport
 
 __all__ = [
@@ -67,6 +68,9 @@ OFFLINE_ENGINES: BackendRegistry[OfflineEngineFactory] = BackendRegistry(
 )
 OFFLINE_ENGINES.register(
     "duckdb", config=DuckDBOfflineConfig, factory="parity.offline.duckdb:DuckDBOfflineEngine"
+)
+OFFLINE_ENGINES.register(
+    "spark", config=SparkOfflineConfig, factory="parity.offline.spark:SparkOfflineEngine"
 )
 
 

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-    from parity.offline.saved_dataset import SavedDataset
+    from parity.offline.saved_dataset import Lineage, SavedDataset
     from parity.offline.writes import RowsInput, WriteReport
     from parity.storage import StorageLayout
 
@@ -487,3 +487,18 @@ class OfflineEngine(abc.ABC):
         self, spec: ViewReadSpec, rows: RowsInput, *, start: datetime, end: datetime
     ) -> WriteReport:
         """Atomically replace ``[start, end)`` of the view's Delta table with ``rows``."""
+
+
+def rebuild_specs(lineage: Lineage) -> list[ViewReadSpec]:
+    """The view specs a lineage record read, pinned to the Delta versions it read.
+
+    Example:
+        >>> rebuild_specs(engine.get_saved_dataset("churn").lineage)  # doctest: +SKIP
+    """
+    specs = []
+    for spec_data, read in zip(lineage.specs, lineage.reads, strict=True):
+        spec = ViewReadSpec.from_dict(spec_data)
+        if read["format"] == "delta":
+            spec = spec.at_table_version(read["table_version"])
+        specs.append(spec)
+    return specs

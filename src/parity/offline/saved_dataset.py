@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
+
 LINEAGE_FILE = "lineage.json"
 DATA_FILE = "data.parquet"
 ENTITIES_FILE = "entities.parquet"
@@ -58,6 +59,8 @@ class Lineage:
     created_at: str
     # The service's row transforms applied after the join (their code fingerprints).
     transforms: Mapping[str, Any] | None = None
+    # The offline engine that built it ("duckdb", "spark"); either engine rebuilds it.
+    engine: str = "duckdb"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``lineage.json``."""
@@ -72,6 +75,7 @@ class Lineage:
             "point_in_time": self.point_in_time,
             "timestamp_column": self.timestamp_column,
             "created_at": self.created_at,
+            "engine": self.engine,
             **extra,
         }
 
@@ -89,6 +93,7 @@ class Lineage:
             timestamp_column=data["timestamp_column"],
             created_at=data["created_at"],
             transforms=data.get("transforms"),
+            engine=data.get("engine", "duckdb"),
         )
 
 
@@ -167,3 +172,25 @@ def load_saved_dataset(offline_path: Path, name: str) -> SavedDataset:
         )
     lineage = Lineage.from_dict(json.loads(lineage_file.read_text()))
     return SavedDataset(name=name, path=folder, lineage=lineage)
+
+
+def entity_fingerprint(entities_file: Path, *, row_column: str) -> str:
+    """The order-sensitive content hash of a saved entity frame, as the DuckDB engine
+    computes it for its entity relation (so both engines fingerprint a frame alike);
+    ``row_column`` names the row number column the engines add to entity frames.
+
+    Example:
+        >>> entity_fingerprint(Path("datasets/churn/entities.parquet"),  # doctest: +SKIP
+        ...                    row_column="__parity_row")
+        'duckdb-hash:rows=3:sum=...'
+    """
+    import duckdb
+
+    with duckdb.connect(":memory:") as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        ((rows, digest),) = conn.execute(
+            "SELECT count(*), sum(hash(t)) FROM (SELECT * EXCLUDE (file_row_number), "
+            f'file_row_number AS "{row_column}" FROM read_parquet($f, file_row_number = true)) t',
+            {"f": str(entities_file)},
+        ).fetchall()
+    return f"duckdb-hash:rows={rows}:sum={digest or 0}"

@@ -154,6 +154,25 @@ def _plain_files(table: Any) -> bool:
     )
 
 
+def _no_table(spec: ViewReadSpec) -> SchemaMismatch:
+    source = spec.source
+    return SchemaMismatch(
+        f"view {spec.ref}: no Delta table at {source.path!r}"
+        + (f" (version {source.table_version})" if source.table_version is not None else "")
+        + ". Check the source path, or write rows first with engine.append(spec, rows)."
+    )
+
+
+def _latest_version(path: str) -> int | str:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    try:
+        return int(DeltaTable(path).version())
+    except DeltaError:
+        return "(unreadable)"
+
+
 def _parquet_files(path: str) -> tuple[str, ...]:
     root = Path(path)
     if root.is_file():
@@ -187,15 +206,21 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
     source = spec.source
     if source.format == "delta":
         from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+        from deltalake.exceptions import DeltaError, TableNotFoundError
 
         try:
             table = DeltaTable(source.path, version=source.table_version)
-        except TableNotFoundError as exc:
+        except DeltaError as exc:
+            if isinstance(exc, TableNotFoundError):
+                raise _no_table(spec) from exc
+            if source.table_version is None:
+                raise
+            latest = _latest_version(source.path)
             raise SchemaMismatch(
-                f"view {spec.ref}: no Delta table at {source.path!r}"
-                + (f" (version {source.table_version})" if source.table_version is not None else "")
-                + ". Check the source path, or write rows first with engine.append(spec, rows)."
+                f"view {spec.ref}: the Delta table at {source.path!r} has no version "
+                f"{source.table_version} (table_version); its versions go up to {latest}. Pin "
+                "an existing version, or check the saved dataset's lineage (vacuumed logs "
+                "cannot be read)."
             ) from exc
         dataset = table.to_pyarrow_dataset()
         read = TableRead(

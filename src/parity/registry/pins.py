@@ -3,6 +3,8 @@
 A reference without a version pins the newest *serving* version of the view, or, when
 none serves yet, the newest pending one: a service never moves onto an unvalidated
 version while a validated one exists. A reference with ``@vN`` pins exactly that version.
+``repin`` (``serving_only=True``) pins serving versions only: a service version it
+creates answers at once (the serving rule, :mod:`parity.registry.serving_rule`).
 
 Example:
     >>> catalog = {"stats": [(1, VersionState.SERVING, {"features": [{"name": "a"}]})]}
@@ -23,8 +25,11 @@ from parity.registry.records import ServicePin, VersionState
 ViewCatalog = Mapping[str, Sequence[tuple[int, VersionState, Mapping[str, Any]]]]
 
 
-def pick_version(view: str, catalog: ViewCatalog, *, service: str) -> tuple[int, Mapping[str, Any]]:
-    """The version an unversioned reference pins: newest serving, else newest pending."""
+def pick_version(
+    view: str, catalog: ViewCatalog, *, service: str, serving_only: bool = False
+) -> tuple[int, Mapping[str, Any]]:
+    """The version an unversioned reference pins: newest serving, else (unless
+    ``serving_only``) newest pending."""
     history = catalog.get(view)
     if not history:
         raise FeatureViewNotFound(
@@ -34,6 +39,13 @@ def pick_version(view: str, catalog: ViewCatalog, *, service: str) -> tuple[int,
     for wanted in (VersionState.SERVING, VersionState.PENDING):
         for version, state, spec in reversed(history):
             if state is wanted:
+                if serving_only and state is not VersionState.SERVING:
+                    raise FeatureViewNotFound(
+                        f"Cannot repin feature service {service!r}: feature view {view!r} has "
+                        f"no serving version ({_states(view, history)}). Validate and promote "
+                        f"{view}@v{version} first ('parity materialize START END --view "
+                        f"{view}@v{version}', then 'parity promote {view}@v{version}')."
+                    )
                 return version, spec
     raise FeatureViewNotFound(
         f"FeatureService {service!r}: every version of feature view {view!r} is deprecated or "
@@ -42,11 +54,22 @@ def pick_version(view: str, catalog: ViewCatalog, *, service: str) -> tuple[int,
     )
 
 
+def _states(view: str, history: Sequence[tuple[int, VersionState, Mapping[str, Any]]]) -> str:
+    return ", ".join(f"{view}@v{n} {state.value}" for n, state, _ in history)
+
+
 def _exact_version(
-    view: str, version: int, catalog: ViewCatalog, *, service: str
+    view: str, version: int, catalog: ViewCatalog, *, service: str, serving_only: bool
 ) -> Mapping[str, Any]:
     for number, state, spec in catalog.get(view, ()):
         if number == version:
+            if serving_only and state is not VersionState.SERVING:
+                raise DefinitionError(
+                    f"Cannot repin feature service {service!r}: it references {view}@v{version}, "
+                    f"which is {state.value}; repin pins serving versions only. Promote "
+                    f"{view}@v{version} ('parity promote {view}@v{version}') or reference a "
+                    "serving version."
+                )
             if state is VersionState.RETIRED:
                 raise DefinitionError(
                     f"FeatureService {service!r} pins {view}@v{version}, which is retired. "
@@ -66,17 +89,21 @@ def resolve_pins(
     catalog: ViewCatalog,
     *,
     full_feature_names: bool,
+    serving_only: bool = False,
 ) -> tuple[ServicePin, ...]:
-    """Pins for a service's canonical selections (``{"view", "version", "features"}``)."""
+    """Pins for a service's canonical selections (``{"view", "version", "features"}``);
+    ``serving_only`` refuses any view version that does not serve (``repin``)."""
     pins: list[ServicePin] = []
     outputs: dict[str, str] = {}
     for selection in selections:
         view = selection["view"]
         if selection["version"] is None:
-            version, spec = pick_version(view, catalog, service=service)
+            version, spec = pick_version(view, catalog, service=service, serving_only=serving_only)
         else:
             version = selection["version"]
-            spec = _exact_version(view, version, catalog, service=service)
+            spec = _exact_version(
+                view, version, catalog, service=service, serving_only=serving_only
+            )
         available = [f["name"] for f in spec["features"]]
         names = selection["features"] or available
         for name in names:

@@ -346,6 +346,7 @@ def plan_repin(snapshot: RegistrySnapshot, service: str) -> Plan:
         latest.spec["features"],
         catalog,
         full_feature_names=latest.spec["full_feature_names"],
+        serving_only=True,
     )
     current = tuple(snapshot.pins.get((service, latest.version), ()))
     if pins == current:

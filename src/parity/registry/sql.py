@@ -45,6 +45,7 @@ from parity.registry.base import (
 from parity.registry.classify import ChangeClass
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.registry.plan import Change, Plan, plan_apply, plan_repin, spec_fingerprint
+from parity.registry.serving_rule import refuse_breaking_move
 
 
 def _utc(value: datetime) -> datetime:
@@ -412,6 +413,8 @@ class SqlRegistry(Registry):
                 )
             if kind is ObjectKind.FEATURE_VIEW and target is VersionState.RETIRED:
                 self._refuse_retiring_pinned(snap, name, version)
+            # Inside the transaction, so two concurrent moves cannot both pass the check.
+            refuse_breaking_move(snap, record, target)
             now = _now()
             conn.execute(
                 t.versions.update()

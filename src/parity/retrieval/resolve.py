@@ -26,6 +26,7 @@ from parity.errors import (
 )
 from parity.online.base import ViewTable
 from parity.registry import ObjectKind, RegistrySnapshot, ServicePin, VersionRecord, VersionState
+from parity.registry.serving_rule import servable_service_version
 from parity.retrieval.transforms import TransformFunctions, TransformPlan, bind_transforms
 from parity.types import DType
 
@@ -191,8 +192,10 @@ def resolve_serving_plan(
 ) -> ServingPlan:
     """Resolve a feature service (``name`` or ``name@vN``) or a list of feature references.
 
-    A bare service name means its newest serving version; a bare view reference its
-    newest serving version. A service's row transforms are bound to the functions of
+    A bare service name means its newest serving version whose pinned view versions all
+    serve; ``name@vN`` exactly that version, which must be servable (else
+    :class:`~parity.errors.ServiceNotServable`). A bare view reference means its newest
+    serving version. A service's row transforms are bound to the functions of
     ``functions`` with the code fingerprints the service version was registered with.
     """
     if (feature_service is None) == (features is None):
@@ -207,18 +210,9 @@ def resolve_serving_plan(
                 f"Unknown feature service {name!r}."
                 f"{did_you_mean(name, snapshot.names(ObjectKind.FEATURE_SERVICE))}"
             )
-        candidates = [
-            r
-            for r in history
-            if (r.version == version if version is not None else r.state is VersionState.SERVING)
-        ]
-        if not candidates:
-            states = ", ".join(f"{r.ref} {r.state.value}" for r in history)
-            wanted = f"version {version}" if version else "serving version"
-            raise FeatureServiceNotFound(
-                f"No {wanted} of feature service {name!r}. Versions: {states}."
-            )
-        record = candidates[-1]
+        # The serving rule (parity.registry.serving_rule): only a version whose pins all
+        # serve answers; the read gets ServiceNotServable, never silent nulls.
+        record = servable_service_version(snapshot, name, version)
         service_pins = snapshot.pins.get((name, record.version), ())
         return _plan_from_pins(
             snapshot,

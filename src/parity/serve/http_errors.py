@@ -31,6 +31,7 @@ from parity.errors import (
     RegistryUnreachable,
     RequestTooLarge,
     SchemaMismatch,
+    ServiceNotServable,
     ServingBlocked,
     Unauthenticated,
 )
@@ -50,6 +51,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (DefinitionError, 400),
     (OnlineStoreUnavailable, 503),
     (ServingBlocked, 503),
+    (ServiceNotServable, 503),
     (RegistryUnreachable, 503),
     (ConfigError, 500),
 )

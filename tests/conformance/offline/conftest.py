@@ -1,6 +1,7 @@
-"""Every offline engine test runs against each engine (DuckDB today; Spark later).
+"""Every offline engine test runs against each engine (DuckDB and Spark).
 
-A new engine adds one branch to ``engine`` below and must pass the whole suite.
+A new engine adds one branch to ``engine`` below and must pass the whole suite. The
+Spark cases share one session (``spark_session`` in ``tests/conformance/conftest.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from parity.offline.base import OfflineEngine
 from parity.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
 
 
-@pytest.fixture(params=["duckdb"])
+@pytest.fixture(params=["duckdb", "spark"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfflineEngine]:
     if request.param == "duckdb":
         opened = DuckDBOfflineEngine(
@@ -25,5 +26,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfflineEn
             yield opened
         finally:
             opened.close()
+        return
+    if request.param == "spark":
+        from parity.offline.spark import SparkOfflineConfig, SparkOfflineEngine
+
+        session = request.getfixturevalue("spark_session")
+        spark = SparkOfflineEngine(
+            SparkOfflineConfig(path="offline", batch_rows=1000), repo_root=tmp_path, session=session
+        )
+        try:
+            yield spark
+        finally:
+            spark.close()
         return
     raise AssertionError(f"no fixture for engine {request.param!r}")

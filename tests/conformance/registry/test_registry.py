@@ -259,17 +259,19 @@ def test_lifecycle_moves_and_refusals(registry: Registry) -> None:
     move = registry.transition
     with pytest.raises(InvalidTransition, match=r"pending; it cannot become deprecated"):
         move(PROJECT, VIEW, "stats", 1, VersionState.DEPRECATED, actor=ME, message="")
+    with pytest.raises(InvalidTransition, match=r"live service versions pin it \(svc@v1\)"):
+        move(PROJECT, VIEW, "stats", 1, VersionState.RETIRED, actor=ME, message="")
     assert (
         move(PROJECT, VIEW, "stats", 1, VersionState.SERVING, actor=ME, message="").state
         is VersionState.SERVING
     )
-    assert (
-        move(PROJECT, VIEW, "stats", 1, VersionState.DEPRECATED, actor=ME, message="").state
-        is VersionState.DEPRECATED
-    )
-    with pytest.raises(InvalidTransition, match=r"live service versions pin it \(svc@v1\)"):
-        move(PROJECT, VIEW, "stats", 1, VersionState.RETIRED, actor=ME, message="")
+    # The serving rule: a view version a serving service version pins keeps serving.
+    with pytest.raises(InvalidTransition, match=r"serving feature service version\(s\) svc@v1"):
+        move(PROJECT, VIEW, "stats", 1, VersionState.DEPRECATED, actor=ME, message="")
     move(PROJECT, SERVICE, "svc", 1, VersionState.DEPRECATED, actor=ME, message="")
+    move(PROJECT, VIEW, "stats", 1, VersionState.DEPRECATED, actor=ME, message="")
+    with pytest.raises(InvalidTransition, match=r"svc@v1 cannot serve: .*stats@v1 \(deprecated\)"):
+        move(PROJECT, SERVICE, "svc", 1, VersionState.SERVING, actor=ME, message="")
     assert (
         move(PROJECT, VIEW, "stats", 1, VersionState.RETIRED, actor=ME, message="bye").state
         is VersionState.RETIRED

@@ -217,6 +217,8 @@ def test_sampled_and_dropped_rows_are_counted_and_kept_rows_weighted(tmp_path: P
     store = FeatureStore(init_repo(tmp_path / "repo", project="sampling", rows=100))
     try:
         store.apply(message="t")
+        for record in store.list_feature_views():  # a service answers once its pins serve
+            store.promote(record.ref, message="test", force=True)
         plan = store.serving_plan(feature_service="fraud_detection")
         response = read_online(
             store.online_store, plan, [{"user_id": 1, "merchant_id": 1}], now=datetime.now(UTC)

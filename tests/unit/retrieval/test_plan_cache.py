@@ -49,6 +49,8 @@ class Registry:
 def registry(tmp_path: Path) -> Iterator[Registry]:
     with p.FeatureStore(tmp_path, config=RepoConfig(project="demo")) as store:
         store.apply([USER, STATS, SERVICE], message="v1")
+        # Only a service whose pins serve answers (the serving rule).
+        store.promote("stats@v1", force=True, message="cache test")
         yield Registry(store)
 
 
