@@ -33,6 +33,7 @@ from parity.errors import (
     SchemaMismatch,
     ServiceNotServable,
     ServingBlocked,
+    SyncFailed,
     Unauthenticated,
 )
 
@@ -54,6 +55,8 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ServiceNotServable, 503),
     (RegistryUnreachable, 503),
     (ConfigError, 500),
+    # A sync run's failure outside parity (source files, disk): the server's fault, logged.
+    (SyncFailed, 500),
 )
 """Error class -> HTTP status, most specific first (the first match decides)."""
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.definitions import FeatureView
-from parity.errors import NaiveTimestampError, SchemaMismatch
+from parity.errors import NaiveTimestampError, ParityError, SchemaMismatch, SyncFailed
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.offline.changes import source_rows_of_entities
 from parity.online.base import OnlineStore, ViewTable
@@ -301,6 +301,17 @@ class SyncController:
                 self._tell_failure(
                     run, run_id, SyncOutcome.FAILED.value, run.details["error"], finished
                 )
+            if isinstance(exc, Exception) and not isinstance(exc, ParityError):
+                # A corrupt Parquet file, a Delta commit missing from _delta_log, a full
+                # disk: one clear error naming the run and the step, not a traceback.
+                done = run.details["steps"]
+                failed_step = SYNC_STEPS[len(done)].__name__ if len(done) < len(SYNC_STEPS) else "?"
+                raise SyncFailed(
+                    f"{run.view.name}@v{run.version}: sync run {run_id} failed in step "
+                    f"{failed_step!r}: {type(exc).__name__}: {exc}. The run is recorded "
+                    "failed and the watermark did not move; fix the cause (the source files, "
+                    "the offline store's disk) and rerun."
+                ) from exc
             raise
         self.observer.batch_validated(
             SyncBatch(run.view, run.version, run.rows, run.validation, at=run.now)
