@@ -221,6 +221,16 @@ class SpoolEntryInvalid(ParityError, Terminal, ValueError):
     """
 
 
+class StreamDependencyDown(ParityError, Transient, ConnectionError):
+    """A stream processor's dependency (Redis, the transport) stayed unreachable longer
+    than its bound; the error names the first failure.
+
+    Example:
+        >>> isinstance(StreamDependencyDown("Redis down for 31 s"), ConnectionError)
+        True
+    """
+
+
 class SyncFailed(ParityError, Terminal):
     """A sync run failed on something outside parity (an unreadable source file, a Delta
     commit missing, a full disk): recorded ``failed``, its watermark unmoved.
@@ -328,6 +338,7 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         SpoolEntryInvalid,
         OfflineAppendStalled,
         SyncFailed,
+        StreamDependencyDown,
     )
 }
 """Every public error class of this module by name: how a client turns the ``type`` of
