@@ -221,6 +221,27 @@ class SpoolEntryInvalid(ParityError, Terminal, ValueError):
     """
 
 
+class StreamDependencyDown(ParityError, Transient, ConnectionError):
+    """A stream processor's dependency (Redis, the transport) stayed unreachable longer
+    than its bound; the error names the first failure.
+
+    Example:
+        >>> isinstance(StreamDependencyDown("Redis down for 31 s"), ConnectionError)
+        True
+    """
+
+
+class SyncFailed(ParityError, Terminal):
+    """A sync run failed on something outside parity (an unreadable source file, a Delta
+    commit missing, a full disk): recorded ``failed``, its watermark unmoved.
+
+    Example:
+        >>> isinstance(SyncFailed("stats@v1: sync run r1 failed in step 'read_source'"),
+        ...            Terminal)
+        True
+    """
+
+
 class OfflineAppendStalled(ParityError, Transient, TimeoutError):
     """Checkpointed raw events did not reach the offline store in time (no appender runs,
     or it fails); they wait, safe, in the spool.
@@ -316,6 +337,8 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         MessagePositionOutOfRange,
         SpoolEntryInvalid,
         OfflineAppendStalled,
+        SyncFailed,
+        StreamDependencyDown,
     )
 }
 """Every public error class of this module by name: how a client turns the ``type`` of

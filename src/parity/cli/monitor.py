@@ -220,7 +220,8 @@ def audit(
 def render_audit(report: AuditReport) -> None:
     """The per-feature comparison table."""
     table = Table(
-        title=f"Consistency of {report.ref}: {report.sampled:,} keys, "
+        title=f"Consistency of {report.ref}: {report.sampled:,} online keys, "
+        f"{report.missing_online:,} of {report.offline_sampled:,} offline keys missing online, "
         f"{report.mismatch_rate:.2%} disagree (max {report.max_mismatch_rate:.2%})"
     )
     for column in ("feature", "total", "both null", "online null", "offline null", "mismatch",
@@ -377,7 +378,7 @@ def render_performance(overview: Any) -> None:
         table.add_row(
             w.start.strftime("%Y-%m-%d %H:%M"), f"{w.predictions:,}", f"{w.labeled:,}",
             _ratio(w.label_coverage), num(w.metrics.get("precision")),
-            num(w.metrics.get("recall")), num(w.metrics.get("f1")), num(w.metrics.get("auc")),
+            num(w.metrics.get("recall")), num(w.metrics.get("f1")), num(w.metrics.get("roc_auc")),
             num(w.drops.get("f1")),
         )  # fmt: skip
     print_table(table)

@@ -132,11 +132,14 @@ class Alert:
     delivery: Delivery = Delivery.SENT
     routes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    # Tells apart different failures of one rule and subject (see monitor/failures.py).
+    topic: str = ""
 
     @property
     def dedupe_key(self) -> str:
         """Alerts with the same key are one alert, repeated."""
-        return f"{self.rule}|{self.subject}|{self.severity.value}"
+        key = f"{self.rule}|{self.subject}|{self.severity.value}"
+        return f"{key}|{self.topic}" if self.topic else key
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what a command route receives on stdin)."""

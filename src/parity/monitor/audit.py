@@ -105,6 +105,10 @@ class AuditReport:
     features: tuple[FeatureConsistency, ...]
     examples: tuple[str, ...] = ()
     action: str = ""
+    # Keys sampled from the offline side (published by the newest successful sync), and
+    # how many of them the online store does not hold: each counts as disagreeing.
+    offline_sampled: int = 0
+    missing_online: int = 0
 
     @property
     def ref(self) -> str:
@@ -112,14 +116,20 @@ class AuditReport:
         return f"{self.view}@v{self.version}"
 
     @property
+    def keys_checked(self) -> int:
+        """Keys sampled from both sides."""
+        return self.sampled + self.offline_sampled
+
+    @property
     def mismatch_rate(self) -> float:
-        """Share of sampled keys with at least one disagreeing feature."""
-        return self.disagreeing / self.sampled if self.sampled else 0.0
+        """Share of checked keys that disagree: a differing feature, or missing online."""
+        wrong = self.disagreeing + self.missing_online
+        return wrong / self.keys_checked if self.keys_checked else 0.0
 
     @property
     def status(self) -> ConsistencyStatus:
         """The verdict."""
-        if self.sampled == 0:
+        if self.keys_checked == 0:
             return ConsistencyStatus.NO_DATA
         if self.mismatch_rate > self.max_mismatch_rate:
             return ConsistencyStatus.INCONSISTENT
@@ -127,7 +137,7 @@ class AuditReport:
 
     def observations(self) -> list[Observation]:
         """The mismatch rate, for alert rules."""
-        if self.sampled == 0:
+        if self.keys_checked == 0:
             return []
         return [Observation("mismatch_rate", self.ref, self.mismatch_rate, self.to_dict())]
 
@@ -142,6 +152,8 @@ class AuditReport:
             "source": self.source,
             "sampled": self.sampled,
             "disagreeing": self.disagreeing,
+            "offline_sampled": self.offline_sampled,
+            "missing_online": self.missing_online,
             "mismatch_rate": self.mismatch_rate,
             "max_mismatch_rate": self.max_mismatch_rate,
             "status": self.status.value,
@@ -242,16 +254,23 @@ def audit_view(
     policy: InconsistencyPolicy = InconsistencyPolicy.ALERT,
     seed: int = 0,
     max_examples: int = 5,
+    expected: pa.Table | None = None,
 ) -> AuditReport:
-    """Audit one view version on ``sample`` keys drawn from the online store."""
+    """Audit one view version on ``sample`` keys drawn from the online store and, when
+    given, the ``expected`` keys drawn from the offline side
+    (:func:`parity.monitor.audit_offline.expected_online_keys`): those missing online
+    disagree."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     keys = sample_online_keys(online, table, sample=sample, seed=seed)
     at = datetime.now(UTC)
+    missing, missing_examples = _missing_online(online, table, expected, max_examples)
+    offline_sampled = 0 if expected is None else expected.num_rows
     if keys.num_rows == 0:
         return AuditReport(uuid.uuid4().hex, table.view, table.version, at, "online", 0, 0,
-                           max_mismatch_rate, policy, ())  # fmt: skip
+                           max_mismatch_rate, policy, (), examples=missing_examples,
+                           offline_sampled=offline_sampled, missing_online=missing)  # fmt: skip
     key_names = list(table.join_key_names)
     entity = keys.select(key_names).append_column(
         "event_timestamp", keys.column("event_timestamp").cast(pa.timestamp("us", tz="UTC"))
@@ -262,7 +281,7 @@ def audit_view(
     [rows] = online.read([ReadRequest(table, key_tuples)])
     features = []
     any_disagree = pa.array([False] * len(key_tuples))
-    examples: list[str] = []
+    examples: list[str] = list(missing_examples)
     for position, (name, dtype) in enumerate(table.features):
         column_values = [None if r is None else r.values[position] for r in rows]
         online_column = pa.chunked_array([pa.array(column_values, type=dtype.to_arrow())])
@@ -286,7 +305,25 @@ def audit_view(
         policy=policy,
         features=tuple(features),
         examples=tuple(examples),
+        offline_sampled=offline_sampled,
+        missing_online=missing,
     )
+
+
+def _missing_online(
+    online: OnlineStore, table: ViewTable, expected: pa.Table | None, max_examples: int
+) -> tuple[int, tuple[str, ...]]:
+    if expected is None or expected.num_rows == 0:
+        return 0, ()
+    names = list(table.join_key_names)
+    keys = list(zip(*(expected.column(k).to_pylist() for k in names), strict=True))
+    [rows] = online.read([ReadRequest(table, keys)])
+    absent = [key for key, row in zip(keys, rows, strict=True) if row is None]
+    examples = tuple(
+        f"{dict(zip(names, key, strict=True))}: missing online (published by the last sync)"
+        for key in absent[:max_examples]
+    )
+    return len(absent), examples
 
 
 def audits_schema() -> pa.Schema:

@@ -161,6 +161,7 @@ DEFAULT_RULES = (
     RuleSettings(name="online_offline_skew", metric="mismatch_rate", warn=1e-9, critical=0.01),
     RuleSettings(name="data_quality", metric="quality_failed_checks", warn=1, critical=1),
     RuleSettings(name="model_performance", metric="f1_drop", warn=0.02, critical=0.05),
+    RuleSettings(name="model_ranking", metric="roc_auc_drop", warn=0.02, critical=0.05),
 )
 
 

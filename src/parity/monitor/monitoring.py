@@ -181,6 +181,7 @@ class Monitoring:
             'consistent'
         """
         from parity.monitor.audit import audit_view, store_audit
+        from parity.monitor.audit_offline import expected_online_keys
         from parity.monitor.policy import apply_inconsistency_policy
         from parity.monitor.served_audit import audit_served
         from parity.offline.base import ViewReadSpec
@@ -197,9 +198,13 @@ class Monitoring:
                 sample=size, max_mismatch_rate=threshold, policy=policy,
             )  # fmt: skip
         else:
+            records = self.registry.sync_records(
+                self.project, record.name, record.version, limit=100
+            )
             report = audit_view(
                 self.engine(), self.online(), spec, table,
                 sample=size, max_mismatch_rate=threshold, policy=policy,
+                expected=expected_online_keys(spec, records, sample=size),
             )  # fmt: skip
         report, raised = apply_inconsistency_policy(
             report, controller=self.controller(), settings=self.settings, root=self.root,

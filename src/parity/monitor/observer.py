@@ -27,7 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from parity.monitor.alerts import Severity
 from parity.monitor.config import MonitorConfig
+from parity.monitor.failures import dispatch_failures, failure_alert
 from parity.monitor.policy import alert_on_quality
 from parity.monitor.quality import (
     CheckSeverity,
@@ -36,7 +38,7 @@ from parity.monitor.quality import (
     record_batch_quality,
     record_quality,
 )
-from parity.sync.observer import SyncBatch
+from parity.sync.observer import SyncBatch, SyncFailure
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,6 +75,31 @@ class QualityMonitor:
         )  # fmt: skip
         alert_on_quality(
             run, settings=self.settings.alerts, root=self.root, repo_root=self.repo_root
+        )
+
+    def run_failed(self, failure: SyncFailure, /) -> None:
+        """Alert on a sync run that was blocked, failed or failed validation, through the
+        alert routes (critical, except a failed validation: warn).
+
+        Example:
+            >>> monitor.run_failed(failure)  # doctest: +SKIP
+        """
+        severity = Severity.WARN if failure.outcome == "validation_failed" else Severity.CRITICAL
+        fix = {
+            "blocked": "fix the source or define a new version, then rerun",
+            "failed": "fix the cause and rerun (the watermark did not move)",
+            "validation_failed": "look at the mismatches (parity audit), fix, rerun",
+        }.get(failure.outcome, "look at the sync record")
+        alert = failure_alert(
+            "sync_failed",
+            failure.ref,
+            f"sync run {failure.outcome}: {failure.error}. What to do: {fix}.",
+            severity=severity,
+            evidence={"run_id": failure.run_id, "outcome": failure.outcome},
+            now=failure.at,
+        )
+        dispatch_failures(
+            [alert], settings=self.settings.alerts, root=self.root, repo_root=self.repo_root
         )
 
     def check_push(

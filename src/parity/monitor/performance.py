@@ -13,7 +13,7 @@ coverage, and the drop of each metric against the model's validation metrics.
 
 Example:
     >>> report = performance(root, model="fraud@3", window=timedelta(days=1),
-    ...                      validation={"f1": 0.81, "auc": 0.93})  # doctest: +SKIP
+    ...                      validation={"f1": 0.81, "roc_auc": 0.93})  # doctest: +SKIP
     >>> report.windows[-1].drops["f1"]  # doctest: +SKIP
     0.07
 """
@@ -37,7 +37,22 @@ if TYPE_CHECKING:
 
 PREDICTIONS_TABLE = "predictions"
 LABELS_TABLE = "labels"
-METRICS = ("precision", "recall", "f1", "auc")
+METRICS = ("precision", "recall", "f1", "roc_auc")
+"""The monitor's metrics, named as the model registry names them (one vocabulary)."""
+
+# Older names of the same metrics, accepted where metrics are read (validation values of
+# models registered before the vocabulary was one).
+METRIC_ALIASES = {"auc": "roc_auc", "f1_score": "f1"}
+
+
+def canonical_metric(name: str) -> str:
+    """The one name of a metric (``auc`` is ``roc_auc``).
+
+    Example:
+        >>> canonical_metric("auc"), canonical_metric("f1")
+        ('roc_auc', 'f1')
+    """
+    return METRIC_ALIASES.get(name, name)
 
 
 def predictions_schema() -> pa.Schema:
@@ -223,7 +238,7 @@ def ingest_labels(
 class WindowPerformance:
     """Metrics of the predictions made in ``[start, end)``.
 
-    ``metrics`` holds precision, recall, f1 and auc (None when undefined, e.g. AUC with
+    ``metrics`` holds precision, recall, f1 and roc_auc (None when undefined, e.g. AUC with
     one class); ``drops``: validation value minus this window's value (positive = worse).
     """
 
@@ -296,7 +311,7 @@ def classification_metrics(
 
     Example:
         >>> m = classification_metrics(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.4, 0.6]))
-        >>> m["precision"], m["recall"], m["auc"]
+        >>> m["precision"], m["recall"], m["roc_auc"]
         (0.5, 0.5, 0.75)
     """
     from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
@@ -309,7 +324,7 @@ def classification_metrics(
         "precision": float(precision_score(labels, predicted, zero_division=0)),
         "recall": float(recall_score(labels, predicted, zero_division=0)),
         "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "auc": auc,
+        "roc_auc": auc,
     }
 
 
@@ -354,7 +369,7 @@ def performance(
     label_column = joined.column("label")
     has_label = label_column.is_valid().to_numpy(zero_copy_only=False)
     label_values = label_column.fill_null(0).to_numpy(zero_copy_only=False)
-    reference = dict(validation or {})
+    reference = {canonical_metric(k): v for k, v in (validation or {}).items()}
     windows = []
     for bucket in np.unique(buckets):  # one iteration per window, not per row
         rows = buckets == bucket

@@ -35,7 +35,12 @@ from parity.monitor.performance import (
 )
 from parity.monitor.records import monitoring_root
 
-_SERIES_COLORS = {"precision": "#1e88e5", "recall": "#43a047", "f1": "#e53935", "auc": "#8e24aa"}
+_SERIES_COLORS = {
+    "precision": "#1e88e5",
+    "recall": "#43a047",
+    "f1": "#e53935",
+    "roc_auc": "#8e24aa",
+}
 _VERDICT_COLORS = {
     LinkVerdict.HARMFUL: "#c62828",
     LinkVerdict.BENIGN: "#2e7d32",

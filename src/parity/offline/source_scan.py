@@ -120,7 +120,11 @@ def register_source(
     if scan.dataset is not None:
         conn.register(raw, scan.dataset)
     else:
-        conn.read_parquet(list(scan.files), union_by_name=len(scan.files) > 1).create_view(raw)
+        # A TEMP view, private to this cursor: a relation's create_view lands in the shared
+        # main schema, and two threads querying through cursors of one connection would
+        # replace the same view at once ("Catalog write-write conflict").
+        relation = conn.read_parquet(list(scan.files), union_by_name=len(scan.files) > 1)
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {relation.sql_query()}")
     if raw != name:
         conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {scan.fill_absent(raw)}")
 

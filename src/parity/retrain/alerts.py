@@ -1,8 +1,11 @@
-"""Where retraining alerts go until the monitor's alert routes take them.
+"""Where retraining alerts go: the monitor's alert routes, like every other alert.
 
 :class:`AlertSink` is the seam: one method. :class:`LedgerAlertSink` stores alerts in the
-retraining ledger (``retrain_alerts``); a sink forwarding to the monitor's dispatcher is
-one more class.
+retraining ledger (``retrain_alerts``, what ``parity retrain status`` shows);
+:class:`RoutedAlertSink` (the loop's default) stores them there too and delivers them
+through ``monitoring.alerts`` (routes, dedupe, rate limit), so ``parity alerts``, the
+webhook and command routes see them, and a failure repeated on every scheduler pass is
+delivered once per dedupe window.
 
 Example:
     >>> sink = MemoryAlertSink()
@@ -20,6 +23,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from parity.monitor.alerts import Alert as MonitorAlert
+    from parity.monitor.config import AlertSettings
     from parity.retrain.ledger import Ledger
 
 logger = logging.getLogger("parity.retrain")
@@ -79,6 +86,66 @@ class LedgerAlertSink:
         except sa.exc.SQLAlchemyError as exc:
             logger.error(
                 "retrain alert not recorded (%r): %s %s: %s", exc, severity, model, message
+            )
+
+
+class RoutedAlertSink:
+    """Records each alert in the ledger and delivers it through the monitor's alert routes.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from parity.monitor.config import AlertSettings
+        >>> root = Path(tempfile.mkdtemp())
+        >>> memory = MemoryAlertSink()
+        >>> sink = RoutedAlertSink(memory, AlertSettings(routes=[]), root=root / "m",
+        ...                        repo_root=root)
+        >>> sink.alert("fraud_model", Severity.CRITICAL, "training failed", {})
+        >>> [a.rule for a in sink.delivered]
+        ['retraining']
+    """
+
+    def __init__(
+        self,
+        ledger: AlertSink,
+        settings: AlertSettings,
+        *,
+        root: Path,
+        repo_root: Path,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._settings = settings
+        self._root = root
+        self._repo_root = repo_root
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.delivered: list[MonitorAlert] = []
+
+    def alert(
+        self, model: str, severity: Severity, message: str, evidence: Mapping[str, Any]
+    ) -> None:
+        """Record in the ledger, then deliver (a delivery problem is logged, never raised)."""
+        from parity.monitor.alerts import Severity as MonitorSeverity
+        from parity.monitor.failures import dispatch_failures, failure_alert
+
+        self._ledger.alert(model, severity, message, evidence)
+        raised = failure_alert(
+            "retraining",
+            model,
+            message,
+            severity=MonitorSeverity(severity.value),
+            evidence=evidence,
+            now=self._clock(),
+        )
+        try:
+            self.delivered.extend(
+                dispatch_failures(
+                    [raised], settings=self._settings, root=self._root, repo_root=self._repo_root
+                )
+            )
+        except Exception as exc:  # the ledger has it; a broken alert table must not stop a run
+            logger.error(
+                "retrain alert not delivered (%r): %s %s: %s", exc, severity, model, message
             )
 
 

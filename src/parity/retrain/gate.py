@@ -48,6 +48,8 @@ def metric_values(
         correct = (score >= 0.5) == y
         accuracy: NDArray[np.float64] = (weights * correct).sum(axis=1) / weights.sum(axis=1)
         return accuracy
+    if metric in (Metric.F1, Metric.PRECISION, Metric.RECALL):
+        return _decision_metric(metric, y, score >= 0.5, weights)
     order = np.argsort(-score, kind="stable")  # descending scores
     s, pos, w = score[order], y[order], weights[:, order]
     # Rows with equal scores form one threshold step.
@@ -63,6 +65,24 @@ def metric_values(
         precision = tp / (tp + fp)
         recall = np.hstack([np.zeros_like(total_pos), tp]) / total_pos
         return np.asarray((np.diff(recall, axis=1) * precision).sum(axis=1), dtype=np.float64)
+
+
+def _decision_metric(
+    metric: Metric, y: NDArray[Any], decided: NDArray[Any], weights: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    # Undefined ratios (no positive decision, no positive label) are 0, as scikit-learn's
+    # zero_division=0: a model that never says yes has no precision.
+    tp = (weights * (decided & y)).sum(axis=1)
+    fp = (weights * (decided & ~y)).sum(axis=1)
+    fn = (weights * (~decided & y)).sum(axis=1)
+    numerator, denominator = {
+        Metric.F1: (2 * tp, 2 * tp + fp + fn),
+        Metric.PRECISION: (tp, tp + fp),
+        Metric.RECALL: (tp, tp + fn),
+    }[metric]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(denominator > 0, numerator / denominator, 0.0)
+    return np.asarray(value, dtype=np.float64)
 
 
 def resample_indices(n: int, n_resamples: int, seed: int) -> NDArray[np.int64]:

@@ -44,6 +44,12 @@ class Metric(enum.StrEnum):
     AVERAGE_PRECISION = "average_precision"
     # Share of correct decisions at a 0.5 threshold.
     ACCURACY = "accuracy"
+    # Harmonic mean of precision and recall of the decisions at a 0.5 threshold.
+    F1 = "f1"
+    # Share of positive decisions (score >= 0.5) that are positive.
+    PRECISION = "precision"
+    # Share of positives decided positive (score >= 0.5).
+    RECALL = "recall"
 
 
 @dataclass(frozen=True)
@@ -99,20 +105,22 @@ class TimeSplit:
 class RetrainPolicy:
     """When to retrain and when to stop.
 
-    ``performance_drop`` triggers a retrain (relative drop against the validation value),
-    ``performance_warn`` only alerts. ``min_interval`` rate-limits retraining per model;
-    after ``max_unstable_retrains`` retrains in a row that do not bring the metric back
-    within ``performance_drop`` of validation, the loop breaker stops and asks a person.
+        ``performance_drop`` triggers a retrain (relative drop against the validation value),
+        ``performance_warn`` only alerts. ``min_interval`` rate-limits automatic retraining per
+    model (runs a person starts with ``parity retrain run`` neither count nor wait);
+        after ``max_unstable_retrains`` retrains in a row that do not bring the metric back
+        within ``performance_drop`` of validation, the loop breaker stops and asks a person.
 
-    Example:
-        >>> RetrainPolicy(schedule="0 3 * * 1").schedule
-        '0 3 * * 1'
+        Example:
+            >>> RetrainPolicy(schedule="0 3 * * 1").schedule
+            '0 3 * * 1'
     """
 
     schedule: str | None = None
     performance_drop: float = 0.05
     performance_warn: float = 0.02
-    critical_psi: float = 0.25
+    # The monitor's critical PSI (monitoring.drift.psi_critical), so both say the same.
+    critical_psi: float = 0.2
     drift_error_correlation: float = 0.3
     key_features: tuple[str, ...] = ()
     min_interval: timedelta = timedelta(hours=24)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parity.errors import ObjectNotFound
+from parity.monitor.performance import METRICS
 from parity.retrain.config import EvidenceConfig
 from parity.retrain.evidence import drift_evidence, performance_evidence
 from parity.retrain.model import Model
@@ -45,9 +46,9 @@ if TYPE_CHECKING:
     from parity.retrain.features import FeatureAccess
     from parity.retrain.wiring import Loop
 
-# The model's metric -> the monitor's name for it (the monitor computes precision, recall,
-# F1 and AUC on logged predictions).
-MONITOR_METRICS = {"roc_auc": "auc"}
+# The model metrics the monitor computes on logged predictions (one vocabulary: the model
+# registry and the monitor name them alike).
+MONITOR_METRICS = frozenset(METRICS)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class MonitorEvidence:
     ) -> tuple[PerformanceEvidence | None, PerformanceReport | None]:
         from parity.monitor.performance import performance
 
-        metric = MONITOR_METRICS.get(model.metric.value)
+        metric = model.metric.value if model.metric.value in MONITOR_METRICS else None
         validation = champion.lineage.metrics.get(model.metric.value)
         if metric is None or validation is None:
             notes.append(

@@ -35,6 +35,8 @@ STEP_NAMES = tuple(step.__name__ for step in RETRAIN_STEPS)
 RESET = "reset"
 """Decision action a person records to re-arm the loop breaker."""
 EVIDENCE_TRIGGERS = ("drift", "performance")
+# The trigger of a run a person started.
+MANUAL = "manual"
 """Run triggers that count towards the loop breaker (the monitor's evidence fired)."""
 
 
@@ -53,23 +55,40 @@ class RunReport:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def check_rate_limit(loop: Loop, model: Model, *, run_id: str) -> None:
-    """Refuse a new run if another run of ``model`` started within ``min_interval``."""
+def check_rate_limit(loop: Loop, model: Model, *, run_id: str, trigger: str = MANUAL) -> None:
+    """Refuse a new run if a run of ``model`` that counts started within ``min_interval``.
+
+    An automatic run (drift, performance, schedule) counts only automatic runs: a person's
+    manual run does not use up the loop's budget. A manual run counts every run (two people
+    starting the same model at once run it once); ``--force`` skips the limit.
+    """
     now = loop.clock()
     window = model.policy.min_interval
+    automatic = trigger != MANUAL
     recent = [
         r
         for r in loop.ledger.runs(model.name)
-        if r.run_id != run_id and r.started_at is not None and r.started_at > now - window
+        if r.run_id != run_id
+        and not (automatic and r.trigger == MANUAL)
+        and r.started_at is not None
+        and r.started_at > now - window
     ]
-    if recent:
-        last = recent[-1]
-        assert last.started_at is not None
-        raise RetrainBlocked(
-            f"Model {model.name!r}: run {last.run_id!r} started at {last.started_at.isoformat()}, "
-            f"within the rate limit of {window}. Next run allowed after "
-            f"{(last.started_at + window).isoformat()} (or run with --force)."
-        )
+    if not recent:
+        return
+    last = recent[-1]
+    assert last.started_at is not None
+    after = (last.started_at + window).isoformat()
+    what = (
+        f"The next automatic run is allowed after {after}; to retrain now, run 'parity "
+        f"retrain run {model.name}' (manual runs do not count toward this limit)."
+        if automatic
+        else f"Next run allowed after {after}, or run with --force."
+    )
+    raise RetrainBlocked(
+        f"Model {model.name!r}: run {last.run_id!r} ({last.trigger}) started at "
+        f"{last.started_at.isoformat()}, within the rate limit of {window} "
+        f"(policy.min_interval). {what}"
+    )
 
 
 def healthy(decision: Mapping[str, Any]) -> bool:
@@ -175,7 +194,7 @@ def run_retrain(
         return RunReport(run_id, model.name, existing.state, dict(existing.details))
     if existing is None and not force:
         try:
-            check_rate_limit(loop, model, run_id=run_id)
+            check_rate_limit(loop, model, run_id=run_id, trigger=trigger)
             check_loop_breaker(loop, model)
         except RetrainBlocked as exc:
             breaker = "loop breaker" in str(exc)

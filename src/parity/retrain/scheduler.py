@@ -109,7 +109,7 @@ def tick(
             try:
                 outcomes[name] = run_retrain(loop, model, trigger=trigger).state.value
             except ParityError as exc:  # recorded and alerted by the runner
-                outcomes[name] = f"error: {type(exc).__name__}"
+                outcomes[name] = f"error: {type(exc).__name__}: {exc}"
     finally:
         loop.close()
     return Tick(clock(), outcomes)

@@ -21,6 +21,7 @@ import parity.retrain.gate as gate_stats
 from parity.registry.references import resolve_reference, service_pins
 from parity.retrain.context import RunContext, arrow_frame, feature_matrix, read_labels
 from parity.retrain.errors import ModelLoadError
+from parity.retrain.model import Metric
 from parity.retrain.registries.base import CHALLENGER, CHAMPION, ModelLineage
 from parity.retrain.scoring import score
 from parity.retrain.serving import ModelServer
@@ -132,10 +133,7 @@ def evaluate(ctx: RunContext) -> dict[str, Any]:
     np.savez(ctx.run_dir / "holdout_scores.npz", **scores)  # type: ignore[arg-type]
     ones = np.ones((1, len(y)))
     metrics = {
-        who: {
-            m: float(gate_stats.metric_values(m, y, s, ones)[0])
-            for m in ("roc_auc", "average_precision", "accuracy")
-        }
+        who: {m: float(gate_stats.metric_values(m, y, s, ones)[0]) for m in Metric}
         for who, s in scores.items()
         if who != "y"
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from parity.retrain.alerts import AlertSink, LedgerAlertSink
+from parity.retrain.alerts import AlertSink, LedgerAlertSink, RoutedAlertSink
 from parity.retrain.config import RetrainConfig
 from parity.retrain.context import Clock, system_clock
 from parity.retrain.database import open_engine
@@ -76,7 +76,8 @@ def open_loop(
     alerts: AlertSink | None = None,
     config: RetrainConfig | None = None,
 ) -> Loop:
-    """Ledger, model registry and alert sink (alerts go to the ledger by default)."""
+    """Ledger, model registry and alert sink (by default alerts go to the ledger and
+    through the monitor's alert routes)."""
     config = config or features.retrain
     ledger = Ledger(
         open_engine(features.registry_config, repo_root=features.repo_root),
@@ -86,7 +87,14 @@ def open_loop(
         features,
         open_model_registry(features, config, ledger=ledger),
         ledger,
-        alerts or LedgerAlertSink(ledger, clock=clock),
+        alerts
+        or RoutedAlertSink(
+            LedgerAlertSink(ledger, clock=clock),
+            features.monitoring.alerts,
+            root=features.storage.monitoring_root,
+            repo_root=features.repo_root,
+            clock=clock,
+        ),
         clock,
         config,
     )

@@ -33,6 +33,8 @@ from parity.errors import (
     SchemaMismatch,
     ServiceNotServable,
     ServingBlocked,
+    StreamDependencyDown,
+    SyncFailed,
     Unauthenticated,
 )
 
@@ -53,7 +55,10 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ServingBlocked, 503),
     (ServiceNotServable, 503),
     (RegistryUnreachable, 503),
+    (StreamDependencyDown, 503),
     (ConfigError, 500),
+    # A sync run's failure outside parity (source files, disk): the server's fault, logged.
+    (SyncFailed, 500),
 )
 """Error class -> HTTP status, most specific first (the first match decides)."""
 

@@ -49,6 +49,9 @@ class StreamSettings(BaseModel):
     offline_appender: Literal["process", "none"] = "process"
     # How long checkpoint() waits for the appender before raising OfflineAppendStalled.
     offline_wait_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # run(): how long Redis or the transport may stay unreachable (retried with backoff,
+    # state kept in memory) before the processor exits naming the first error.
+    dependency_outage_seconds: Annotated[float, Field(gt=0)] = 30.0
     # run(): automatic full garbage collections are off; one runs this often instead.
     full_collection_seconds: Annotated[float, Field(gt=0)] = 600.0
 

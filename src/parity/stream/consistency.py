@@ -165,12 +165,18 @@ def replay_and_compare(
         if spec.source.op_field is not None
         else [None] * len(keys)
     )
+    stop_due = False
     for n, key in enumerate(keys):
         if ops[n] == "d":
             state.retract(tuple(key), times_us[n], f"log:{n}")
         else:
             state.apply(tuple(key), times_us[n], f"log:{n}", tuple(c[n] for c in inputs))
-        if n + 1 in stops:
+        stop_due = stop_due or n + 1 in stops
+        # Stop only after the last event of a run of equal event times: the offline side
+        # counts every event at an instant, so a stop inside the run would compare half of
+        # them with all of them.
+        if stop_due and (n + 1 == len(keys) or times_us[n + 1] != times_us[n]):
+            stop_due = False
             state.due(times_us[n])
             chosen = rng.sample(sorted(state.entities), k=min(per_stop, len(state.entities)))
             probes += [(k, state.entities[k].as_of, state.values(k)) for k in chosen]

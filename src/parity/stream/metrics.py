@@ -40,6 +40,8 @@ class StreamMetrics:
     partitions_owned: int = 0
     # Offline appender child processes started again after dying.
     appender_restarts: int = 0
+    # Turns retried while Redis or the transport was unreachable.
+    dependency_retries: int = 0
     # Publish -> visible online, microseconds, for the most recent applied messages.
     latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=200_000), repr=False)
 

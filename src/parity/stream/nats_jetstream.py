@@ -187,7 +187,8 @@ class NatsJetStreamTransport(StreamTransport):
             "message_id": message.message_id,
             "group": self.group,
         }
-        self._run(self._js.publish(f"parity_dead.{self.stream}", message.payload, headers=headers))
+        payload = fit_dead_letter(message.payload, headers, max_payload=self._nc.max_payload)
+        self._run(self._js.publish(f"parity_dead.{self.stream}", payload, headers=headers))
 
     def publish(self, partition: int, payloads: Sequence[bytes], /) -> None:
         subject = f"{self.stream}.{partition}"
@@ -202,6 +203,40 @@ class NatsJetStreamTransport(StreamTransport):
             self._run_all([_settle(task) for task in pending])
         finally:
             self._loop.close()
+
+
+# NATS/1.0 line, CRLFs and ": " per header, the blank line; and room for the server's own.
+_HEADER_OVERHEAD = 64
+
+
+def fit_dead_letter(payload: bytes, headers: dict[str, str], *, max_payload: int) -> bytes:
+    """The payload of a dead letter, cut to fit the server's ``max_payload`` with its headers.
+
+    A message near the limit cannot be republished whole with headers added: the publish
+    fails, the message is never acknowledged and every restart dies on it (a poison message
+    blocks its partition). When it does not fit, the dead letter keeps the first bytes and
+    the headers ``truncated``, ``payload_bytes`` and ``payload_sha256`` (of the whole
+    payload) are added to ``headers``; the original stays in the events stream under its
+    ``message_id`` until the stream's retention removes it.
+
+    Example:
+        >>> headers = {"reason": "not JSON"}
+        >>> len(fit_dead_letter(b"x" * 1000, headers, max_payload=500)) < 500
+        True
+        >>> headers["truncated"], headers["payload_bytes"]
+        ('true', '1000')
+    """
+    import hashlib
+
+    def header_bytes() -> int:
+        return _HEADER_OVERHEAD + sum(len(k) + len(v) + 4 for k, v in headers.items())
+
+    if len(payload) + header_bytes() <= max_payload:
+        return payload
+    headers["truncated"] = "true"
+    headers["payload_bytes"] = str(len(payload))
+    headers["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+    return payload[: max(0, max_payload - header_bytes())]
 
 
 async def _settle(task: asyncio.Task[Any]) -> None:

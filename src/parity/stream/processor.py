@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import socket
@@ -46,7 +47,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from parity.errors import BadEvent, DefinitionError, OfflineAppendStalled
+from parity.errors import (
+    BadEvent,
+    DefinitionError,
+    OfflineAppendStalled,
+    OnlineStoreUnavailable,
+    ParityError,
+)
 from parity.offline.aggregations import events_spec
 from parity.online.base import ViewTable
 from parity.stream.base import Message, StreamTransport
@@ -60,6 +67,7 @@ from parity.stream.offline_appender import (
     AppenderProcess,
     require_delta_source,
 )
+from parity.stream.outage import Outage
 from parity.stream.state import Applied, EntityWindow, Key, WindowState
 
 if TYPE_CHECKING:
@@ -103,12 +111,27 @@ class _Partition:
 
 # Checkpoints in flight before the loop waits for the flush thread (backpressure).
 _MAX_FLUSHES = 4
+logger = logging.getLogger("parity.stream")
+
 # Eviction walks every entity of a partition: memory hygiene, every few checkpoints.
 _EVICT_EVERY = 8
 # The longest pause between rebalances (heartbeat, renewals, fair share).
 _REBALANCE_SECONDS = 0.5
 # How often checkpoint() looks whether the offline appender caught up.
 _OFFLINE_POLL_SECONDS = 0.02
+
+
+def _dependency_errors(transport: StreamTransport) -> tuple[type[BaseException], ...]:
+    """What an unreachable Redis (leases, checkpoints) or transport raises."""
+    import redis.exceptions
+
+    return (
+        *type(transport).server_errors(),
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 def _now_us() -> int:
@@ -159,6 +182,7 @@ class StreamProcessor:
         self.group = settings.group_for(project, view.name, version)
         self.member = member or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.transport = transport if transport is not None else self._transport()
+        self._dependency_errors = _dependency_errors(self.transport)
         self.coordinator = RedisCoordinator(
             settings.coordination_url,
             prefix=settings.coordination_prefix(self.group),
@@ -257,13 +281,37 @@ class StreamProcessor:
         (:func:`quiet_collector`); the previous settings come back when it returns.
         """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        outage = Outage(bound_seconds=self.settings.dependency_outage_seconds)
+        failure: BaseException | None = None
         try:
             with quiet_collector(self.settings.full_collection_seconds) as collector:
                 while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                    self.step()
+                    try:
+                        self.step()
+                    except self._dependency_errors as exc:
+                        if isinstance(exc, ParityError) and not isinstance(
+                            exc, OnlineStoreUnavailable
+                        ):
+                            raise  # parity's own verdict (e.g. OfflineAppendStalled)
+                        # Redis restarting, the transport reconnecting: keep the state,
+                        # wait, try the turn again (raises past the bound).
+                        stop.wait(outage.failed(exc))
+                        self.metrics.dependency_retries += 1
+                        continue
+                    if outage.recovered():
+                        self._next_rebalance = 0.0  # leases may have moved meanwhile
                     collector.tick()
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
-            self.shutdown()
+            try:
+                self.shutdown()
+            except Exception as exc:
+                if failure is None:
+                    raise
+                # The final checkpoint fails for the same reason: the first error stands.
+                logger.error("stream processor shutdown after %r failed too: %r", failure, exc)
 
     def step(self) -> int:
         """One turn of the loop; returns how many messages it received."""

@@ -7,7 +7,8 @@ events with the very definition the offline engine uses (``(as_of - window, as_o
 nulls ignored, ``last`` tie-broken by value), so online and offline agree exactly up to
 float summation order (``math.fsum``: correctly rounded).
 
-- Idempotence: an event id already in the state is a redelivery and is ignored.
+- Idempotence: an event id already in the state is a redelivery and is ignored, whenever
+  it arrives (duplication is checked before lateness).
 - Lateness: the partition watermark is the greatest event time seen; an event older than
   ``watermark - allowed_lateness`` is dropped and counted. An event both older than that
   and outside every window at its entity's ``as_of`` can never matter again: evicted.
@@ -151,17 +152,20 @@ class WindowState:
 
     def apply(self, key: Key, time_us: int, event_id: str, values: tuple[Any, ...]) -> Applied:
         """Ingest one event (values in :attr:`columns` order)."""
+        entity = self.entities.get(key)
+        # Duplication first: a redelivered event that was applied is a duplicate even when
+        # it now arrives after the allowed lateness (calling it late would dead-letter it,
+        # and re-driving the dead letters would count it twice).
+        if entity is not None and event_id in entity.known:
+            return Applied.DUPLICATE
+        if entity is not None and time_us < entity.retracted:
+            # Before the entity's last retraction: a redelivery of an event it removed.
+            return Applied.DUPLICATE
         if time_us < self.watermark - self.allowed_lateness_us:
             return Applied.LATE
-        entity = self.entities.get(key)
         if entity is None:
             entity = self.entities[key] = EntityWindow()
             self._removed.discard(key)
-        elif event_id in entity.known:
-            return Applied.DUPLICATE
-        elif time_us < entity.retracted:
-            # Before the entity's last retraction: a redelivery of an event it removed.
-            return Applied.DUPLICATE
         at = bisect.bisect_right(entity.times, time_us)
         entity.times.insert(at, time_us)
         entity.ids.insert(at, event_id)

@@ -27,30 +27,33 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from parity.definitions import FeatureView
-from parity.errors import NaiveTimestampError, SchemaMismatch
+from parity.errors import NaiveTimestampError, ParityError, SchemaMismatch, SyncFailed
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.offline.changes import source_rows_of_entities
 from parity.online.base import OnlineStore, ViewTable
 from parity.registry import Actor, ObjectKind, Registry, SyncRecord, VersionState
 from parity.sync.consistency import compare_online_offline
-from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncObserver
+from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncFailure, SyncObserver
 from parity.sync.report import SyncOutcome, SyncReport, VersionValidation
 from parity.sync.steps import PUBLISH_CHUNK_ROWS, SYNC_STEPS, Progress, SyncRun
 from parity.sync.validate import CREATED_TIMESTAMP
 from parity.types import require_utc
 
 SYNC_ACTOR = Actor("parity-sync", {"host": socket.gethostname()})
+logger = logging.getLogger("parity.sync")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class SyncSettings:
     validation_sample: int = 200
     auto_promote: bool = False
     chunk_rows: int = PUBLISH_CHUNK_ROWS
+    # While publishing, the run's record is updated with the rows written so far at most
+    # this often (0: after every chunk).
+    progress_record_seconds: float = 1.0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -208,6 +214,28 @@ class SyncController:
             ),
         )
 
+    def _progress_recorder(
+        self, run: SyncRun, run_id: str, started: datetime
+    ) -> Callable[[], None]:
+        last = time.monotonic()
+
+        def record_progress() -> None:
+            nonlocal last
+            if time.monotonic() - last >= self.settings.progress_record_seconds:
+                self._record(run, run_id, started, SyncOutcome.RUNNING)
+                last = time.monotonic()
+
+        return record_progress
+
+    def _tell_failure(
+        self, run: SyncRun, run_id: str, outcome: str, error: str, at: datetime
+    ) -> None:
+        failure = SyncFailure(run.view.name, run.version, run_id, outcome, error, at)
+        try:
+            self.observer.run_failed(failure)
+        except Exception as exc:  # the run's own outcome must not be hidden by its alert
+            logger.error("sync failure of %s@v%s not reported: %r", run.view.name, run.version, exc)
+
     def _mark_interrupted(self, run: SyncRun, run_id: str) -> None:
         host = socket.gethostname()
         for record in self.registry.sync_records(
@@ -249,6 +277,7 @@ class SyncController:
         )
         self._mark_interrupted(run, run_id)
         self._record(run, run_id, started, SyncOutcome.RUNNING)
+        run.chunk_published = self._progress_recorder(run, run_id, started)
         try:
             for step in SYNC_STEPS:
                 clock = time.perf_counter()
@@ -260,12 +289,29 @@ class SyncController:
             run.details["error"] = str(exc)
             finished = datetime.now(UTC)
             self._record(run, run_id, started, SyncOutcome.BLOCKED, finished=finished)
+            self._tell_failure(run, run_id, SyncOutcome.BLOCKED.value, str(exc), finished)
             return self._report(
                 run, run_id, mode, SyncOutcome.BLOCKED, started, finished, error=str(exc)
             )
         except BaseException as exc:
             run.details["error"] = f"{type(exc).__name__}: {exc}"
-            self._record(run, run_id, started, SyncOutcome.FAILED, finished=datetime.now(UTC))
+            finished = datetime.now(UTC)
+            self._record(run, run_id, started, SyncOutcome.FAILED, finished=finished)
+            if isinstance(exc, Exception):
+                self._tell_failure(
+                    run, run_id, SyncOutcome.FAILED.value, run.details["error"], finished
+                )
+            if isinstance(exc, Exception) and not isinstance(exc, ParityError):
+                # A corrupt Parquet file, a Delta commit missing from _delta_log, a full
+                # disk: one clear error naming the run and the step, not a traceback.
+                done = run.details["steps"]
+                failed_step = SYNC_STEPS[len(done)].__name__ if len(done) < len(SYNC_STEPS) else "?"
+                raise SyncFailed(
+                    f"{run.view.name}@v{run.version}: sync run {run_id} failed in step "
+                    f"{failed_step!r}: {type(exc).__name__}: {exc}. The run is recorded "
+                    "failed and the watermark did not move; fix the cause (the source files, "
+                    "the offline store's disk) and rerun."
+                ) from exc
             raise
         self.observer.batch_validated(
             SyncBatch(run.view, run.version, run.rows, run.validation, at=run.now)
@@ -277,6 +323,16 @@ class SyncController:
         promoted = self._maybe_promote(run, validation)
         run.details["promoted"] = promoted
         finished = datetime.now(UTC)
+        if not validation.passed:
+            self._tell_failure(
+                run,
+                run_id,
+                "validation_failed",
+                f"{validation.mismatches} online/offline mismatches in {validation.sampled} "
+                f"sampled keys, {validation.reject_ratio:.1%} of rows rejected (at most "
+                f"{validation.max_reject_ratio:.1%}); the version is not promoted",
+                finished,
+            )
         delay = self._delay(run, finished)
         self._record(
             run,

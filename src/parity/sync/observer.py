@@ -14,6 +14,8 @@ Example:
     >>> class Recorder:
     ...     def batch_validated(self, batch: SyncBatch, /) -> None:
     ...         seen.append((batch.view.name, batch.version, batch.source))
+    ...     def run_failed(self, failure: SyncFailure, /) -> None:
+    ...         seen.append((failure.ref, failure.outcome))
     >>> observer: SyncObserver = Recorder()
     >>> NO_OBSERVER.batch_validated  # the controller's default  # doctest: +ELLIPSIS
     <bound method ...>
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from parity.definitions import FeatureView
     from parity.sync.validate import ValidationResult
 
-__all__ = ["NO_OBSERVER", "SyncBatch", "SyncObserver"]
+__all__ = ["NO_OBSERVER", "SyncBatch", "SyncFailure", "SyncObserver"]
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,40 @@ class SyncBatch:
     source: str = "sync"
 
 
+@dataclass(frozen=True)
+class SyncFailure:
+    """A sync run a person must look at: ``blocked`` (the source does not match the
+    definition), ``failed`` (an error stopped it) or ``validation_failed`` (published, but
+    not fit to promote).
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> SyncFailure("stats", 2, "r1", "blocked", "column 'spend' is missing",
+        ...             datetime(2026, 1, 1, tzinfo=UTC)).ref
+        'stats@v2'
+    """
+
+    view: str
+    version: int
+    run_id: str
+    outcome: str
+    error: str
+    at: datetime
+
+    @property
+    def ref(self) -> str:
+        """``view@vN``."""
+        return f"{self.view}@v{self.version}"
+
+
 class SyncObserver(Protocol):
-    """Told of every batch the sync controller publishes.
+    """Told of every batch the sync controller publishes, and of every run that failed.
 
     Example:
         >>> class Quiet:
         ...     def batch_validated(self, batch: SyncBatch, /) -> None:
+        ...         pass
+        ...     def run_failed(self, failure: SyncFailure, /) -> None:
         ...         pass
         >>> observer: SyncObserver = Quiet()
     """
@@ -73,11 +103,18 @@ class SyncObserver(Protocol):
     def batch_validated(self, batch: SyncBatch, /) -> None:
         """A batch was validated and its valid rows published."""
 
+    def run_failed(self, failure: SyncFailure, /) -> None:
+        """A run was blocked, failed, or published a version that failed validation (after
+        its record was written; an exception here is logged, never raised)."""
+
 
 class _NoObserver:
     """Observes nothing: a controller built without a monitor."""
 
     def batch_validated(self, batch: SyncBatch, /) -> None:
+        return None
+
+    def run_failed(self, failure: SyncFailure, /) -> None:
         return None
 
 

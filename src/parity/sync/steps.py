@@ -56,6 +56,9 @@ class SyncRun:
     future_tolerance: timedelta = timedelta(minutes=5)
     progress: Progress | None = None
     chunk_rows: int = PUBLISH_CHUNK_ROWS
+    # Called after each published chunk (the controller records the rows written so far,
+    # so a run killed mid-publish shows what it wrote).
+    chunk_published: Callable[[], None] | None = None
     rows: pa.Table | None = None
     table_read: TableRead | None = None
     validation: ValidationResult | None = None
@@ -208,6 +211,8 @@ def publish(run: SyncRun) -> None:
         for offset, result in zip(offsets, pool.map(write, offsets), strict=True):
             run.written += result.written
             run.skipped += result.skipped
+            if run.chunk_published is not None:
+                run.chunk_published()
             run.report_progress("publish", min(offset + run.chunk_rows, total), total)
 
 

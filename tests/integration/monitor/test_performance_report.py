@@ -75,7 +75,7 @@ def test_metrics_per_window_equal_scikit_learn_and_drops_are_against_validation(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["validation"] == {"f1": 0.9, "auc": 0.95}
+    assert data["validation"] == {"f1": 0.9, "roc_auc": 0.95}
     first, second = data["windows"]
     assert first["start"].startswith("2026-03-01") and second["start"].startswith("2026-03-02")
     assert (first["predictions"], first["labeled"], first["label_coverage"]) == (200, 200, 1.0)
@@ -86,7 +86,7 @@ def test_metrics_per_window_equal_scikit_learn_and_drops_are_against_validation(
         assert window["metrics"]["precision"] == pytest.approx(precision_score(y, predicted))
         assert window["metrics"]["recall"] == pytest.approx(recall_score(y, predicted))
         assert window["metrics"]["f1"] == pytest.approx(f1_score(y, predicted))
-        assert window["metrics"]["auc"] == pytest.approx(roc_auc_score(y, s))
+        assert window["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(y, s))
         assert window["drops"]["f1"] == pytest.approx(0.9 - f1_score(y, predicted))
     assert second["metrics"]["f1"] < first["metrics"]["f1"]
     assert data["links"] == [] and data["dataset"] is None

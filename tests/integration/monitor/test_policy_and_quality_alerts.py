@@ -85,22 +85,30 @@ def test_a_failing_sync_batch_raises_a_stored_alert_with_its_checks(repo: Featur
     broken = break_ages(repo.repo_path)
     now = datetime.now(UTC)
     repo.sync_controller.materialize("user_profile", 1, start=now - timedelta(days=400), end=now)
-    [alert] = [a for a in stored_alerts(repo) if a["subject"] == "user_profile@v1"]
+    [alert] = [
+        a
+        for a in stored_alerts(repo)
+        if a["subject"] == "user_profile@v1" and a["rule"] == "data_quality"
+    ]
     assert (alert["rule"], alert["severity"], alert["delivery"]) == (
         "data_quality",
         "critical",
         "sent",
     )
+    # Too many rows rejected: the version failed validation, a failure alert of its own.
+    [failed] = [a for a in stored_alerts(repo) if a["rule"] == "sync_failed"]
+    assert (failed["severity"], failed["delivery"]) == ("warn", "sent")
     evidence = json.loads(str(alert["evidence"]))
     assert evidence["source"] == "sync"
     [check] = [c for c in evidence["checks"] if c["column"] == "age"]
     assert check["severity"] == "fail"
     assert check["observed"] == pytest.approx(broken / evidence["rows"])
-    assert [line["subject"] for line in delivered_lines(repo)] == ["user_profile@v1"]
-    # The same failure again within the dedupe window: stored as a duplicate, not re-sent.
+    assert [line["subject"] for line in delivered_lines(repo)] == ["user_profile@v1"] * 2
+    # The same failures again within the dedupe window: stored as duplicates, not re-sent.
     repo.sync_controller.materialize("user_profile", 1, start=now - timedelta(days=400), end=now)
-    assert sorted(a["delivery"] for a in stored_alerts(repo)) == ["duplicate", "sent"]
-    assert len(delivered_lines(repo)) == 1
+    deliveries = sorted(a["delivery"] for a in stored_alerts(repo))
+    assert deliveries == ["duplicate", "duplicate", "sent", "sent"]
+    assert len(delivered_lines(repo)) == 2
 
 
 def test_a_passing_sync_raises_no_alert(repo: FeatureStore) -> None:

@@ -137,3 +137,42 @@ def test_unacknowledged_nats_messages_are_redelivered_to_the_next_owner(
             store.offline_engine, store.online_store, spec, table, keys
         ).ok
         second.shutdown()
+
+
+def test_a_poison_message_near_max_payload_is_dead_lettered_and_the_partition_moves_on(
+    stream_repo: Path, nats_url: str, redis_url: str, nats_stream: str
+) -> None:
+    # Fails on main: republishing it with headers exceeded max_payload, the connection
+    # reset and the processor exited; unacknowledged, it killed every restart the same way.
+    import hashlib
+
+    items = events(20, seed=5)
+    with p.FeatureStore(stream_repo) as store:
+        processor = store.stream_processor(
+            "txn_stats", settings=_settings(nats_url, redis_url, nats_stream)
+        )
+        processor.rebalance()
+        limit = processor.transport._nc.max_payload  # type: ignore[attr-defined]
+        poison = b"{" + b"x" * (limit - 100)  # malformed JSON, just under the limit
+        processor.transport.publish(0, [poison])
+        _publish(processor, items)
+        _drain(processor, len(items) + 1, timeout=30)
+        assert processor.metrics.dead_lettered == 1
+        assert processor.metrics.applied == len(items)
+        processor.shutdown()
+
+    async def dead_letters() -> list[Any]:
+        import nats
+
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(f"parity_dead.{nats_stream}", durable=None)
+        found = await sub.fetch(10, timeout=5)
+        await nc.close()
+        return found
+
+    [letter] = asyncio.run(dead_letters())
+    assert letter.headers["truncated"] == "true"
+    assert letter.headers["payload_bytes"] == str(len(poison))
+    assert letter.headers["payload_sha256"] == hashlib.sha256(poison).hexdigest()
+    assert poison.startswith(letter.data) and len(letter.data) < limit

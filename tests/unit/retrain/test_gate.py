@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
-from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from parity.retrain.gate import bootstrap_deltas, gate, metric_values
 
@@ -83,3 +92,28 @@ def test_first_model_is_gated_by_floors_only() -> None:
     y, strong, _ = _data()
     assert gate("roc_auc", y, strong, None, floors={"roc_auc": 0.6}).passed
     assert not gate("roc_auc", y, strong, None, floors={"roc_auc": 0.999}).passed
+
+
+@pytest.mark.parametrize(
+    ("metric", "oracle"),
+    [("f1", f1_score), ("precision", precision_score), ("recall", recall_score)],
+)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_decision_metrics_equal_sklearn_at_a_half_threshold(metric, oracle, data) -> None:
+    # Fails on main: F1, precision and recall were not usable as a model's decision metric.
+    n = data.draw(st.integers(1, 40))
+    y = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    score = np.array(
+        data.draw(st.lists(st.sampled_from([0.1, 0.49, 0.5, 0.9]), min_size=n, max_size=n))
+    )
+    weights = np.array(
+        [data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)) for _ in range(2)],
+        dtype=float,
+    )
+    got = metric_values(metric, y, score, weights)
+    want = [
+        oracle(y, score >= 0.5, sample_weight=w, zero_division=0) if w.sum() else 0.0
+        for w in weights
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -103,3 +103,11 @@ def test_monitor_link_verdict_decides_harm_over_the_correlation_threshold() -> N
         performance_evidence(NS(validation={"roc_auc": 0.9}, windows=(window,)), metric="roc_auc")
         is None
     )  # labels not in yet
+
+
+def test_the_retraining_critical_psi_default_is_the_monitors() -> None:
+    # Fails on main: retraining said 0.25 where monitoring (and the seeds) say 0.2.
+    from parity.monitor.config import DEFAULT_RULES, DriftSettings
+
+    [drift_rule] = [r for r in DEFAULT_RULES if r.metric == "psi"]
+    assert RetrainPolicy().critical_psi == DriftSettings().psi_critical == drift_rule.critical

@@ -129,6 +129,16 @@ def test_events_later_than_the_allowed_lateness_are_dropped() -> None:
     assert (2,) not in state.entities
 
 
+def test_an_applied_event_redelivered_after_the_lateness_is_a_duplicate_not_late() -> None:
+    # Fails on main: the retry was "late" (dead-lettered as dropped) although it was counted;
+    # re-driving the dead letters would have counted it twice.
+    state = WindowState(AGGS, allowed_lateness_us=2 * SECOND)
+    assert state.apply((1,), 10 * SECOND, "a", (1.0,)) is Applied.NEW
+    assert state.apply((1,), 20 * SECOND, "b", (1.0,)) is Applied.NEW
+    assert state.apply((1,), 10 * SECOND, "a", (1.0,)) is Applied.DUPLICATE
+    assert state.apply((1,), 10 * SECOND, "c", (1.0,)) is Applied.LATE  # a new event is late
+
+
 def test_expiry_moves_the_value_to_the_instant_an_event_leaves_its_window() -> None:
     state = WindowState([AGGS[0]], allowed_lateness_us=0)
     state.apply((1,), 0, "a", (1.0,))

@@ -11,7 +11,7 @@ import pyarrow as pa
 import parity as p
 from parity.offline.base import ViewReadSpec
 from parity.sync.controller import SyncController
-from parity.sync.observer import NO_OBSERVER, SyncBatch
+from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncFailure
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -28,9 +28,13 @@ VIEW = p.FeatureView(
 class Recorder:
     def __init__(self) -> None:
         self.batches: list[SyncBatch] = []
+        self.failures: list[SyncFailure] = []
 
     def batch_validated(self, batch: SyncBatch, /) -> None:
         self.batches.append(batch)
+
+    def run_failed(self, failure: SyncFailure, /) -> None:
+        self.failures.append(failure)
 
 
 def _store(root: Path) -> p.FeatureStore:
