@@ -211,6 +211,40 @@ def test_late_row_never_overwrites_a_newer_online_value(make_repo: Callable[...,
     assert values(repo, 1) == [[10.0, "new"]]
 
 
+def test_late_correction_of_the_newest_row_replaces_the_online_value(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0 + D, T0 + D), (2, 20.0, "b", T0 + D, T0 + D)))
+    repo.store.materialize_incremental(T0 + 2 * D, views=["spend@v1"])
+    # Days later, inside the serving window: a correction of user 1's newest row (same event
+    # time, written later) and of user 2's older history (an older event time).
+    repo.append(rows((1, 12.0, "fixed", T0 + D, T0 + 3 * D), (2, 2.0, "old fix", T0, T0 + 3 * D)))
+    [report] = repo.store.materialize_incremental(T0 + 4 * D, views=["spend@v1"])
+    assert (report.rows_read, report.rows_written, report.rows_skipped) == (2, 1, 1)
+    assert values(repo, 1, 2) == [[12.0, "fixed"], [20.0, "b"]]
+    # A replay of the same rows (a retried sync) changes nothing.
+    [again] = repo.store.materialize(T0 - D, T0 + 2 * D, views=["spend@v1"])
+    assert again.rows_written == 0
+    assert values(repo, 1, 2) == [[12.0, "fixed"], [20.0, "b"]]
+
+
+def test_late_correction_older_by_created_time_never_replaces_the_online_value(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    # The online value is the correction (created T0 + 2D); the original row (created
+    # T0 + D) arrives late, after it: same event time, older created time, never wins.
+    repo.append(rows((1, 12.0, "fixed", T0 + D, T0 + 2 * D)))
+    repo.store.materialize_incremental(T0 + 3 * D, views=["spend@v1"])
+    repo.append(rows((1, 10.0, "original", T0 + D, T0 + D)))
+    [report] = repo.store.materialize(T0, T0 + 2 * D, views=["spend@v1"])
+    assert (report.rows_read, report.rows_written) == (2, 0)
+    assert values(repo, 1) == [[12.0, "fixed"]]
+
+
 def test_incremental_sync_picks_up_late_rows_written_after_the_watermark(
     make_repo: Callable[..., Repo],
 ) -> None:
