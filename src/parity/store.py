@@ -68,7 +68,7 @@ from parity.storage import StorageLayout
 from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.lifecycle import Lifecycle
 from parity.sync.report import SyncReport
-from parity.sync.steps import Progress
+from parity.sync.run import Progress
 from parity.sync.targets import sync_targets
 from parity.types import require_utc
 

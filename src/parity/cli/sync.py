@@ -14,7 +14,7 @@ from parity.cli.arguments import optional_instant, parse_instant
 from parity.cli.render import console, print_json, print_table
 from parity.store import FeatureStore
 from parity.sync.report import SyncOutcome, SyncReport
-from parity.sync.steps import Progress as ProgressCallback
+from parity.sync.run import Progress as ProgressCallback
 
 ViewOption = Annotated[
     list[str] | None,

@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,9 @@ from parity.offline.entity_frame import frame_to_arrow
 from parity.offline.source_scan import castable
 from parity.offline.writes import RowsInput, WriteReport
 from parity.types import require_utc
+
+# Commit metadata key of a backfill: {"start": iso, "end": iso}, the replaced event range.
+BACKFILL_METADATA = "parity.backfill"
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -385,7 +389,7 @@ def backfill_rows(
     Example:
         >>> backfill_rows(spec, rows, start=a, end=b, quarantine_root=Path("q"))  # doctest: +SKIP
     """
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
 
     start = require_utc(start, what="backfill start")
     end = require_utc(end, what="backfill end")
@@ -417,7 +421,16 @@ def backfill_rows(
             f"{column} >= '{start.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}' AND "
             f"{column} < '{end.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'"
         )
-        write_deltalake(path, valid, mode="overwrite", predicate=predicate)
+        # The range rides in the commit itself, so a sync can find the rows a backfill
+        # removed (at the version before) and retract them online: no side file to lose.
+        range_json = json.dumps({"start": start.isoformat(), "end": end.isoformat()})
+        write_deltalake(
+            path,
+            valid,
+            mode="overwrite",
+            predicate=predicate,
+            commit_properties=CommitProperties(custom_metadata={BACKFILL_METADATA: range_json}),
+        )
     return WriteReport(
         operation="backfill",
         table_path=path,

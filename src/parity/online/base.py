@@ -170,6 +170,20 @@ class WriteResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueSwap:
+    """One compare-and-set for :meth:`OnlineStore.swap`: codec bytes of key and values.
+
+    Example:
+        >>> ValueSwap(b"1", expected=b"old", new=None).new is None
+        True
+    """
+
+    key: bytes
+    expected: bytes
+    new: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReadRequest:
     """Entity keys to read from one view version; each key is a tuple in join-key order.
 
@@ -285,6 +299,17 @@ class OnlineStore(ABC):
         """For each request, one entry per key in key order: the row or ``None`` if missing.
 
         All requests are answered in as few round trips as the backend allows.
+        """
+
+    @abstractmethod
+    def swap(self, table: ViewTable, changes: Sequence[ValueSwap], /) -> int:
+        """Compare-and-set, atomically per key: where a key's stored value is exactly
+        ``expected``, store ``new`` (or remove the key when ``new`` is ``None``); any other
+        stored value is left alone. Returns how many keys changed.
+
+        The one exception to "online only moves forward": a backfill that deleted or
+        replaced the served row retracts it (:mod:`parity.sync.retraction`). Comparing with
+        the value it read means a newer value written meanwhile is never lost.
         """
 
     @abstractmethod

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parity.errors import NaiveTimestampError, SchemaMismatch, did_you_mean
-from parity.online.base import CREATED_TIMESTAMP, EVENT_TIMESTAMP, ViewTable
+from parity.online.base import CREATED_TIMESTAMP, EVENT_TIMESTAMP, OnlineRow, ViewTable
 from parity.online.entity_keys import EntityKeyCodec
 from parity.online.value_codec import FLIP, ValueCodec
 from parity.types import Timestamp
@@ -67,6 +67,22 @@ class TableCodec:
         self._values = ValueCodec(table.features)
         self.encode_key = self._keys.encode
         self.decode = self._values.decode
+
+    def encode_row(self, row: OnlineRow) -> bytes:
+        """The stored bytes of a decoded row (``decode`` reversed).
+
+        Example:
+            >>> from parity.online.base import ViewTable
+            >>> codec = TableCodec(ViewTable.build("p", "v", 1, join_keys={"id": "int64"},
+            ...                                    features={"x": "float64"}))
+            >>> value = codec.encode_batch(pa.table({"id": [1], "x": [0.5], "event_timestamp":
+            ...     pa.array([0], pa.timestamp("us", tz="UTC"))})).values[0].as_py()
+            >>> codec.encode_row(codec.decode(value)) == value
+            True
+        """
+        return self._values.encode_one(
+            tuple(row.values), event_us=row.event_us, created_us=row.created_us
+        )
 
     def encode_batch(self, rows: pa.Table) -> EncodedBatch:
         """Validate and encode ``rows``, keeping the greatest value per key."""

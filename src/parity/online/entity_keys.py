@@ -52,6 +52,48 @@ def _bad_key(value: Any, dtype: DType) -> bytes:
     )
 
 
+_JSON_TYPE = {"int32": "integer", "int64": "integer", "bool": "boolean", "string": "string"}
+
+
+def check_key_value(name: str, dtype: DType, value: Any, *, where: str) -> None:
+    """Refuse a join key value that is not exactly of the key's type: one rule for reads
+    and pushes. An integer key takes integers only (never ``true``, ``"0x10"``,
+    ``"777002"`` or ``5.0``), a boolean key booleans, a string key strings; ``None`` is
+    left to the caller. Raises :class:`~parity.errors.SchemaMismatch` (HTTP 422).
+
+    Example:
+        >>> from parity.types import Int64
+        >>> check_key_value("user_id", Int64, 7, where="row 0")
+        >>> try:
+        ...     check_key_value("user_id", Int64, "777002", where="row 0")
+        ... except SchemaMismatch as exc:
+        ...     print(str(exc).split(";")[0])
+        row 0: join key 'user_id' is '777002' (str)
+    """
+    kind = dtype.kind
+    if value is None or kind not in _JSON_TYPE:
+        return
+    if kind in ("int32", "int64"):
+        ok = not isinstance(value, bool)
+        if ok:
+            try:
+                operator.index(value)
+            except TypeError:
+                ok = False
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        example = ""
+        if kind in ("int32", "int64") and isinstance(value, str) and value.strip().isdigit():
+            example = f", e.g. {int(value)}"
+        raise SchemaMismatch(
+            f"{where}: join key {name!r} is {value!r} ({type(value).__name__}); it is an "
+            f"{dtype.name} key. Send a JSON {_JSON_TYPE[kind]}{example}."
+        )
+
+
 def _integer_encoder(dtype: DType) -> Callable[[Any], bytes]:
     def encode(value: Any) -> bytes:
         try:

@@ -43,11 +43,12 @@ from parity.online.base import (
     OnlineStore,
     ReadRequest,
     ScansEntities,
+    ValueSwap,
     ViewTable,
     WriteResult,
 )
 from parity.online.codec import TableCodec
-from parity.online.redis_layout import SCAN_STEP, WRITE_LATEST, client_name, scan_pattern
+from parity.online.redis_layout import SCAN_STEP, SWAP, WRITE_LATEST, client_name, scan_pattern
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,6 +109,7 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         )
         self._client = redis.Redis(connection_pool=self._pool)
         self._script = self._client.register_script(WRITE_LATEST)
+        self._swap_script = self._client.register_script(SWAP)
         self._tables: dict[ViewTable, tuple[TableCodec, bytes]] = {}
 
     def _unavailable(self, action: str, exc: Exception) -> OnlineStoreUnavailable:
@@ -246,6 +248,32 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         found = [(k[skip:], v[:16]) for k, v in zip(keys, values, strict=True) if v is not None]
         if found:
             yield codec.scan_batch([k for k, _ in found], [h for _, h in found])
+
+    def swap(self, table: ViewTable, changes: Sequence[ValueSwap], /) -> int:
+        """Compare-and-set per key, in one server-side script (see :meth:`OnlineStore.swap`).
+
+        Example:
+            >>> store.swap(table, [ValueSwap(b"1", expected=old, new=None)])  # doctest: +SKIP
+            1
+        """
+        if not changes:
+            return 0
+        _, namespace = self._table(table)
+        keys = [namespace + change.key for change in changes]
+        args: list[bytes] = []
+        for change in changes:
+            args += [change.expected, change.new or b""]
+        changed, size = 0, self._batch
+        try:
+            for lo in range(0, len(keys), size):
+                changed += int(
+                    self._swap_script(
+                        keys=keys[lo : lo + size], args=args[2 * lo : 2 * (lo + size)]
+                    )
+                )
+            return changed
+        except self._errors as exc:
+            raise self._unavailable(f"a swap in {table.namespace}", exc) from exc
 
     def delete_table(self, table: ViewTable, /) -> int:
         """Unlink every key of the view version (SCAN, then UNLINK in batches).

@@ -66,12 +66,13 @@ from parity.online.base import (
     OnlineStore,
     ReadRequest,
     ScansEntities,
+    ValueSwap,
     ViewTable,
     WriteResult,
 )
 from parity.online.codec import TableCodec
 from parity.online.redis_cluster_packets import SLOTS, Chunk, MasterPackets, key_slot
-from parity.online.redis_layout import SCAN_STEP, WRITE_LATEST, client_name, scan_pattern
+from parity.online.redis_layout import SCAN_STEP, SWAP, WRITE_LATEST, client_name, scan_pattern
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -449,6 +450,25 @@ class RedisClusterOnlineStore(OnlineStore, ScansEntities):
         found = [(k[skip:-1], v[:16]) for k, v in zip(keys, values, strict=True) if v is not None]
         if found:
             yield codec.scan_batch([k for k, _ in found], [h for _, h in found])
+
+    def swap(self, table: ViewTable, changes: Sequence[ValueSwap], /) -> int:
+        """Compare-and-set per key (see :meth:`OnlineStore.swap`): one script call per key,
+        so each call touches one slot. Retractions are rare; no per-master batching.
+
+        Example:
+            >>> store.swap(table, [ValueSwap(b"1", expected=old, new=None)])  # doctest: +SKIP
+            1
+        """
+        _, namespace = self._table(table)
+        cluster = self._client()
+        changed = 0
+        try:
+            for change in changes:
+                key = namespace + change.key + b"}"
+                changed += int(cluster.eval(SWAP, 1, key, change.expected, change.new or b""))
+        except self._errors as exc:
+            raise self._unavailable(f"a swap in {table.namespace}", exc) from exc
+        return changed
 
     def delete_table(self, table: ViewTable, /) -> int:
         """Unlink every key of the view version (SCAN every master, UNLINK per slot).

@@ -51,6 +51,23 @@ return written
 # while each step stays a short pause for the server.
 SCAN_STEP = 10_000
 
+# Compare-and-set (OnlineStore.swap): KEYS[i] holding exactly ARGV[2i-1] gets ARGV[2i], or
+# is deleted when that is empty (a stored value is never empty: it starts with a header).
+SWAP = """
+local changed = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then
+    if ARGV[2 * i] == '' then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], ARGV[2 * i])
+    end
+    changed = changed + 1
+  end
+end
+return changed
+"""
+
 _NOT_NAME = re.compile(r"[^!-~]")  # CLIENT SETNAME refuses spaces and non-ASCII
 
 

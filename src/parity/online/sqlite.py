@@ -47,6 +47,7 @@ from parity.online.base import (
     OnlineStore,
     ReadRequest,
     ScansEntities,
+    ValueSwap,
     ViewTable,
     WriteResult,
 )
@@ -265,6 +266,46 @@ class SqliteOnlineStore(OnlineStore, ScansEntities):
         while rows := cursor.fetchmany(batch_size):
             keys, heads = zip(*rows, strict=True)
             yield codec.scan_batch(list(keys), list(heads))
+
+    def swap(self, table: ViewTable, changes: Sequence[ValueSwap], /) -> int:
+        """Compare-and-set per key in one transaction (see :meth:`OnlineStore.swap`).
+
+        Example:
+            >>> store.swap(table, [ValueSwap(b"1", expected=old, new=None)])  # doctest: +SKIP
+            1
+        """
+        if not changes:
+            return 0
+        name = _quote(table)
+        conn = self._connection()
+        changed = 0
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for change in changes:
+                    if change.new is None:
+                        cursor = conn.execute(
+                            f"DELETE FROM {name} WHERE k = ? AND v = ?",
+                            (change.key, change.expected),
+                        )
+                    else:
+                        cursor = conn.execute(
+                            f"UPDATE {name} SET v = ? WHERE k = ? AND v = ?",
+                            (change.new, change.key, change.expected),
+                        )
+                    changed += cursor.rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise OnlineStoreUnavailable(
+                f"SQLite online swap in {table.namespace} failed: {exc}. If the database is "
+                "locked, raise busy_timeout_seconds."
+            ) from exc
+        return changed
 
     def delete_table(self, table: ViewTable, /) -> int:
         """Drop the view version's table; return how many entities it held.

@@ -25,9 +25,11 @@ from parity.definitions import FeatureView, PushSource
 from parity.errors import BadRequest, PushSourceNotFound, did_you_mean
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable
+from parity.online.entity_keys import check_key_value
 from parity.push.request import parse_timestamp
 from parity.registry import ObjectKind, RegistrySnapshot, VersionState
 from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from parity.types import DType
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -164,9 +166,18 @@ def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: dat
     import pyarrow as pa
 
     kinds: dict[str, str] = {EVENT_TIMESTAMP: "timestamp", CREATED_TIMESTAMP: "timestamp"}
+    keys: dict[str, DType] = {}
     for target in plan.targets:
         for name, dtype in (*target.table.join_keys, *target.table.features):
             kinds[name] = dtype.kind
+        keys.update(target.table.join_keys)
+    renamed = {raw: plan.renames.get(raw, raw) for row in rows for raw in row}
+    for index, row in enumerate(rows):
+        for raw, value in row.items():
+            key_type = keys.get(renamed[raw])
+            if key_type is not None:
+                # The same typed key rule as reads: no coercion of true, "0x10" or 5.0.
+                check_key_value(raw, key_type, value, where=f"/push row {index}")
     names: list[str] = []
     for row in rows:
         for key in row:

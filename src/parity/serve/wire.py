@@ -29,7 +29,8 @@ from typing import Any, Literal
 
 import orjson
 
-from parity.errors import BadRequest, RequestTooLarge, SchemaMismatch, did_you_mean
+from parity.errors import BadRequest, RequestTooLarge, did_you_mean
+from parity.online.entity_keys import check_key_value
 from parity.push.request import check_fields, parse_timestamp
 from parity.retrieval.resolve import ServingPlan
 from parity.retrieval.vectors import FeatureStatus, OnlineResponse
@@ -216,21 +217,23 @@ class KeyChecker:
         for read in plan.reads:
             for name, dtype in read.table.join_keys:
                 kinds[name] = dtype.kind
-        self._ints = tuple(k for k, kind in kinds.items() if kind in ("int32", "int64"))
+        self._typed = tuple(
+            (name, dtype)
+            for read in plan.reads
+            for name, dtype in read.table.join_keys
+            if dtype.kind in ("int32", "int64", "bool", "string")
+        )
         self._convert = tuple(
             (k, kind) for k, kind in kinds.items() if kind in ("bytes", "timestamp")
         )
 
     def check(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Refuse booleans for integer keys; decode bytes and timestamp keys in place."""
-        for name in self._ints:
+        """Refuse key values not of the key's type (the rule pushes share,
+        :func:`~parity.online.entity_keys.check_key_value`); decode bytes and timestamp
+        keys in place."""
+        for name, dtype in self._typed:
             for index, row in enumerate(rows):
-                value = row.get(name)
-                if value is True or value is False:
-                    raise SchemaMismatch(
-                        f"Entity {index}: join key {name!r} is {value!r} (a boolean); it is an "
-                        "integer key. Send a JSON integer."
-                    )
+                check_key_value(name, dtype, row.get(name), where=f"Entity {index}")
         for name, kind in self._convert:
             for index, row in enumerate(rows):
                 if name not in row:

@@ -48,7 +48,8 @@ from parity.registry import Actor, ObjectKind, Registry, SyncRecord, VersionStat
 from parity.sync.consistency import compare_online_offline
 from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncFailure, SyncObserver
 from parity.sync.report import SyncOutcome, SyncReport, VersionValidation
-from parity.sync.steps import PUBLISH_CHUNK_ROWS, SYNC_STEPS, Progress, SyncRun
+from parity.sync.run import PUBLISH_CHUNK_ROWS, Progress, SyncRun
+from parity.sync.steps import SYNC_STEPS
 from parity.sync.validate import CREATED_TIMESTAMP
 from parity.types import require_utc
 
@@ -159,6 +160,15 @@ class SyncController:
         return None
 
     # --- internals -----------------------------------------------------------------------
+
+    def _published_version(self, view: str, version: int) -> int | None:
+        """The source table version the last successful run of this version read."""
+        for record in self.registry.sync_records(self.project, view, version, limit=1000):
+            if record.outcome == SyncOutcome.SUCCEEDED:
+                read = record.details.get("table_read") or {}
+                found = read.get("table_version")
+                return found if isinstance(found, int) else None
+        return None
 
     def _new_run(
         self, view_name: str, version: int, *, now: datetime | None, progress: Progress | None
@@ -275,6 +285,7 @@ class SyncController:
                 "written_before": _iso(run.written_before),
             },
         )
+        run.published_version = self._published_version(run.view.name, run.version)
         self._mark_interrupted(run, run_id)
         self._record(run, run_id, started, SyncOutcome.RUNNING)
         run.chunk_published = self._progress_recorder(run, run_id, started)

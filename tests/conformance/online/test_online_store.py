@@ -455,3 +455,29 @@ def test_scan_lists_every_stored_entity_with_its_timestamps(store: OnlineStore) 
     assert sorted(scanned, key=lambda r: r["n"]) == sorted(expected, key=lambda r: r["n"])
     never = ViewTable.build("shop", "never", 1, join_keys={"id": "int64"}, features={"x": "int64"})
     assert list(store.scan(never)) == []
+
+
+def test_swap_changes_a_value_only_where_it_is_still_the_expected_one(store: OnlineStore) -> None:
+    from parity.online.base import ValueSwap
+    from parity.online.codec import TableCodec
+
+    codec = TableCodec(USERS)
+    store.write(USERS, spend_rows([1, 2, 3], [1.0, 2.0, 3.0], [10, 10, 10]))
+    [stored] = store.read([ReadRequest(USERS, [(1,), (2,), (3,)])])
+    assert all(row is not None for row in stored)
+    old = [codec.encode_row(row) for row in stored if row is not None]
+    older = codec.encode_batch(spend_rows([1], [0.5], [5])).values[0].as_py()
+    changes = [
+        ValueSwap(codec.encode_key((1,)), expected=old[0], new=older),  # moves back in time
+        ValueSwap(codec.encode_key((2,)), expected=old[1], new=None),  # removed
+        ValueSwap(codec.encode_key((3,)), expected=older, new=None),  # not the stored value
+        ValueSwap(codec.encode_key((4,)), expected=older, new=older),  # absent: stays absent
+    ]
+    assert store.swap(USERS, changes) == 2
+    [after] = store.read([ReadRequest(USERS, [(1,), (2,), (3,), (4,)])])
+    assert after == [OnlineRow((0.5,), at_us(5), None), None, stored[2], None]
+    assert store.swap(USERS, []) == 0
+
+
+def at_us(seconds: float) -> int:
+    return int(at(seconds).timestamp() * 1_000_000)

@@ -36,7 +36,7 @@ def spend_view(**overrides: Any) -> p.FeatureView:
 
 def rows(*items: tuple[int, float | None, str | None, datetime, datetime]) -> pa.Table:
     """(user_id, spend, tier, event time, created time) rows in the source's column names."""
-    ids, spend, tier, ts, created = (list(c) for c in zip(*items, strict=True))
+    ids, spend, tier, ts, created = [list(c) for c in zip(*items, strict=True)] or [[]] * 5
     return pa.table(
         {
             "user_id": pa.array(ids, pa.int64()),
@@ -211,6 +211,40 @@ def test_late_row_never_overwrites_a_newer_online_value(make_repo: Callable[...,
     assert values(repo, 1) == [[10.0, "new"]]
 
 
+def test_late_correction_of_the_newest_row_replaces_the_online_value(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 10.0, "a", T0 + D, T0 + D), (2, 20.0, "b", T0 + D, T0 + D)))
+    repo.store.materialize_incremental(T0 + 2 * D, views=["spend@v1"])
+    # Days later, inside the serving window: a correction of user 1's newest row (same event
+    # time, written later) and of user 2's older history (an older event time).
+    repo.append(rows((1, 12.0, "fixed", T0 + D, T0 + 3 * D), (2, 2.0, "old fix", T0, T0 + 3 * D)))
+    [report] = repo.store.materialize_incremental(T0 + 4 * D, views=["spend@v1"])
+    assert (report.rows_read, report.rows_written, report.rows_skipped) == (2, 1, 1)
+    assert values(repo, 1, 2) == [[12.0, "fixed"], [20.0, "b"]]
+    # A replay of the same rows (a retried sync) changes nothing.
+    [again] = repo.store.materialize(T0 - D, T0 + 2 * D, views=["spend@v1"])
+    assert again.rows_written == 0
+    assert values(repo, 1, 2) == [[12.0, "fixed"], [20.0, "b"]]
+
+
+def test_late_correction_older_by_created_time_never_replaces_the_online_value(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    # The online value is the correction (created T0 + 2D); the original row (created
+    # T0 + D) arrives late, after it: same event time, older created time, never wins.
+    repo.append(rows((1, 12.0, "fixed", T0 + D, T0 + 2 * D)))
+    repo.store.materialize_incremental(T0 + 3 * D, views=["spend@v1"])
+    repo.append(rows((1, 10.0, "original", T0 + D, T0 + D)))
+    [report] = repo.store.materialize(T0, T0 + 2 * D, views=["spend@v1"])
+    assert (report.rows_read, report.rows_written) == (2, 0)
+    assert values(repo, 1) == [[12.0, "fixed"]]
+
+
 def test_incremental_sync_picks_up_late_rows_written_after_the_watermark(
     make_repo: Callable[..., Repo],
 ) -> None:
@@ -245,6 +279,73 @@ def test_backfill_changes_online_only_where_the_current_value_changes(
     [report] = repo.store.materialize_incremental(T0 + 4 * D, views=["spend@v1"])
     assert report.rows_written == 1
     assert values(repo, 1, 2) == [[10.0, "a"], [21.0, "fixed"]]
+
+
+def test_backfill_that_deletes_the_served_row_retracts_it_to_the_next_newest_valid_row(
+    make_repo: Callable[..., Repo],
+) -> None:
+    # Failed on main before #13: the deleted rows stayed online (online only moved forward).
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(
+        rows(
+            (1, 5.0, "older", T0, T0),
+            (1, -1.0, "invalid", T0 + H, T0 + H),  # breaks min_value: never served
+            (1, 10.0, "served", T0 + D, T0 + D),
+            (2, 20.0, "only", T0 + D, T0 + D),
+            (3, 30.0, "kept", T0 + D, T0 + D),
+        )
+    )
+    materialize(repo)
+    assert values(repo, 1, 2, 3, ref="spend@v1") == [
+        [10.0, "served"],
+        [20.0, "only"],
+        [30.0, "kept"],
+    ]
+    # The backfill of [T0 + 12h, T0 + 2D) keeps only user 3's row.
+    repo.backfill(rows((3, 30.0, "kept", T0 + D, T0 + D)), start=T0 + 12 * H, end=T0 + 2 * D)
+    report = materialize(repo)
+    assert report.outcome.value == "succeeded"
+    # User 1 falls back to its next-newest valid row, user 2 has none left, user 3 is as is.
+    assert values(repo, 1, 2, 3, ref="spend@v1") == [[5.0, "older"], [None, None], [30.0, "kept"]]
+    assert repo.online(2, ref="spend@v1", now=NOW).statuses[0][0].value == "not_found"
+    [record, *_] = repo.store.registry.sync_records(repo.store.project, "spend", 1)
+    assert record.details["retraction"]["removed"] == 1
+    assert record.details["retraction"]["replaced"] == 1
+    # A further sync finds nothing more to retract.
+    materialize(repo)
+    assert values(repo, 1, 2, 3, ref="spend@v1") == [[5.0, "older"], [None, None], [30.0, "kept"]]
+
+
+def test_backfill_that_replaces_the_served_row_serves_the_replacement(
+    make_repo: Callable[..., Repo],
+) -> None:
+    # Same key, event and created time, another value: only the backfill can say so.
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 90.0, "wrong", T0 + D, T0 + D), (2, 20.0, "b", T0 + D, T0 + D)))
+    repo.store.materialize_incremental(T0 + 2 * D, views=["spend@v1"])
+    repo.backfill(
+        rows((1, 9.0, "right", T0 + D, T0 + D), (2, 20.0, "b", T0 + D, T0 + D)),
+        start=T0,
+        end=T0 + 2 * D,
+    )
+    repo.store.materialize_incremental(T0 + 3 * D, views=["spend@v1"])
+    assert values(repo, 1, 2) == [[9.0, "right"], [20.0, "b"]]
+
+
+def test_backfill_outside_the_served_rows_range_changes_nothing_online(
+    make_repo: Callable[..., Repo],
+) -> None:
+    repo = make_repo()
+    repo.apply(spend_view())
+    repo.append(rows((1, 5.0, "old", T0, T0), (1, 10.0, "served", T0 + 5 * D, T0 + 5 * D)))
+    materialize(repo)
+    repo.backfill(rows((1, 6.0, "hist", T0, T0 + 6 * D)), start=T0, end=T0 + D)
+    materialize(repo)
+    assert values(repo, 1) == [[10.0, "served"]]
+    [record, *_] = repo.store.registry.sync_records(repo.store.project, "spend", 1)
+    assert record.details["retraction"].get("swapped", 0) == 0
 
 
 def test_contract_violations_are_quarantined_counted_and_never_served(
@@ -384,6 +485,12 @@ _OPS = st.tuples(
         st.one_of(
             _APPEND,
             st.tuples(st.just("correct"), st.lists(_ROW, min_size=1, max_size=3)),
+            # A backfill that deletes every row of the (user, event day) of rows written so
+            # far (drawn by index), often the one served.
+            st.tuples(
+                st.just("delete"),
+                st.lists(st.tuples(st.integers(0, 30)), min_size=1, max_size=2),
+            ),
             st.tuples(st.just("sync"), st.just([])),
         ),
         max_size=6,
@@ -407,6 +514,15 @@ def test_online_equals_offline_point_in_time_after_any_history(
         if op == "sync":
             repo.store.materialize_incremental(clock, views=["spend@v1"])
             continue
+        start, end = T0, T0 + 10 * D
+        if op == "delete":
+            # Newest rows first: a drawn index most often hits a row that is served.
+            newest = sorted(written, key=lambda r: (r[2], r[3]), reverse=True)
+            gone = {newest[i % len(newest)][::2] for (i, *_) in items} if newest else set()
+            written = [r for r in written if (r[0], r[2]) not in gone]
+            kept = [r for r in written if start <= r[2] < end]
+            repo.backfill(rows(*[(u, v, "t", e, c) for u, v, e, c in kept]), start=start, end=end)
+            continue
         # Distinct write times: rows equal in (event, created) but not in value are ambiguous,
         # and no rule can say which one is "the" value.
         new = [(u, float(v), T0 + day * D, clock + i * US) for i, (u, v, day) in enumerate(items)]
@@ -414,7 +530,6 @@ def test_online_equals_offline_point_in_time_after_any_history(
             repo.append(rows(*[(u, v, "t", e, c) for u, v, e, c in new]))
         else:
             # A correction backfill: the range keeps its rows and gains newer-written ones.
-            start, end = T0, T0 + 10 * D
             kept = [r for r in written if start <= r[2] < end]
             repo.backfill(
                 rows(*[(u, v, "t", e, c) for u, v, e, c in kept + new]), start=start, end=end
@@ -422,9 +537,12 @@ def test_online_equals_offline_point_in_time_after_any_history(
         written.extend(new)
     clock += H
     repo.store.materialize_incremental(clock, views=["spend@v1"])
-    users = sorted({u for u, *_ in written})
-    # Oracle 1: plain Python, the greatest (event, created) row per user.
-    expected = {u: max((e, c, v) for uu, v, e, c in written if uu == u)[2] for u in users}
+    users = [1, 2, 3, 4]
+    # Oracle 1: plain Python, the greatest (event, created) row per user (None: no row left).
+    expected = {
+        u: max([(e, c, v) for uu, v, e, c in written if uu == u], default=(0, 0, None))[2]
+        for u in users
+    }
     online = dict(zip(users, (row[0] for row in values(repo, *users, ref="spend@v1")), strict=True))
     assert online == expected
     # Oracle 2: the offline engine's point-in-time join at the same instant.

@@ -13,7 +13,14 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from parity.online.base import OnlineRow, OnlineStore, ReadRequest, ViewTable, WriteResult
+from parity.online.base import (
+    OnlineRow,
+    OnlineStore,
+    ReadRequest,
+    ValueSwap,
+    ViewTable,
+    WriteResult,
+)
 
 
 class Delegating(OnlineStore):
@@ -28,6 +35,9 @@ class Delegating(OnlineStore):
 
     def read(self, requests: Sequence[ReadRequest], /) -> list[list[OnlineRow | None]]:
         return self.inner.read(requests)
+
+    def swap(self, table: ViewTable, changes: Sequence[ValueSwap], /) -> int:
+        return self.inner.swap(table, changes)
 
     def delete_table(self, table: ViewTable, /) -> int:
         return self.inner.delete_table(table)

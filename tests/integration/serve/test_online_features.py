@@ -177,9 +177,9 @@ def test_generous_deadline_serves_every_value(server: Any) -> None:
         (
             {"feature_service": "live", "entity_rows": [{"user_id": "1"}]},
             422,
-            "does not match the join key type int64",
+            "join key 'user_id' is '1' (str); it is an int64 key",
         ),
-        ({"feature_service": "live", "entity_rows": [{"user_id": True}]}, 422, "a boolean"),
+        ({"feature_service": "live", "entity_rows": [{"user_id": True}]}, 422, "is True (bool)"),
         (
             {"feature_service": "live", "entity_rows": [{"usr_id": 1}]},
             422,
