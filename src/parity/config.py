@@ -86,6 +86,10 @@ class RepoConfig(BaseModel):
     retrain: RetrainConfig = RetrainConfig()
     # How long a server may reuse resolved service pins before re-reading the registry.
     registry_cache_seconds: Annotated[float, Field(ge=0)] = 5.0
+    # How old the last registry answer may be and a server still serve the plans it gave
+    # (stale-while-revalidate; exported as parity_serving_plan_age_seconds). Past it,
+    # reads of a registry that stays unreachable answer 503 RegistryUnreachable.
+    registry_max_staleness_seconds: Annotated[float, Field(gt=0)] = 3600.0
     server: ServerConfig = ServerConfig()
     # Freshness, consistency policy, quality bounds, drift thresholds, alert routes and
     # rules (docs/monitoring.md). A ``monitoring.yaml`` beside parity.yaml is still read.

@@ -99,6 +99,9 @@ class FeatureStore:
         self.serving_plans = ServingPlanCache(
             self.snapshot,
             ttl_seconds=self.config.registry_cache_seconds,
+            max_stale_seconds=self.config.registry_max_staleness_seconds,
+            # A request that must wait for the registry waits one query, plus a margin.
+            wait_seconds=self.config.registry.query_timeout_s + 1.0,
             functions=self.transform_functions,
         )
 
@@ -539,13 +542,15 @@ class FeatureStore:
         *,
         to: str = "online_and_offline",
         push_id: str | None = None,
+        ignore_unknown_columns: bool = False,
     ) -> PushResult:
         """Validated rows into every live view version a push source feeds, and its Delta table.
 
         The same checks and guarantees as ``POST /push``: retry with the same ``push_id``
         after a failure and the push is applied exactly once (docs/serving.md). A push
         source that feeds aggregation views is published to its stream
-        (``server.push.streams``) for their processors, or refused if it has none.
+        (``server.push.streams``) for their processors, or refused if it has none. A column
+        no view reads is refused (``SchemaMismatch``) unless ``ignore_unknown_columns``.
 
         Example:
             >>> row = {"user_id": 1, "last_amount": 2.5, "event_timestamp": now}  # doctest: +SKIP
@@ -553,7 +558,14 @@ class FeatureStore:
             >>> store.push("txn_push", rows, push_id="order-17").rows_written  # doctest: +SKIP
             1
         """
-        return self.pusher.push(self.snapshot(), push_source_name, rows, to=to, push_id=push_id)
+        return self.pusher.push(
+            self.snapshot(),
+            push_source_name,
+            rows,
+            to=to,
+            push_id=push_id,
+            ignore_unknown_columns=ignore_unknown_columns,
+        )
 
     @cached_property
     def pusher(self) -> Pusher:

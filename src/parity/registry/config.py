@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,8 @@ class SqliteRegistryConfig(BaseModel):
 
     type: Literal["sqlite"] = "sqlite"
     path: str = "data/registry.db"
+    # How long a statement waits for a lock another process holds (SQLite busy timeout).
+    query_timeout_s: Annotated[float, Field(gt=0)] = 5.0
 
 
 class PostgresRegistryConfig(BaseModel):
@@ -24,4 +26,9 @@ class PostgresRegistryConfig(BaseModel):
     type: Literal["postgresql"] = "postgresql"
     url: str
     db_schema: str | None = Field(default=None, alias="schema")
-    connect_timeout_s: float = 5.0
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    # statement_timeout of the reads that serving depends on (snapshots): a locked table
+    # costs a server's background refresh this long, never a request.
+    query_timeout_s: Annotated[float, Field(gt=0)] = 2.0
+    # statement_timeout of every other statement (apply, promote, sync records).
+    write_timeout_s: Annotated[float, Field(gt=0)] = 30.0

@@ -47,6 +47,8 @@ from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.registry.plan import Change, Plan, plan_apply, plan_repin, spec_fingerprint
 from parity.registry.serving_rule import refuse_breaking_move
 
+_READ_ONLY = "parity_read_only"
+
 
 def _utc(value: datetime) -> datetime:
     # SQLite returns naive datetimes; everything parity stores is UTC.
@@ -61,9 +63,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_engine(path: Path) -> Engine:
+def _sqlite_engine(path: Path, *, busy_timeout_s: float = 5.0) -> Engine:
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 60})
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout_s})
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -74,10 +76,36 @@ def _sqlite_engine(path: Path) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # IMMEDIATE takes the write lock up front: the read-plan-write of an apply is atomic.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # deferred: WAL readers never wait for a writer
+        else:
+            # IMMEDIATE takes the write lock up front: an apply's read-plan-write is atomic.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def postgres_connect_args(config: PostgresRegistryConfig) -> dict[str, Any]:
+    """libpq options bounding every wait: connect, each statement, a dead TCP peer.
+
+    ``statement_timeout`` is enforced by the server (a locked table); keepalives and
+    ``tcp_user_timeout`` end a connection whose peer vanished. A path that still accepts
+    bytes but never answers (a frozen proxy) is bounded by the caller's own wait instead.
+
+    Example:
+        >>> args = postgres_connect_args(PostgresRegistryConfig(url="postgresql://h/db"))
+        >>> args["connect_timeout"], args["options"]
+        (5, '-c statement_timeout=30000')
+    """
+    return {
+        "connect_timeout": max(1, round(config.connect_timeout_s)),
+        "options": f"-c statement_timeout={int(config.write_timeout_s * 1000)}",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int((config.connect_timeout_s + config.write_timeout_s) * 1000),
+    }
 
 
 def _postgres_url(url: str) -> sa.URL:
@@ -98,12 +126,22 @@ class SqlRegistry(Registry):
         {}
     """
 
-    def __init__(self, engine: Engine, *, display_url: str, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        display_url: str,
+        schema: str | None = None,
+        read_timeout_s: float | None = None,
+    ) -> None:
         self._engine = (
             engine.execution_options(schema_translate_map={None: schema}) if schema else engine
         )
         self._display_url = display_url
         self._is_postgres = engine.dialect.name == "postgresql"
+        # statement_timeout of snapshot reads (PostgreSQL; SQLite bounds them by its busy
+        # timeout): serving refreshes its plans from them.
+        self._read_timeout_ms = None if read_timeout_s is None else int(read_timeout_s * 1000)
         self._create_tables()
 
     @classmethod
@@ -115,23 +153,28 @@ class SqlRegistry(Registry):
             path = Path(config.path)
             if not path.is_absolute():
                 path = Path(repo_root) / path
-            return cls(_sqlite_engine(path), display_url=f"sqlite:///{path}")
+            return cls(
+                _sqlite_engine(path, busy_timeout_s=config.query_timeout_s),
+                display_url=f"sqlite:///{path}",
+            )
         url = _postgres_url(config.url)
         engine = sa.create_engine(
-            url,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": max(1, int(config.connect_timeout_s))},
+            url, pool_pre_ping=True, connect_args=postgres_connect_args(config)
         )
         return cls(
-            engine, display_url=url.render_as_string(hide_password=True), schema=config.db_schema
+            engine,
+            display_url=url.render_as_string(hide_password=True),
+            schema=config.db_schema,
+            read_timeout_s=config.query_timeout_s,
         )
 
     # --- connections and locks ---------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+        engine = self._engine.execution_options(**{_READ_ONLY: True}) if read_only else self._engine
         try:
-            conn_cm = self._engine.begin()
+            conn_cm = engine.begin()
             conn = conn_cm.__enter__()
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise RegistryUnreachable(
@@ -234,11 +277,23 @@ class SqlRegistry(Registry):
             return int(generation or 0)
 
     def snapshot(self, project: str) -> RegistrySnapshot:
-        with self._transaction() as conn:
-            generation = conn.execute(
-                sa.select(t.projects.c.generation).where(t.projects.c.name == project)
-            ).scalar()
-            return self._read_snapshot(conn, project, int(generation or 0))
+        try:
+            with self._transaction(read_only=True) as conn:
+                if self._is_postgres and self._read_timeout_ms is not None:
+                    conn.execute(sa.text(f"SET LOCAL statement_timeout = {self._read_timeout_ms}"))
+                generation = conn.execute(
+                    sa.select(t.projects.c.generation).where(t.projects.c.name == project)
+                ).scalar()
+                return self._read_snapshot(conn, project, int(generation or 0))
+        except sa.exc.OperationalError as exc:
+            # A statement timeout, a lock wait, a connection lost mid-read.
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise RegistryUnreachable(
+                f"The registry at {self._display_url} did not answer a snapshot read of "
+                f"project {project!r}: {first}. Check for long transactions or table locks "
+                "on the registry database and its network path; registry.query_timeout_s "
+                "bounds this read."
+            ) from exc
 
     # --- writes --------------------------------------------------------------------------
 

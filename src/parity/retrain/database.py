@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+from parity.registry.sql import postgres_connect_args
 
 _READ_ONLY = "parity_read_only"
 _CREATE_LOCK = 0x72657472  # "retr": the advisory lock key of retrain-table creation
@@ -42,7 +43,9 @@ def open_engine(
         path = Path(config.path)
         path = path if path.is_absolute() else Path(repo_root) / path
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 10})
+        engine = sa.create_engine(
+            f"sqlite:///{path}", connect_args={"timeout": config.query_timeout_s}
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -61,7 +64,7 @@ def open_engine(
     url = sa.make_url(config.url)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=postgres_connect_args(config))
     if config.db_schema:
         engine = engine.execution_options(schema_translate_map={None: config.db_schema})
     return engine

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parity.config import load_config
-from parity.errors import BadRequest, OnlineStoreUnavailable, ParityError, RequestTooLarge
+from parity.errors import (
+    BadRequest,
+    OnlineStoreUnavailable,
+    ParityError,
+    RegistryUnreachable,
+    RequestTooLarge,
+)
 from parity.monitor.serving import ServingMonitor
 from parity.online.base import ViewTable
 from parity.push.plan import PushPlan
 from parity.push.request import PushRequest, PushResult, parse_push_request
+from parity.registry import RegistrySnapshot
 from parity.retrieval.reading import VectorReader, probe_online_store
 from parity.retrieval.resolve import ServingPlan
 from parity.serve import catalog
@@ -53,6 +62,7 @@ from parity.serve.metrics import HotMetrics, ServerMetrics
 from parity.serve.predict import Predictor, parse_predict_request
 from parity.serve.request_log import RequestLog
 from parity.serve.wire import (
+    FeatureRequest,
     KeyChecker,
     dumps,
     encode_feast,
@@ -67,6 +77,9 @@ REPO_ENV = "PARITY_REPO"
 JSON = "application/json"
 _READ = "/get-online-features"
 _MAX_REQUEST_ID = 128
+# The instants a client's "now" may take: TTLs and ages stay representable around them.
+_EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_NOW = datetime(9000, 1, 1, tzinfo=UTC)
 _METRICS_FLUSH_SECONDS = 1.0
 _Handler = Callable[[Request, Principal], Awaitable[Response]]
 
@@ -91,7 +104,7 @@ class FeatureServer:
         self.reader: VectorReader | None = None
         self.request_log: RequestLog | None = None
         self._checkers: dict[int, tuple[ServingPlan, KeyChecker, tuple[str, ...]]] = {}
-        self._push_plans: dict[str, tuple[float, PushPlan]] = {}
+        self._push_plans: dict[str, tuple[RegistrySnapshot, PushPlan]] = {}
         self._push_locks: dict[str, threading.Lock] = {}
         # The store's serving-plan cache, read directly on the hot path.
         self.plans = store.serving_plans
@@ -303,16 +316,19 @@ class FeatureServer:
     async def _read(self, body: bytes, request_id: str | None) -> tuple[bytes, str, str]:
         """The answer to a read: (JSON, request id, service label)."""
         parsed = parse_feature_request(body, max_entities=self.config.max_entities)
-        plan = self.plans.get(
+        plan = self.plans.lookup(
             feature_service=parsed.feature_service,
             features=parsed.features,
             full_feature_names=parsed.full_feature_names,
         )
+        if plan is None:
+            plan = await self._plan_after_refresh(parsed)
         checker, views = self._checker(plan)
         self.monitor.check(views)  # 503 for a view version the block policy stopped
         checker.check(parsed.entity_rows)
         deadline_ms = parsed.deadline_ms or self.config.default_deadline_ms
-        now = parsed.now or datetime.now(UTC)
+        served_at = datetime.now(UTC)
+        now = served_at if parsed.now is None else self._client_now(parsed.now, served_at)
         assert self.reader is not None
         response = await self.reader.read(
             plan,
@@ -327,9 +343,68 @@ class FeatureServer:
         else:
             content = encode_parity(response, request_id=request_id, plan=plan)
         if self.request_log is not None:
-            self.request_log.record(response, request_id=request_id, plan=plan)
+            # The log records when the server served, whatever "now" the client chose.
+            logged = response if parsed.now is None else replace(response, served_at=served_at)
+            self.request_log.record(logged, request_id=request_id, plan=plan)
         self._observe(plan, views, response)
         return content, request_id, plan.service or ""
+
+    async def _refreshed(self) -> None:
+        """Wait for the registry refresh off the event loop, at most the cache's
+        ``wait_seconds``; ``RegistryUnreachable`` (503) when it does not answer."""
+        plans = self.plans
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(plans.refresh())), plans.wait_seconds
+            )
+        except TimeoutError:
+            raise plans.unreachable(None) from None
+        except RegistryUnreachable as exc:
+            raise plans.unreachable(exc) from exc
+
+    async def _snapshot(self) -> RegistrySnapshot:
+        """The plan cache's registry snapshot (stale-while-revalidate, like reads)."""
+        snapshot = self.plans.latest()
+        if snapshot is None:
+            await self._refreshed()
+            snapshot = self.plans.latest()
+            if snapshot is None:
+                raise self.plans.unreachable(None)
+        return snapshot
+
+    async def _plan_after_refresh(self, parsed: FeatureRequest) -> ServingPlan:
+        """A request no cached plan may serve waits for the registry refresh."""
+        plans = self.plans
+        await self._refreshed()
+        plan = plans.lookup(
+            feature_service=parsed.feature_service,
+            features=parsed.features,
+            full_feature_names=parsed.full_feature_names,
+        )
+        if plan is None:
+            raise plans.unreachable(None)
+        return plan
+
+    def _client_now(self, now: datetime, served_at: datetime) -> datetime:
+        """The client's ``now``, if within ``server.max_client_now_skew_seconds`` of the
+        server's clock and far enough from the calendar's ends for any TTL arithmetic."""
+        if not _EARLIEST_NOW <= now <= _LATEST_NOW:
+            raise BadRequest(
+                f'/get-online-features: "now" {now.isoformat()} is outside the supported '
+                f"range {_EARLIEST_NOW.date()} to {_LATEST_NOW.date()}. Omit it to read "
+                "as of the server's clock."
+            )
+        bound = self.config.max_client_now_skew_seconds
+        skew = abs((now - served_at).total_seconds())
+        if bound is not None and skew > bound:
+            raise BadRequest(
+                f'/get-online-features: "now" {now.isoformat()} is {skew:.0f} s from the '
+                f"server's clock; the bound is {bound:g} s (server.max_client_now_skew_seconds). "
+                "An online read returns the latest values, so another instant only moves the "
+                'TTL window: omit "now", use get_historical_features for a past instant, or '
+                "set server.max_client_now_skew_seconds: null for replays."
+            )
+        return now
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """ASGI entry: reads take a direct path, everything else goes through the router.
@@ -433,7 +508,8 @@ class FeatureServer:
         parsed = parse_push_request(
             loads_object(body, endpoint="/push"), max_rows=self.config.max_push_rows
         )
-        plan = await asyncio.to_thread(self._push_plan, parsed.push_source_name)
+        snapshot = await self._snapshot()
+        plan = await asyncio.to_thread(self._push_plan, snapshot, parsed.push_source_name)
         # Labelled only once known: unknown names must not grow the metrics' label sets.
         request.state.service = plan.source.name
         now = datetime.now(UTC)
@@ -450,13 +526,14 @@ class FeatureServer:
         with self._push_locks.setdefault(plan.source.name, threading.Lock()):
             return self.store.pusher.apply(plan, request, now=now)
 
-    def _push_plan(self, name: str) -> PushPlan:
+    def _push_plan(self, snapshot: RegistrySnapshot, name: str) -> PushPlan:
         cached = self._push_plans.get(name)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] is snapshot:
             return cached[1]
-        plan = self.store.pusher.plan(self.store.snapshot(), name)
-        self._push_plans[name] = (now + self.store.config.registry_cache_seconds, plan)
+        plan = self.store.pusher.plan(snapshot, name)
+        if len(self._push_plans) > 256:
+            self._push_plans.clear()  # bounded: only known names get here, but be safe
+        self._push_plans[name] = (snapshot, plan)
         return plan
 
     async def predict(self, request: Request, principal: Principal) -> Response:
@@ -479,50 +556,90 @@ class FeatureServer:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
     async def ready(self, request: Request, principal: Principal) -> Response:
-        """Readiness: the registry and the online store answer (503 naming what does not)."""
+        """Readiness = able to serve reads: the online store answers and the serving plans
+        are within ``registry_max_staleness_seconds`` (cached plans count). The registry is
+        reported apart (``checks.registry``, ``parity_registry_up``): a registry outage
+        alone never takes a server out of rotation while its plans may be served.
+        """
         checks: dict[str, str] = {}
-        ok = True
-        for name, probe in (
-            ("registry", self.store.snapshot),
-            ("online_store", lambda: probe_online_store(self.store.online_store, self._probe)),
-        ):
-            try:
-                await asyncio.wait_for(asyncio.to_thread(probe), timeout=5.0)
-                checks[name] = "ok"
-            except Exception as exc:  # readiness reports every failure, whatever its class
-                ok = False
-                checks[name] = (
-                    f"unavailable: {exc}" if str(exc) else f"unavailable: {type(exc).__name__}"
+        online_ok = True
+        timeout = (self.config.online_timeout_seconds or 5.0) + 0.5
+        probe = functools.partial(probe_online_store, self.store.online_store, self._probe)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(probe), timeout=timeout)
+            checks["online_store"] = "ok"
+        except Exception as exc:  # readiness reports every failure, whatever its class
+            online_ok = False
+            checks["online_store"] = (
+                f"unavailable: {exc}" if str(exc) else f"unavailable: {type(exc).__name__}"
+            )
+            self.metrics.online_store_errors.labels("/ready").inc()
+        plans = self.plans
+        if plans.age_seconds() is None:
+            # Nothing to serve from yet: readiness depends on this first registry answer.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.shield(asyncio.wrap_future(plans.refresh())), plans.wait_seconds
                 )
-                if name == "online_store":
-                    self.metrics.online_store_errors.labels("/ready").inc()
-        body = {"ready": ok, "checks": checks, "pid": os.getpid()}
-        body["monitor"] = self.monitor.ready_details()
+        registry = self._registry_status()
+        checks["registry"] = registry
+        age = plans.age_seconds()
+        servable = age is not None and age < plans.max_stale_seconds
+        if not servable:
+            checks["serving_plans"] = str(plans.unreachable(plans.last_error))
+        ok = online_ok and servable
+        body: dict[str, Any] = {
+            "ready": ok,
+            "checks": checks,
+            "registry_age_seconds": None if age is None else round(age, 3),
+            "registry_max_staleness_seconds": plans.max_stale_seconds,
+            "pid": os.getpid(),
+            "monitor": self.monitor.ready_details(),
+        }
         return Response(dumps(body), 200 if ok else 503, media_type=JSON)
+
+    def _registry_status(self) -> str:
+        """ "ok", or "unavailable: why" (never waits; starts a refresh when one is due)."""
+        plans = self.plans
+        age = plans.age_seconds()
+        if age is None or age >= plans.ttl_seconds:
+            plans.refresh()
+        error = plans.last_error
+        if error is not None:
+            return f"unavailable: {error}" if str(error) else f"unavailable: {type(error).__name__}"
+        if age is None:
+            return "unavailable: the registry has not answered yet"
+        if age > plans.ttl_seconds + plans.wait_seconds:
+            return f"unavailable: no answer for {age:.0f} s"
+        return "ok"
 
     async def render_metrics(self, request: Request, principal: Principal) -> Response:
         """Prometheus exposition text."""
         if self.request_log is not None:
             self.metrics.log_pending.set(self.request_log.pending)
         self.hot.flush()
+        age = self.plans.age_seconds()
+        self.metrics.registry_up.set(1 if self._registry_status() == "ok" else 0)
+        self.metrics.plan_age.set(-1 if age is None else age)
+        self.metrics.plan_max_staleness.set(self.plans.max_stale_seconds)
         content, media_type = self.metrics.render()
         content += self.monitor.render().encode()
         return Response(content, media_type=media_type)
 
     async def registry_views(self, request: Request, principal: Principal) -> Response:
         """Every feature view with its versions and states."""
-        snapshot = await asyncio.to_thread(self.store.snapshot)
+        snapshot = await self._snapshot()
         return Response(dumps({"views": catalog.list_views(snapshot)}), media_type=JSON)
 
     async def registry_view(self, request: Request, principal: Principal) -> Response:
         """One feature view, every version with its definition."""
-        snapshot = await asyncio.to_thread(self.store.snapshot)
+        snapshot = await self._snapshot()
         name = request.path_params["name"]
         return Response(dumps(catalog.describe_view(snapshot, name)), media_type=JSON)
 
     async def registry_services(self, request: Request, principal: Principal) -> Response:
         """Every feature service with its versions and pinned features."""
-        snapshot = await asyncio.to_thread(self.store.snapshot)
+        snapshot = await self._snapshot()
         return Response(dumps({"services": catalog.list_services(snapshot)}), media_type=JSON)
 
 

@@ -116,6 +116,10 @@ class ServerConfig(BaseModel):
     # Replaces a Redis online store's timeout_seconds in server processes: reads run on the
     # event loop, so a Redis that hangs would stall every request for that long once.
     online_timeout_seconds: Annotated[float, Field(gt=0)] | None = 1.0
+    # How far a read's client-chosen "now" may be from the server's clock (None: any
+    # instant, for replays and tests). "now" only moves the instant TTLs and ages are
+    # measured against: an online read always returns the latest stored values.
+    max_client_now_skew_seconds: Annotated[float, Field(ge=0)] | None = 86_400.0
     request_log: RequestLogConfig = RequestLogConfig()
     push: PushConfig = PushConfig()
     access_log: bool = False

@@ -126,6 +126,24 @@ class ServerMetrics:
             multiprocess_mode="min",
         )
         self.log_sample_rate.set(1.0)
+        self.registry_up = Gauge(
+            "parity_registry_up",
+            "1 when the last registry refresh answered in time, 0 while it does not.",
+            registry=registry,
+            multiprocess_mode="min",
+        )
+        self.plan_age = Gauge(
+            "parity_serving_plan_age_seconds",
+            "Age of the registry answer the serving plans come from (stale-while-revalidate).",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.plan_max_staleness = Gauge(
+            "parity_serving_plan_max_staleness_seconds",
+            "registry_max_staleness_seconds: past this age reads answer 503.",
+            registry=registry,
+            multiprocess_mode="min",
+        )
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

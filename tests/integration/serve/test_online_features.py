@@ -206,6 +206,24 @@ def test_generous_deadline_serves_every_value(server: Any) -> None:
             400,
             "no UTC offset",
         ),
+        (
+            {
+                "feature_service": "live",
+                "entity_rows": [{"user_id": 1}],
+                "now": "0001-01-01T00:00:00Z",
+            },
+            400,
+            "outside the supported range 1970-01-01 to 9000-01-01",
+        ),
+        (
+            {
+                "feature_service": "live",
+                "entity_rows": [{"user_id": 1}],
+                "now": "2020-01-01T00:00:00Z",
+            },
+            400,
+            "s from the server's clock; the bound is 86400 s",
+        ),
     ],
 )
 def test_bad_input_gets_a_precise_4xx(server: Any, body: Any, status: int, fragment: str) -> None:
