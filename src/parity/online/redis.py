@@ -90,6 +90,7 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         from redis.retry import Retry
 
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
+        self._timeout = redis.TimeoutError
         self._unreachable: tuple[type[Exception], ...] = (
             redis.ConnectionError,
             redis.TimeoutError,
@@ -105,7 +106,12 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
             socket_timeout=config.timeout_seconds,
             max_connections=config.max_connections,
             client_name=client_name(f"parity-online-{config.key_prefix}"),
-            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+            # Never on a timeout: a frozen server costs one timeout, not two.
+            retry=Retry(
+                ExponentialBackoff(cap=0.05, base=0.01),
+                1,
+                supported_errors=(redis.ConnectionError,),
+            ),
         )
         self._client = redis.Redis(connection_pool=self._pool)
         self._script = self._client.register_script(WRITE_LATEST)
@@ -197,7 +203,8 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
         return out
 
     def _mget(self, keys: list[bytes]) -> list[Any]:
-        """One MGET on a pooled connection, retried once on a connection the server dropped.
+        """One MGET on a pooled connection, retried once on a connection the server dropped
+        (not on a timeout).
 
         The serving path talks to the connection directly: redis-py's per-command retry,
         event and metrics layers cost about as much as our whole decode of one entity.
@@ -214,7 +221,9 @@ class RedisOnlineStore(OnlineStore, ScansEntities):
                 if conn is not None:
                     # Its state is unknown after a failed exchange.
                     conn.disconnect()  # type: ignore[no-untyped-call]
-                if attempt == 2:
+                # Retry a connection the server dropped, never a timeout: a frozen server
+                # would cost a second full timeout on a fresh connection.
+                if attempt == 2 or isinstance(exc, self._timeout):
                     raise self._unavailable("a read", exc) from exc
             finally:
                 if conn is not None:

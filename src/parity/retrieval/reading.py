@@ -7,7 +7,8 @@ each view version is read in its own worker thread; whatever has arrived when th
 deadline passes is served, the rest is null with status ``deadline_exceeded``.
 
 When the online store fails, reads fail fast (503) instead of each waiting for the store's
-timeout, and a single trial read in a thread detects the store's return.
+timeout, and a single background trial read in a thread detects the store's return: a
+frozen store costs its timeout once, to the one read that met it first.
 
 Example:
     >>> reader = VectorReader(store.online_store, threads=8)  # doctest: +SKIP
@@ -22,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from parity.errors import OnlineStoreUnavailable
 from parity.online.base import OnlineStore, ReadRequest, ViewTable
@@ -91,12 +92,12 @@ class VectorReader:
     ) -> OnlineResponse:
         """The vectors of ``rows``; ``deadline`` is in seconds from now (None: wait).
 
-        After the online store failed, reads fail fast for :data:`COOLDOWN_SECONDS`; then
-        one trial read runs in a thread (so a hung store never blocks the event loop)
-        while the others keep failing fast, and its success ends the outage.
+        After the online store failed, reads fail fast; every :data:`COOLDOWN_SECONDS` one
+        of them also starts a trial read in a thread (so a hung store never blocks the
+        event loop, and no request waits for it), and the trial's success ends the outage.
         """
         if self._failure is not None:
-            return await self._trial(plan, rows, now=now, deadline=deadline)
+            self._trial(plan, rows, now=now)
         try:
             if deadline is None:
                 return read_online(self._store, plan, rows, now=now)
@@ -105,34 +106,33 @@ class VectorReader:
             self._failure, self._failed_at = exc, time.monotonic()
             raise
 
-    async def _trial(
-        self,
-        plan: ServingPlan,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        now: datetime,
-        deadline: float | None,
-    ) -> OnlineResponse:
+    def _trial(
+        self, plan: ServingPlan, rows: Sequence[Mapping[str, Any]], *, now: datetime
+    ) -> NoReturn:
+        """Fail fast; once per cooldown, this request's read also starts in the background
+        as the trial whose success ends the outage (no request waits on a hung store)."""
         failure = self._failure
-        if self._trial_running or time.monotonic() - self._failed_at < COOLDOWN_SECONDS:
-            raise OnlineStoreUnavailable(
-                f"{failure} (Failing fast since the last failure; serving resumes by itself "
-                "once the store answers: watch /ready.)"
+        if not self._trial_running and time.monotonic() - self._failed_at >= COOLDOWN_SECONDS:
+            self._trial_running = True
+            trial = asyncio.get_running_loop().run_in_executor(
+                self._pool, _read, self._store, plan, rows, now
             )
-        self._trial_running = True
-        try:
-            if deadline is None:
-                loop = asyncio.get_running_loop()
-                answer = await loop.run_in_executor(self._pool, _read, self._store, plan, rows, now)
-            else:
-                answer = await self._read_views(plan, rows, now=now, deadline=deadline)
-        except OnlineStoreUnavailable as exc:
-            self._failure, self._failed_at = exc, time.monotonic()
-            raise
-        finally:
-            self._trial_running = False
-        self._failure = None
-        return answer
+            trial.add_done_callback(self._trial_done)
+        raise OnlineStoreUnavailable(
+            f"{failure} (Failing fast since the last failure; serving resumes by itself "
+            "once the store answers: watch /ready.)"
+        )
+
+    def _trial_done(self, trial: asyncio.Future[OnlineResponse]) -> None:
+        self._trial_running = False
+        error = None if trial.cancelled() else trial.exception()
+        if error is None and not trial.cancelled():
+            self._failure = None
+        elif isinstance(error, OnlineStoreUnavailable):
+            self._failure, self._failed_at = error, time.monotonic()
+        else:
+            # Any other error is the request's own (a bad key type): the store answered.
+            self._failure = None
 
     async def _read_views(
         self,

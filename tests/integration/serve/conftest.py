@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -272,9 +274,41 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None:
+            self.thaw()
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections, nothing ever answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after :meth:`freeze` (harmless otherwise)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+
+def server_seconds(url: str, endpoint: str) -> tuple[int, float]:
+    """(requests, total seconds) the server itself measured for ``endpoint``.
+
+    Read from the ``parity_request_latency_seconds`` histogram: the time between the
+    request reaching the app and its answer, free of the test client's own scheduling
+    delays, so timing assertions stay meaningful on a loaded machine.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    count, total = 0, 0.0
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.labels.get("endpoint") != endpoint:
+                continue
+            if sample.name == "parity_request_latency_seconds_count":
+                count += int(sample.value)
+            elif sample.name == "parity_request_latency_seconds_sum":
+                total += sample.value
+    return count, total
 
 
 @pytest.fixture
