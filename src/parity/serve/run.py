@@ -3,8 +3,8 @@
 Worker processes import :func:`parity.serve.app.app_from_environment`, which opens the
 repository named by ``PARITY_REPO``; with several workers the Prometheus metrics of all
 of them are aggregated through ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary folder).
-SIGINT/SIGTERM shut down gracefully: in-flight requests finish and the request log is
-flushed.
+SIGINT/SIGTERM shut down gracefully: in-flight requests finish, idle keep-alive
+connections are drained (:mod:`parity.serve.draining`) and the request log is flushed.
 
 Example:
     >>> run_server("my_repo", port=6566)  # doctest: +SKIP
@@ -89,6 +89,8 @@ def run_server(
     """Serve the repository until interrupted (blocks)."""
     import uvicorn
 
+    from parity.serve.draining import DrainingHttpToolsProtocol
+
     repo = Path(repo_path).resolve()
     config, workers = server_settings(repo, **overrides)
     os.environ[REPO_ENV] = str(repo)
@@ -104,7 +106,7 @@ def run_server(
             port=config.port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            http=DrainingHttpToolsProtocol,
             ssl_certfile=config.tls_certfile,
             ssl_keyfile=config.tls_keyfile,
             access_log=config.access_log,
