@@ -297,6 +297,17 @@ class LabelsMissing(RetrainError, Transient):
     """The label source has no rows yet for the requested window; retry when labels arrive."""
 
 
+class SourceUnreadable(ParityError, Terminal):
+    """A source file or offline table exists but cannot be read: a corrupt Parquet file,
+    a Delta log with a missing commit. An operator must repair or restore it; nothing
+    was written by the operation that met it.
+
+    Example:
+        >>> str(SourceUnreadable("data/txns: commit 3 is missing"))
+        'data/txns: commit 3 is missing'
+    """
+
+
 PUBLIC_ERRORS: dict[str, type[ParityError]] = {
     cls.__name__: cls
     for cls in (
@@ -339,6 +350,7 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         OfflineAppendStalled,
         SyncFailed,
         StreamDependencyDown,
+        SourceUnreadable,
     )
 }
 """Every public error class of this module by name: how a client turns the ``type`` of

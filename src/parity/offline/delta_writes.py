@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from parity.errors import NaiveTimestampError, SchemaMismatch
 from parity.offline.base import ViewReadSpec
 from parity.offline.entity_frame import frame_to_arrow
-from parity.offline.source_scan import castable
+from parity.offline.source_scan import castable, read_delta
 from parity.offline.writes import RowsInput, WriteReport
 from parity.types import require_utc
 
@@ -184,7 +184,9 @@ def open_delta(path: str) -> DeltaTable | None:
     """
     from deltalake import DeltaTable
 
-    return DeltaTable(path) if DeltaTable.is_deltatable(path) else None
+    if not DeltaTable.is_deltatable(path):
+        return None
+    return read_delta(path)
 
 
 def committed_versions(

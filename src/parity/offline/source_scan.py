@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parity.errors import SchemaMismatch, did_you_mean
+from parity.errors import SchemaMismatch, SourceUnreadable, did_you_mean
 from parity.offline.base import ViewReadSpec
 from parity.offline.entity_frame import check_timestamp_column, same_family
 from parity.types import DType
@@ -35,6 +35,7 @@ from parity.types import DType
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from deltalake import DeltaTable
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,31 @@ def _parquet_files(path: str) -> tuple[str, ...]:
         f"Parquet source {path!r} does not exist or holds no .parquet files. Check the "
         "source path (relative paths resolve against the feature repository root)."
     )
+
+
+def read_delta(path: str, *, version: int | None = None, what: str = "") -> DeltaTable:
+    """The Delta table at ``path``; ``SourceUnreadable`` when its log is damaged (a commit
+    file missing or corrupt), instead of the Delta kernel's own error.
+
+    Example:
+        >>> read_delta("data/no_such_table")  # doctest: +SKIP
+        Traceback (most recent call last):
+        deltalake.exceptions.TableNotFoundError: ...
+    """
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    try:
+        return DeltaTable(path, version=version)
+    except TableNotFoundError:
+        raise
+    except (DeltaError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceUnreadable(
+            f"{what or 'Delta table'} at {path!r} cannot be read: {first}. Its _delta_log is "
+            "damaged (a commit file missing or corrupt): restore it from a backup, or "
+            "rebuild the table; nothing was written."
+        ) from exc
 
 
 def open_source(spec: ViewReadSpec) -> SourceScan:

@@ -61,7 +61,14 @@ from parity.push.ledger import (
     new_push_id,
     offline_transactions,
 )
-from parity.push.plan import ROW, PushPlan, PushTarget, resolve_push_plan, rows_to_table
+from parity.push.plan import (
+    ROW,
+    PushPlan,
+    PushTarget,
+    refuse_unknown_columns,
+    resolve_push_plan,
+    rows_to_table,
+)
 from parity.push.publish import publish_push, stream_feed
 from parity.push.request import PushRequest, PushResult, parse_push_request
 from parity.registry import RegistrySnapshot
@@ -137,6 +144,7 @@ class Pusher:
         *,
         to: str = "online_and_offline",
         push_id: str | None = None,
+        ignore_unknown_columns: bool = False,
     ) -> PushResult:
         """An in-process push (``FeatureStore.push``): the checks and idempotency of ``/push``.
 
@@ -154,6 +162,7 @@ class Pusher:
                 for row in rows
             ],
             "to": to,
+            "ignore_unknown_columns": ignore_unknown_columns,
         }
         if push_id is not None:
             body["push_id"] = push_id
@@ -172,6 +181,8 @@ class Pusher:
             '5f0c...'
         """
         settings = self.settings
+        if not request.ignore_unknown_columns:
+            refuse_unknown_columns(plan, request.rows)  # before anything is recorded
         feed = stream_feed(plan, settings.config.streams)
         if feed is not None:
             return publish_push(plan, request, feed, online=self.online, settings=settings, now=now)

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -91,7 +92,11 @@ def fingerprint(push_source: str, to: str, rows: Sequence[Mapping[str, Any]]) ->
         ...     "s", "online", [{"b": 2, "a": 1}])
         True
     """
-    body = orjson.dumps([push_source, to, list(rows)], option=orjson.OPT_SORT_KEYS)
+    try:
+        body = orjson.dumps([push_source, to, list(rows)], option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # An integer past 64 bits (refused later, by name): the exact text instead.
+        body = json.dumps([push_source, to, list(rows)], sort_keys=True, default=str).encode()
     return int.from_bytes(hashlib.sha256(body).digest()[:8], "big") >> 1
 
 

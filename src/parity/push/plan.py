@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from parity.definitions import FeatureView, PushSource
-from parity.errors import BadRequest, PushSourceNotFound, did_you_mean
+from parity.errors import BadRequest, PushSourceNotFound, SchemaMismatch, did_you_mean
 from parity.offline.base import ViewReadSpec
 from parity.online.base import ViewTable
 from parity.online.entity_keys import check_key_value
@@ -145,19 +145,74 @@ def _column(name: str, values: list[Any], kind: str | None) -> pa.Array:
         return pa.array(decoded, pa.binary())
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Mixed JSON types: as text, so validation casts each value and names the bad ones.
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        # Mixed JSON types, or integers past 64 bits: as text, so validation casts each
+        # value and names the bad ones (a rejected row, never a 500).
         return pa.array(
-            [
-                None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
-                for v in values
-            ],
+            [None if v is None else v if isinstance(v, str) else _as_text(v) for v in values],
             pa.string(),
         )
 
 
+def _columns(plan: PushPlan) -> tuple[dict[str, str], set[str]]:
+    """Canonical column -> dtype kind of every view column, and aggregation inputs."""
+    kinds: dict[str, str] = {EVENT_TIMESTAMP: "timestamp", CREATED_TIMESTAMP: "timestamp"}
+    inputs: set[str] = set()
+    for target in plan.targets:
+        for name, dtype in (*target.table.join_keys, *target.table.features):
+            kinds[name] = dtype.kind
+        inputs.update(aggregation.column for aggregation in target.view.aggregations)
+    return kinds, inputs
+
+
+def _names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return list(names)
+
+
+def unknown_columns(plan: PushPlan, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The pushed columns no view of the push source reads, in order of appearance.
+
+    Example:
+        >>> unknown_columns(plan, [{"user_id": 1, "amout": 2.0}])  # doctest: +SKIP
+        ['amout']
+    """
+    kinds, inputs = _columns(plan)
+    return [raw for raw in _names(rows) if plan.renames.get(raw, raw) not in kinds.keys() | inputs]
+
+
+def refuse_unknown_columns(plan: PushPlan, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``SchemaMismatch`` (422) naming every column no view reads, with "did you mean":
+    a misspelt feature must not be dropped silently.
+
+    Example:
+        >>> refuse_unknown_columns(plan, [{"user_id": 1}])  # doctest: +SKIP
+    """
+    unknown = unknown_columns(plan, rows)
+    if not unknown:
+        return
+    kinds, inputs = _columns(plan)
+    known = sorted({*plan.renames, *kinds, *inputs} - set(plan.renames.values()))
+    hints = "".join(did_you_mean(name, known) for name in unknown)
+    raise SchemaMismatch(
+        f"/push to {plan.source.name!r}: unknown column(s) {', '.join(map(repr, unknown))}; "
+        f"no view it feeds reads them.{hints} Columns: {', '.join(known)}. Remove them, or "
+        'send "ignore_unknown_columns": true to drop them.'
+    )
+
+
+def _as_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer past 64 bits
+        return str(value)
+
+
 def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> pa.Table:
-    """The pushed rows as an Arrow table in canonical column names, plus a row number.
+    """The pushed rows as an Arrow table in canonical column names, plus a row number;
+    columns no view reads are left out (:func:`refuse_unknown_columns` runs first).
 
     Example:
         >>> rows_to_table(plan, [{"user_id": 1}], now=now).column_names  # doctest: +SKIP
@@ -165,11 +220,9 @@ def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: dat
     """
     import pyarrow as pa
 
-    kinds: dict[str, str] = {EVENT_TIMESTAMP: "timestamp", CREATED_TIMESTAMP: "timestamp"}
+    kinds, inputs = _columns(plan)
     keys: dict[str, DType] = {}
     for target in plan.targets:
-        for name, dtype in (*target.table.join_keys, *target.table.features):
-            kinds[name] = dtype.kind
         keys.update(target.table.join_keys)
     renamed = {raw: plan.renames.get(raw, raw) for row in rows for raw in row}
     for index, row in enumerate(rows):
@@ -178,11 +231,7 @@ def rows_to_table(plan: PushPlan, rows: Sequence[Mapping[str, Any]], *, now: dat
             if key_type is not None:
                 # The same typed key rule as reads: no coercion of true, "0x10" or 5.0.
                 check_key_value(raw, key_type, value, where=f"/push row {index}")
-    names: list[str] = []
-    for row in rows:
-        for key in row:
-            if key not in names:
-                names.append(key)
+    names = [raw for raw in _names(rows) if plan.renames.get(raw, raw) in kinds.keys() | inputs]
     columns: dict[str, pa.Array] = {}
     for raw in names:
         name = plan.renames.get(raw, raw)

@@ -31,6 +31,7 @@ _KEYS = frozenset(
         "push_id",
         "allow_registry_cache",
         "transform_on_write",
+        "ignore_unknown_columns",
     }
 )
 
@@ -48,6 +49,8 @@ class PushRequest:
     rows: list[dict[str, Any]]
     to: PushMode
     push_id: str | None = None
+    # Drop columns no view reads instead of refusing the push (422).
+    ignore_unknown_columns: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,4 +193,13 @@ def parse_push_request(data: Mapping[str, Any], *, max_rows: int) -> PushRequest
             "(server.max_push_rows). Split the push."
         )
     push_id = data.get("push_id")
-    return PushRequest(name, rows, to, None if push_id is None else check_push_id(push_id))
+    ignore = data.get("ignore_unknown_columns", False)
+    if not isinstance(ignore, bool):
+        raise BadRequest(f'/push: "ignore_unknown_columns" must be true or false, got {ignore!r}.')
+    return PushRequest(
+        name,
+        rows,
+        to,
+        None if push_id is None else check_push_id(push_id),
+        ignore_unknown_columns=ignore,
+    )

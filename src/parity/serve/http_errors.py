@@ -33,6 +33,7 @@ from parity.errors import (
     SchemaMismatch,
     ServiceNotServable,
     ServingBlocked,
+    SourceUnreadable,
     StreamDependencyDown,
     SyncFailed,
     Unauthenticated,
@@ -56,6 +57,9 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ServiceNotServable, 503),
     (RegistryUnreachable, 503),
     (StreamDependencyDown, 503),
+    # A damaged offline table (a missing Delta commit): nothing was written, and a retry
+    # with the same push_id applies the push exactly once after an operator repaired it.
+    (SourceUnreadable, 503),
     (ConfigError, 500),
     # A sync run's failure outside parity (source files, disk): the server's fault, logged.
     (SyncFailed, 500),

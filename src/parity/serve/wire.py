@@ -22,6 +22,8 @@ Example:
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +84,9 @@ class FeatureRequest:
     now: datetime | None
 
 
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
 def loads_object(body: bytes, *, endpoint: str) -> dict[str, Any]:
     """``body`` as a JSON object, or :class:`BadRequest` naming the problem.
 
@@ -95,6 +100,11 @@ def loads_object(body: bytes, *, endpoint: str) -> dict[str, Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"{endpoint}: the request body is not valid JSON ({exc}).") from None
+    if _LONG_NUMBER.search(body) is not None:
+        # orjson reads an integer past 64 bits as a float, silently rounded (-2**63 - 1
+        # would be stored as -2**63): read such bodies exactly, so the value is refused
+        # by name instead. Bodies without a 19-digit number never pay for it.
+        data = json.loads(body)
     if not isinstance(data, dict):
         raise BadRequest(f"{endpoint}: expected a JSON object, got a JSON {type(data).__name__}.")
     return data
