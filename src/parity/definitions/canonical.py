@@ -11,11 +11,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from parity.errors import DefinitionError
 
@@ -65,3 +66,38 @@ def check_text(value: object, *, what: str) -> str:
     if not isinstance(value, str):
         raise DefinitionError(f"{what}: expected a string, got {value!r}.")
     return value
+
+
+_Spec = TypeVar("_Spec")
+
+
+def spec_reader(
+    read: Callable[[type[_Spec], Mapping[str, Any]], _Spec],
+) -> Callable[[type[_Spec], Mapping[str, Any]], _Spec]:
+    """Wrap a ``from_dict``: a malformed spec (a missing key, a value of the wrong type)
+    raises ``DefinitionError`` naming the kind, never a bare ``KeyError``/``TypeError``.
+
+    Example:
+        >>> from parity.definitions import Entity
+        >>> try:
+        ...     Entity.from_dict({"name": "user"})
+        ... except DefinitionError as exc:
+        ...     print(str(exc).split(":")[0])
+        Entity spec 'user' is malformed
+    """
+
+    @functools.wraps(read)
+    def reader(cls: type[_Spec], data: Mapping[str, Any]) -> _Spec:
+        try:
+            return read(cls, data)
+        except DefinitionError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            name = data.get("name") if isinstance(data, Mapping) else None
+            what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise DefinitionError(
+                f"{cls.__name__} spec {name!r} is malformed: {what}. Specs are written by "
+                "parity apply; re-apply the definitions instead of editing stored specs."
+            ) from exc
+
+    return reader

@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-from parity.definitions.canonical import check_name, check_tags, check_text, fingerprint
+from parity.definitions.canonical import (
+    check_name,
+    check_tags,
+    check_text,
+    fingerprint,
+    spec_reader,
+)
 from parity.definitions.field import Field
 from parity.errors import DefinitionError
 
@@ -89,6 +95,7 @@ class Entity:
         }
 
     @classmethod
+    @spec_reader
     def from_dict(cls, data: Mapping[str, Any]) -> Entity:
         """Rebuild an entity from :meth:`to_dict` output."""
         return cls(

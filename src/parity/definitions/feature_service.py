@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-from parity.definitions.canonical import check_name, check_tags, check_text, fingerprint
+from parity.definitions.canonical import (
+    check_name,
+    check_tags,
+    check_text,
+    fingerprint,
+    spec_reader,
+)
 from parity.definitions.feature_view import FeatureSelection, FeatureView
 from parity.definitions.field import Field
 from parity.definitions.row_transform import RowTransform, TransformSpec
@@ -182,6 +188,7 @@ class FeatureService:
         return data
 
     @classmethod
+    @spec_reader
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureService:
         """Rebuild a service from :meth:`to_dict` output."""
         return cls(

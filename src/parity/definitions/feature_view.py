@@ -22,7 +22,13 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from parity.definitions.canonical import check_name, check_tags, check_text, fingerprint
+from parity.definitions.canonical import (
+    check_name,
+    check_tags,
+    check_text,
+    fingerprint,
+    spec_reader,
+)
 from parity.definitions.entity import Entity
 from parity.definitions.field import Field
 from parity.definitions.source import (
@@ -254,6 +260,7 @@ class FeatureView:
         }
 
     @classmethod
+    @spec_reader
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureView:
         """Rebuild a view from :meth:`to_dict` output (entities carry their keys)."""
         freshness = data.get("freshness")

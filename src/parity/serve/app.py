@@ -54,7 +54,7 @@ from parity.push.request import PushRequest, PushResult, parse_push_request
 from parity.registry import RegistrySnapshot
 from parity.retrieval.reading import VectorReader, probe_online_store
 from parity.retrieval.resolve import ServingPlan
-from parity.serve import catalog
+from parity.serve import catalog, openapi
 from parity.serve.auth import LOCAL, ApiKeys, Principal, presented_key
 from parity.serve.config import Scope, ServerConfig
 from parity.serve.http_errors import error_body, status_for
@@ -117,6 +117,7 @@ class FeatureServer:
             settings=store.config.monitoring.serving,
         )
         self._observers: dict[int, tuple[ServingPlan, str, tuple[Any, ...]]] = {}
+        self._openapi: bytes | None = None
         self._probe = ViewTable.build(
             store.project,
             "parity_ready_probe",
@@ -136,6 +137,11 @@ class FeatureServer:
                     "/predict", self._wrap("/predict", Scope.READ, self.predict), methods=["POST"]
                 ),
                 Route("/health", self._wrap("/health", None, self.health), methods=["GET"]),
+                Route(
+                    "/openapi.json",
+                    self._wrap("/openapi.json", None, self.openapi),
+                    methods=["GET"],
+                ),
                 Route("/ready", self._wrap("/ready", None, self.ready), methods=["GET"]),
                 Route(
                     "/metrics",
@@ -551,6 +557,15 @@ class FeatureServer:
             )
         return Response(dumps(scored.body), media_type=JSON)
 
+    async def openapi(self, request: Request, principal: Principal) -> Response:
+        """The OpenAPI 3.1 document of the whole API, the web UI's JSON API (``/api``,
+        :mod:`parity.serve.catalog_api`) merged in (:mod:`parity.serve.openapi`); no key."""
+        if self._openapi is None:
+            from parity.serve.catalog_api import openapi_document
+
+            self._openapi = dumps(openapi.document(extra=openapi_document()))
+        return Response(self._openapi, media_type=JSON)
+
     async def health(self, request: Request, principal: Principal) -> Response:
         """Liveness: the process answers."""
         return Response(b'{"status":"ok"}', media_type=JSON)
@@ -649,7 +664,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
             "type": "NotFound",
             "message": f"No endpoint {request.url.path}. Endpoints: /get-online-features, "
             "/push, /predict, /health, /ready, /metrics, /registry/views, /registry/services, "
-            "/ui (web UI), /api (its JSON API, in /openapi.json).",
+            "/openapi.json, /ui (web UI), /api (its JSON API, in /openapi.json).",
         }
     }
     return Response(dumps(body), 404, media_type=JSON)

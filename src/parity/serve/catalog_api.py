@@ -328,7 +328,8 @@ class CatalogApi:
         }
 
     def routes(self) -> list[Route]:
-        """One Starlette route per endpoint, plus ``GET /openapi.json``."""
+        """One Starlette route per endpoint (``GET /openapi.json``, with these routes in it,
+        is the feature server's: :mod:`parity.serve.openapi`)."""
         handlers = self._handlers()
         routes = []
         for e in ENDPOINTS:
@@ -338,12 +339,7 @@ class CatalogApi:
             routes.append(
                 Route(e.path, self._wrap(e, handlers[(e.method, e.path)]), methods=["GET"])
             )
-        document = dumps(openapi_document())
-
-        async def openapi(request: Request) -> Response:
-            return Response(document, media_type=JSON)
-
-        routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+        # GET /openapi.json is the feature server's one document, these routes merged in.
         return routes
 
     def _wrap(

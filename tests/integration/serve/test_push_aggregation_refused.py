@@ -77,10 +77,10 @@ user_spend = FeatureView(
 """
 EVENT = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0).isoformat()
 ROWS: list[dict[str, Any]] = [
-    {"user_id": 1, "amount": 10.5, "txn_count": 1, "event_timestamp": EVENT},
-    {"user_id": 2, "amount": 20.0, "txn_count": 2, "event_timestamp": EVENT},
+    {"user_id": 1, "amount": 10.5, "event_timestamp": EVENT},
+    {"user_id": 2, "amount": 20.0, "event_timestamp": EVENT},
     # would be quarantined by user_live (amount < 0) if the push were applied
-    {"user_id": 3, "amount": -1.0, "txn_count": 3, "event_timestamp": EVENT},
+    {"user_id": 3, "amount": -1.0, "event_timestamp": EVENT},
 ]
 
 
