@@ -20,6 +20,7 @@ from parity.registry.base import (
     RegistrySnapshot,
     ServicePin,
     SyncRecord,
+    SyncSchedule,
     VersionRecord,
     VersionState,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "RegistrySnapshot",
     "ServicePin",
     "SyncRecord",
+    "SyncSchedule",
     "VersionRecord",
     "VersionState",
     "open_registry",

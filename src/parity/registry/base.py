@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from parity.registry.records import (
@@ -24,6 +25,7 @@ from parity.registry.records import (
     RegistrySnapshot,
     ServicePin,
     SyncRecord,
+    SyncSchedule,
     VersionRecord,
     VersionState,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "RegistrySnapshot",
     "ServicePin",
     "SyncRecord",
+    "SyncSchedule",
     "VersionRecord",
     "VersionState",
 ]
@@ -117,6 +120,28 @@ class Registry(ABC):
         self, project: str, view: str, view_version: int | None = None, *, limit: int = 100
     ) -> list[SyncRecord]:
         """Sync runs of a view (optionally one version), newest first."""
+
+    @abstractmethod
+    def claim_sync(
+        self, project: str, view: str, version: int, *, holder: str, now: datetime, lease: float
+    ) -> SyncSchedule | None:
+        """Take the sync lease of one view version for ``lease`` seconds from ``now``, if
+        it is free, expired or ``holder``'s; return its schedule as it was (None: another
+        scheduler holds it). Atomic across processes (the lock an apply takes)."""
+
+    @abstractmethod
+    def renew_sync(
+        self, project: str, view: str, version: int, *, holder: str, until: datetime
+    ) -> bool:
+        """Extend ``holder``'s lease to ``until``; False if it lost the lease."""
+
+    @abstractmethod
+    def release_sync(self, project: str, schedule: SyncSchedule, *, holder: str) -> bool:
+        """Store the new schedule and free the lease; False if ``holder`` lost it."""
+
+    @abstractmethod
+    def sync_schedules(self, project: str) -> list[SyncSchedule]:
+        """Every view version's schedule (next due time, decision, lease)."""
 
     @abstractmethod
     def close(self) -> None:

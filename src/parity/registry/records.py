@@ -126,6 +126,31 @@ class SyncRecord:
 
 
 @dataclass(frozen=True)
+class SyncSchedule:
+    """The scheduler's state of one view version: when its next sync is due, why, and who
+    holds its lease (one scheduled run per view version at a time, across every copy).
+
+    ``holder``/``lease_expires_at``: the scheduler running it now (None: nobody); a lease
+    that expired belongs to a copy that died and may be taken over. ``missed_refreshes``:
+    how many whole intervals went by without a run, counted since the first schedule.
+    ``decision``: the policy's explanation of ``next_due_at`` (mode, interval, inputs).
+
+    Example:
+        >>> SyncSchedule("user_stats", 1).missed_refreshes
+        0
+    """
+
+    view: str
+    view_version: int
+    next_due_at: datetime | None = None
+    last_run_at: datetime | None = None
+    missed_refreshes: int = 0
+    holder: str | None = None
+    lease_expires_at: datetime | None = None
+    decision: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RegistrySnapshot:
     """Everything the registry holds for one project, read in one transaction.
 

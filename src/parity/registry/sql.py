@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from parity.errors import (
     RegistryUnreachable,
     did_you_mean,
 )
+from parity.registry import schedule_sql
 from parity.registry.base import (
     TRANSITIONS,
     Actor,
@@ -39,6 +40,7 @@ from parity.registry.base import (
     RegistrySnapshot,
     ServicePin,
     SyncRecord,
+    SyncSchedule,
     VersionRecord,
     VersionState,
 )
@@ -606,6 +608,38 @@ class SqlRegistry(Registry):
                 )
                 for row in conn.execute(query).mappings()
             ]
+
+    # --- the sync scheduler's schedules and leases (registry/schedule_sql.py) --------------
+
+    def claim_sync(
+        self, project: str, view: str, version: int, *, holder: str, now: datetime, lease: float
+    ) -> SyncSchedule | None:
+        until = now + timedelta(seconds=lease)
+        with self._transaction() as conn:
+            return schedule_sql.claim(
+                conn,
+                project,
+                view,
+                version,
+                holder=holder,
+                now=now,
+                lease_until=until,
+                is_postgres=self._is_postgres,
+            )
+
+    def renew_sync(
+        self, project: str, view: str, version: int, *, holder: str, until: datetime
+    ) -> bool:
+        with self._transaction() as conn:
+            return schedule_sql.renew(conn, project, view, version, holder=holder, until=until)
+
+    def release_sync(self, project: str, schedule: SyncSchedule, *, holder: str) -> bool:
+        with self._transaction() as conn:
+            return schedule_sql.release(conn, project, schedule, holder=holder)
+
+    def sync_schedules(self, project: str) -> list[SyncSchedule]:
+        with self._transaction() as conn:
+            return schedule_sql.read_all(conn, project)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -105,3 +105,19 @@ sync_runs = Table(
     Column("details", JSON, nullable=False),
     PrimaryKeyConstraint("project", "run_id"),
 )
+
+sync_schedules = Table(
+    "parity_sync_schedules",
+    metadata,
+    Column("project", String(128), nullable=False),
+    Column("view", String(128), nullable=False),
+    Column("view_version", Integer, nullable=False),
+    Column("next_due_at", DateTime(timezone=True), nullable=True),
+    Column("last_run_at", DateTime(timezone=True), nullable=True),
+    Column("missed_refreshes", Integer, nullable=False),
+    # The lease: the scheduler copy running this view version now, until when.
+    Column("holder", String(256), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("decision", JSON, nullable=False),
+    PrimaryKeyConstraint("project", "view", "view_version"),
+)
