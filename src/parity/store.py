@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ from parity.definitions import (
     FeatureView,
     RepoContents,
     load_repo,
+    parse_versioned_name,
 )
 from parity.definitions.repo import Definition
 from parity.errors import ParityError
@@ -48,6 +51,7 @@ from parity.registry import (
     Registry,
     RegistrySnapshot,
     ServicePin,
+    SyncSchedule,
     VersionRecord,
     open_registry,
     plan_apply,
@@ -69,6 +73,7 @@ from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.lifecycle import Lifecycle
 from parity.sync.report import SyncReport
 from parity.sync.run import Progress
+from parity.sync.scheduler import SyncScheduler
 from parity.sync.targets import sync_targets
 from parity.types import require_utc
 
@@ -655,6 +660,42 @@ class FeatureStore:
             )
             for name, version in sync_targets(self.snapshot(), views)
         ]
+
+    def sync_scheduler(
+        self, *, holder: str | None = None, clock: Callable[[], datetime] | None = None
+    ) -> SyncScheduler:
+        """The sync scheduler of this repository (``parity scheduler``), leasing view versions
+        as ``holder`` (default: host and process id); ``clock`` defaults to the wall clock.
+
+        Example:
+            >>> [run.outcome for run in store.sync_scheduler().tick()]  # doctest: +SKIP
+            ['succeeded']
+        """
+        now = clock if clock is not None else partial(datetime.now, UTC)
+
+        def run(view: str, version: int, at: datetime) -> SyncReport:
+            return self.sync_controller.materialize_incremental(view, version, end=at, now=at)
+
+        return SyncScheduler(
+            project=self.project,
+            registry=self.registry,
+            run=run,
+            config=self.config.sync.schedule,
+            holder=holder or f"{socket.gethostname()}:{os.getpid()}",
+            clock=now,
+        )
+
+    def sync_schedules(self, views: Sequence[str] | None = None) -> list[SyncSchedule]:
+        """The scheduler's state per view version (next due time, why, missed refreshes,
+        lease), for ``views`` (names; default all).
+
+        Example:
+            >>> [s.decision["reason"] for s in store.sync_schedules()]  # doctest: +SKIP
+            ['fixed: every 900s (parity.yaml sync.schedule)']
+        """
+        rows = self.registry.sync_schedules(self.project)
+        wanted = None if views is None else {parse_versioned_name(v)[0] for v in views}
+        return [s for s in rows if wanted is None or s.view in wanted]
 
     def materialize_incremental(
         self,
