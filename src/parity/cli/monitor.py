@@ -25,6 +25,7 @@ from parity.monitor import (
     FreshnessStatus,
 )
 from parity.monitor.monitoring import drift_observations
+from parity.registry import SyncSchedule
 from parity.store import FeatureStore
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -104,18 +105,55 @@ def status(
     """Freshness of every live view version: lag, stale entities, missed refreshes, sync delay."""
     with FeatureStore(ctx.obj) as store:
         reports = store.monitoring.freshness(view)
+        schedules = store.sync_schedules(view)
         alerts: list[dict[str, Any]] = []
         if alert:
             observations = [o for r in reports for o in r.observations()]
             alerts = _alert_dicts(store.monitoring.alert(observations))
     if as_json:
-        print_json({"freshness": [r.to_dict() for r in reports], "alerts": alerts})
+        print_json(
+            {
+                "freshness": [r.to_dict() for r in reports],
+                "schedules": [_schedule_dict(s) for s in schedules],
+                "alerts": alerts,
+            }
+        )
         return
     if not reports:
         console.print("No live online view versions.")
         return
     render_freshness(reports)
+    render_schedules(schedules)
     render_alerts(alerts)
+
+
+def _schedule_dict(schedule: SyncSchedule) -> dict[str, Any]:
+    return {
+        "view_version": f"{schedule.view}@v{schedule.view_version}",
+        "next_due_at": None if schedule.next_due_at is None else schedule.next_due_at.isoformat(),
+        "last_run_at": None if schedule.last_run_at is None else schedule.last_run_at.isoformat(),
+        "missed_refreshes": schedule.missed_refreshes,
+        "holder": schedule.holder,
+        "decision": dict(schedule.decision),
+    }
+
+
+def render_schedules(schedules: list[SyncSchedule]) -> None:
+    """The scheduler's next sync per view version, and why it is then."""
+    if not schedules:
+        return
+    table = Table(title="Scheduled syncs (parity scheduler)")
+    for column in ("view version", "next sync", "missed", "running on", "why"):
+        table.add_column(column, no_wrap=column != "why")
+    for s in schedules:
+        table.add_row(
+            f"{s.view}@v{s.view_version}",
+            "-" if s.next_due_at is None else s.next_due_at.isoformat(timespec="seconds"),
+            str(s.missed_refreshes),
+            s.holder or "-",
+            str(s.decision.get("reason", "-")),
+        )
+    print_table(table)
 
 
 def drift(

@@ -7,6 +7,7 @@ Airflow or Prefect call the same commands, one task per step, with one ``--run-i
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -245,15 +246,47 @@ def scheduler(
             "(default), or on schedules only.",
         ),
     ] = True,
+    syncs: Annotated[
+        bool,
+        typer.Option(
+            "--syncs/--no-syncs",
+            help="Run each view version's due syncs (sync.schedule in parity.yaml, or the "
+            "view's freshness.refresh_every) at the start of every pass.",
+        ),
+    ] = True,
+    retrain: Annotated[
+        bool, typer.Option("--retrain/--no-retrain", help="Evaluate retraining triggers.")
+    ] = True,
 ) -> None:
-    """Run the retraining loop: evaluate every model's triggers, retrain when due."""
+    """Run the scheduled work: due syncs per view version, then retraining triggers."""
+    passes = 1 if once else iterations
     with _store(ctx) as store:
-        _retraining(store).schedule(
-            iterations=1 if once else iterations,
-            interval_seconds=interval,
-            monitor_evidence=monitor_evidence,
-            on_tick=lambda t: console.print(f"{t.at.isoformat()} {t.outcomes}"),
-        )
+        sync_scheduler = store.sync_scheduler() if syncs else None
+
+        def sync_pass() -> None:
+            if sync_scheduler is None:
+                return
+            for run in sync_scheduler.tick():
+                if run.outcome != "not due":
+                    missed = f", {run.missed_refreshes} missed" if run.missed_refreshes else ""
+                    due = run.next_due_at.isoformat() if run.next_due_at else "-"
+                    console.print(f"sync {run.ref}: {run.outcome} (next {due}{missed})")
+
+        if retrain:
+            _retraining(store).schedule(
+                iterations=passes,
+                interval_seconds=interval,
+                monitor_evidence=monitor_evidence,
+                on_tick=lambda t: console.print(f"{t.at.isoformat()} {t.outcomes}"),
+                before_tick=sync_pass,
+            )
+            return
+        count = 0
+        while passes is None or count < passes:
+            if count:
+                time.sleep(interval)
+            sync_pass()
+            count += 1
 
 
 def register(root: typer.Typer) -> None:

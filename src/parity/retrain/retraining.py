@@ -235,10 +235,12 @@ class Retraining:
         interval_seconds: float = 60.0,
         monitor_evidence: bool = True,
         on_tick: Callable[[Tick], None] | None = None,
+        before_tick: Callable[[], object] | None = None,
     ) -> list[Tick]:
         """Run the loop: every ``interval_seconds``, evaluate every model's triggers and
         retrain when due (``iterations`` passes; None: forever). Without
-        ``monitor_evidence`` it decides on schedules only.
+        ``monitor_evidence`` it decides on schedules only. ``before_tick`` runs at the start
+        of every pass (the sync scheduler's tick, in ``parity scheduler``).
 
         Example:
             >>> Retraining(store.retraining).schedule(iterations=1)  # doctest: +SKIP
@@ -251,4 +253,5 @@ class Retraining:
             interval_seconds=interval_seconds,
             evidence=None if monitor_evidence else no_evidence,
             on_tick=on_tick,
+            before_tick=before_tick,
         )

@@ -124,8 +124,11 @@ def run_scheduler(
     sleep: Callable[[float], None] = time.sleep,
     evidence: EvidenceProvider | None = None,
     on_tick: Callable[[Tick], None] | None = None,
+    before_tick: Callable[[], object] | None = None,
 ) -> list[Tick]:
     """Tick every ``interval_seconds``; ``iterations`` bounds the loop (None: forever).
+    ``before_tick``: other scheduled work run at the start of every pass (``parity
+    scheduler`` passes the sync scheduler's tick).
 
     Example:
         >>> run_scheduler(store.retraining, iterations=1, evidence=no_evidence)  # doctest: +SKIP
@@ -136,6 +139,8 @@ def run_scheduler(
     while iterations is None or count < iterations:
         if count:
             sleep(interval_seconds)
+        if before_tick is not None:
+            before_tick()
         try:
             result = tick(features, clock=clock, evidence=evidence, backlog=backlog)
         except sa.exc.OperationalError as exc:  # the registry database is locked or down
