@@ -105,7 +105,7 @@ def test_monitoring_commands_json_shapes(repo: Path) -> None:
     code, stdout, _ = invoke(repo, "status", "--json")
     assert code == 0
     status = json.loads(stdout)
-    assert set(status) == {"freshness", "alerts"} and status["alerts"] == []
+    assert set(status) == {"freshness", "schedules", "alerts"} and status["alerts"] == []
     assert [r["view"] for r in status["freshness"]] == ["stats"]
     code, stdout, _ = invoke(repo, "unblock", "stats@v1", "--json")
     assert code == 0
