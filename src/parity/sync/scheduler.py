@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from parity.errors import ParityError
 from parity.registry import ObjectKind, Registry, RegistrySnapshot, SyncSchedule
 from parity.sync.config import ScheduleConfig, SyncPolicy
 from parity.sync.report import SyncReport
@@ -161,8 +162,16 @@ class SyncScheduler:
             return self._skipped(claimed, "not due")
         started = self._clock()
         missed = self._missed(claimed, started)
-        with self._renewing(view, version, lease):
-            report = self._run(view, version, started)
+        try:
+            with self._renewing(view, version, lease):
+                outcome = self._run(view, version, started).outcome.value
+        except ParityError as exc:  # recorded (and alerted) by the controller: carry on
+            logger.error("%s@v%d: scheduled sync failed: %s", view, version, exc)
+            outcome = f"failed: {type(exc).__name__}"
+        except BaseException:
+            # Not parity's: free the lease as it was (still due) and let the error out.
+            self._registry.release_sync(self._project, claimed, holder=self._holder)
+            raise
         now = self._clock()
         history = self._registry.sync_records(
             self._project, view, version, limit=self._history_runs
@@ -171,7 +180,7 @@ class SyncScheduler:
         details = {
             **decision.to_dict(),
             "missed_refreshes": missed,
-            "last_outcome": report.outcome.value,
+            "last_outcome": outcome,
         }
         schedule = replace(
             claimed,
@@ -188,7 +197,7 @@ class SyncScheduler:
         return ScheduledRun(
             view,
             version,
-            report.outcome.value,
+            outcome,
             decision.next_due_at,
             schedule.missed_refreshes,
             details,

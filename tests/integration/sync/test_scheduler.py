@@ -164,3 +164,20 @@ def test_the_scheduler_command_syncs_and_status_says_why_the_next_sync_is_then(
     assert schedule["decision"]["mode"] == "adaptive"
     assert schedule["decision"]["interval_seconds"] == 120
     assert "no measured change rate yet" in schedule["decision"]["reason"]
+
+
+def test_a_failing_scheduled_sync_frees_its_lease_and_is_retried_on_schedule(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    root = _repo(tmp_path, request, "sqlite", {"views": {"user_profile": {"every_seconds": 600}}})
+    (root / "data" / "user_profile.parquet").write_bytes(b"not parquet")  # a corrupt source
+    clock = Clock(END)
+    with FeatureStore(root) as store:
+        scheduler = store.sync_scheduler(holder="a", clock=clock)
+        runs = {run.ref: run for run in scheduler.tick()}
+        assert runs["user_profile@v1"].outcome == "failed: SyncFailed"
+        assert runs["user_transaction_stats@v1"].outcome == "succeeded"  # the others go on
+        (profile,) = store.sync_schedules(["user_profile"])
+        assert profile.holder is None
+        assert profile.next_due_at == END + timedelta(minutes=10)
+        assert profile.decision["last_outcome"] == "failed: SyncFailed"
