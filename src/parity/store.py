@@ -230,6 +230,7 @@ class FeatureStore:
                 chunk_rows=cfg.chunk_rows,
             ),
             observer=self.quality_monitor,
+            online_config=self.config.online_store,
         )
 
     @cached_property

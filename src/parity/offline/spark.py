@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +49,7 @@ from parity.offline.entity_frame import (
     frame_to_arrow,
     number_rows,
 )
+from parity.offline.partitions import PartitionedSourceRows, PartitionTask
 from parity.offline.saved_dataset import (
     DATA_FILE,
     ENTITIES_FILE,
@@ -60,7 +61,7 @@ from parity.offline.saved_dataset import (
     entity_fingerprint,
     load_saved_dataset,
 )
-from parity.offline.source_scan import SourceScan, open_source
+from parity.offline.source_scan import SourceScan, TableRead, open_source
 from parity.offline.spark_session import SparkOfflineConfig, prepare_session, start_session
 from parity.offline.writes import RowsInput, WriteReport
 from parity.storage import StorageLayout
@@ -255,7 +256,7 @@ class SparkRetrievalJob(RetrievalJob):
         return SavedDataset(name=name, path=target, lineage=lineage)
 
 
-class SparkOfflineEngine(OfflineEngine):
+class SparkOfflineEngine(OfflineEngine, PartitionedSourceRows):
     """The distributed offline engine: Spark over Parquet files and Delta tables.
 
     Pass ``session=`` to reuse a SparkSession you already have (it is not stopped by
@@ -489,6 +490,32 @@ class SparkOfflineEngine(OfflineEngine):
         )
         _check_parquet_unchanged(name, job.scans, lineage)
         return job
+
+    def map_source_partitions(
+        self,
+        spec: ViewReadSpec,
+        /,
+        *,
+        bounds: Mapping[str, datetime],
+        task: PartitionTask,
+    ) -> tuple[pa.Table, TableRead]:
+        """Run ``task`` on the executors, once per partition of the window's rows (all rows
+        of an entity in one partition, in read order); only the outputs are collected.
+
+        Example:
+            >>> outputs, read = engine.map_source_partitions(  # doctest: +SKIP
+            ...     spec, bounds={"end": t1}, task=publisher)
+        """
+        from parity.offline.spark_partitions import map_partitions
+
+        if spec.aggregations:
+            raise DefinitionError(
+                f"view {spec.ref}: aggregation views are computed at the sync instant, not "
+                "read partition by partition; materialize them through the local path."
+            )
+        scan = open_source(spec)
+        source = read_source(self.session, spec, scan)
+        return map_partitions(source, spec, bounds=bounds, task=task), scan.table_read
 
     def append(self, spec: ViewReadSpec, rows: RowsInput) -> WriteReport:
         """Append rows to the view's Delta table (parity's writer); invalid rows go to

@@ -37,21 +37,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parity.definitions import FeatureView
 from parity.errors import NaiveTimestampError, ParityError, SchemaMismatch, SyncFailed
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.offline.changes import source_rows_of_entities
+from parity.offline.partitions import PartitionedSourceRows
 from parity.online.base import OnlineStore, ViewTable
 from parity.registry import Actor, ObjectKind, Registry, SyncRecord, VersionState
 from parity.sync.consistency import compare_online_offline
+from parity.sync.distributed import DISTRIBUTED_SYNC_STEPS
 from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncFailure, SyncObserver
 from parity.sync.report import SyncOutcome, SyncReport, VersionValidation
 from parity.sync.run import PUBLISH_CHUNK_ROWS, Progress, SyncRun
 from parity.sync.steps import SYNC_STEPS
 from parity.sync.validate import CREATED_TIMESTAMP
 from parity.types import require_utc
+
+if TYPE_CHECKING:
+    from parity.backends import BackendConfig
 
 SYNC_ACTOR = Actor("parity-sync", {"host": socket.gethostname()})
 logger = logging.getLogger("parity.sync")
@@ -100,6 +105,7 @@ class SyncController:
         quarantine_root: Path,
         settings: SyncSettings = SyncSettings(),
         observer: SyncObserver = NO_OBSERVER,
+        online_config: BackendConfig | None = None,
     ) -> None:
         self.project = project
         self.registry = registry
@@ -110,6 +116,9 @@ class SyncController:
         self.settings = settings
         # Told of every published batch (the facade wires the monitor's quality checks).
         self.observer = observer
+        # With an engine that runs partition tasks (Spark) and the online store's config,
+        # runs publish from the engine's executors (parity.sync.distributed).
+        self.online_config = online_config
 
     # --- public --------------------------------------------------------------------------
 
@@ -192,7 +201,21 @@ class SyncController:
             future_tolerance=self.settings.future_tolerance,
             progress=progress,
             chunk_rows=self.settings.chunk_rows,
+            repo_root=self.repo_root,
         )
+
+    def _steps(self, run: SyncRun) -> tuple[Callable[[SyncRun], None], ...]:
+        """The local steps, or the engine's executors when it can run partition tasks
+        (aggregation views are computed at the sync instant, always locally)."""
+        if (
+            isinstance(self.engine, PartitionedSourceRows)
+            and self.online_config is not None
+            and not run.spec.aggregations
+        ):
+            run.partitions, run.online_config = self.engine, self.online_config
+            run.details["publish"] = "partitions"
+            return DISTRIBUTED_SYNC_STEPS
+        return SYNC_STEPS
 
     def _record(
         self,
@@ -286,11 +309,12 @@ class SyncController:
             },
         )
         run.published_version = self._published_version(run.view.name, run.version)
+        steps = self._steps(run)
         self._mark_interrupted(run, run_id)
         self._record(run, run_id, started, SyncOutcome.RUNNING)
         run.chunk_published = self._progress_recorder(run, run_id, started)
         try:
-            for step in SYNC_STEPS:
+            for step in steps:
                 clock = time.perf_counter()
                 step(run)
                 run.details["step_seconds"][step.__name__] = round(time.perf_counter() - clock, 6)

@@ -21,6 +21,8 @@ from parity.sync.validate import ValidationResult
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from parity.backends import BackendConfig
+    from parity.offline.partitions import PartitionedSourceRows
     from parity.offline.source_scan import TableRead
 
 # (phase, done, total): progress events for a progress bar.
@@ -62,10 +64,19 @@ class SyncRun:
     published_version: int | None = None
     retracted: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    # Set when the engine's executors publish (parity.sync.distributed): the engine, the
+    # online store's config (each partition opens its own connection), the repository
+    # root for relative paths, and the count of rows read (``rows`` is then a sample).
+    partitions: PartitionedSourceRows | None = None
+    online_config: BackendConfig | None = None
+    repo_root: Path | None = None
+    read_count: int | None = None
 
     @property
     def rows_read(self) -> int:
         """Rows read from the source."""
+        if self.read_count is not None:
+            return self.read_count
         return 0 if self.rows is None else int(self.rows.num_rows)
 
     def report_progress(self, phase: str, done: int, total: int) -> None:
