@@ -87,7 +87,8 @@ class PartitionPublisher:
         validation = validate_rows(
             self.view, rows, now=self.now, future_tolerance=self.future_tolerance
         )
-        latest = latest_per_entity(validation.valid, list(self.table.join_key_names))
+        keys = list(self.table.join_key_names)
+        latest = latest_per_entity(validation.valid, keys)
         written = skipped = 0
         if latest.num_rows:
             with open_online_store(self.online_config, repo_root=self.repo_root) as online:
@@ -102,7 +103,7 @@ class PartitionPublisher:
             rejected,
             _sample(rows, self.sample_rows, (EVENT_TIMESTAMP, CREATED_TIMESTAMP)),
             _sample(validation.valid, self.sample_rows, ()),
-            _sample(latest, self.sample_rows, (EVENT_TIMESTAMP,)),
+            _latest_sample(latest, validation.rejected, self.sample_rows, keys),
         )
         return pa.table(
             [*([c] for c in counts), *([_ipc(t)] for t in tables)], schema=self.schema()
@@ -121,6 +122,25 @@ def _sample(rows: pa.Table, size: int, maxima: tuple[str, ...]) -> pa.Table:
             values = rows.column(column).cast(pa.int64()).fill_null(-(2**63))
             picks.append(int(pc.index(values, pc.max(values)).as_py()))
     return rows.take(pa.array(sorted(set(picks)), pa.int64()))
+
+
+def _latest_sample(latest: pa.Table, rejected: pa.Table, size: int, keys: list[str]) -> pa.Table:
+    """Evenly spaced latest rows, plus the newest one among entities without rejected rows:
+    version validation reads offline values as of that instant (all rows of an entity are
+    in this partition, so the entities it leaves out are known here)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = latest.num_rows
+    picks = set(range(n)) if n <= size else {int(i * n / size) for i in range(size)}
+    clean = latest.append_column("__index", pa.array(range(n), pa.int64()))
+    if rejected.num_rows and all(k in rejected.column_names for k in keys):
+        clean = clean.join(rejected.select(keys), keys=keys, join_type="left anti")
+    if clean.num_rows and clean.column(EVENT_TIMESTAMP).null_count < clean.num_rows:
+        values = clean.column(EVENT_TIMESTAMP).cast(pa.int64()).fill_null(-(2**63))
+        newest = int(pc.index(values, pc.max(values)).as_py())
+        picks.add(int(clean.column("__index")[newest].as_py()))
+    return latest.take(pa.array(sorted(picks), pa.int64()))
 
 
 def _ipc(table: pa.Table) -> bytes:
