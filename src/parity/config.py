@@ -39,6 +39,7 @@ from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from parity.retrain.config import RetrainConfig
 from parity.retrain.registries import MODEL_REGISTRIES
 from parity.serve.config import ServerConfig
+from parity.storage.config import StorageConfig
 from parity.stream.config import StreamSettings
 from parity.sync.config import SyncConfig
 
@@ -80,6 +81,8 @@ class RepoConfig(BaseModel):
     registry: RegistryConfig = SqliteRegistryConfig()
     offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
     online_store: OnlineStoreConfig = SqliteOnlineConfig()
+    # How to reach s3:// locations (endpoint, region, credentials, concurrent writes).
+    storage: StorageConfig = StorageConfig()
     # Promote a pending view version automatically once a sync has validated it.
     auto_promote: bool = False
     sync: SyncConfig = SyncConfig()

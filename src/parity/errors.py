@@ -308,6 +308,33 @@ class SourceUnreadable(ParityError, Terminal):
     """
 
 
+class StorageUnavailable(ParityError, Transient, ConnectionError):
+    """Object storage could not be reached (endpoint down, DNS, timeout).
+
+    Example:
+        >>> isinstance(StorageUnavailable("s3 endpoint down"), ConnectionError)
+        True
+    """
+
+
+class StorageAccessDenied(ParityError, Terminal, PermissionError):
+    """Object storage refused the credentials (wrong key, expired token, no permission).
+
+    Example:
+        >>> isinstance(StorageAccessDenied("bad key"), PermissionError)
+        True
+    """
+
+
+class StorageBucketNotFound(ParityError, Terminal, LookupError):
+    """A storage URI names a bucket that does not exist.
+
+    Example:
+        >>> isinstance(StorageBucketNotFound("no bucket"), LookupError)
+        True
+    """
+
+
 PUBLIC_ERRORS: dict[str, type[ParityError]] = {
     cls.__name__: cls
     for cls in (
@@ -351,6 +378,9 @@ PUBLIC_ERRORS: dict[str, type[ParityError]] = {
         SyncFailed,
         StreamDependencyDown,
         SourceUnreadable,
+        StorageUnavailable,
+        StorageAccessDenied,
+        StorageBucketNotFound,
     )
 }
 """Every public error class of this module by name: how a client turns the ``type`` of

@@ -68,7 +68,7 @@ from parity.retrieval.plan_cache import ServingPlanCache
 from parity.retrieval.resolve import ServingPlan
 from parity.retrieval.transforms import TransformFunctions
 from parity.retrieval.vectors import OnlineResponse, read_online
-from parity.storage import StorageLayout
+from parity.storage import ObjectStorage, StorageLayout
 from parity.sync.controller import SyncController, SyncSettings
 from parity.sync.lifecycle import Lifecycle
 from parity.sync.report import SyncReport
@@ -135,6 +135,7 @@ class FeatureStore:
             self.repo_path,
             offline_path=self.config.offline_store.path,
             request_log_path=self.config.server.request_log.path,
+            objects=ObjectStorage.from_config(self.config.storage.s3),
         )
 
     @property
@@ -187,6 +188,7 @@ class FeatureStore:
             engine=lambda: self.offline_engine,
             controller=lambda: self.sync_controller,
             champion_metrics=self._champion_metrics,
+            storage=self.storage.objects,
         )
 
     def _champion_metrics(self, model: str) -> dict[str, float]:
@@ -222,6 +224,7 @@ class FeatureStore:
             online=self.online_store,
             repo_root=self.repo_path,
             quarantine_root=self.storage.quarantine_root,
+            storage=self.storage.objects,
             settings=SyncSettings(
                 future_tolerance=timedelta(seconds=cfg.future_tolerance_seconds),
                 max_reject_ratio=cfg.max_reject_ratio,
@@ -480,6 +483,7 @@ class FeatureStore:
                     view,
                     version=read.table.version,
                     repo_root=self.repo_path,
+                    storage=self.storage.objects,
                     features=names,
                     output_names={n: o for n, o in outputs.items() if n != o},
                 )
@@ -502,7 +506,9 @@ class FeatureStore:
     def _view_spec(self, ref: str) -> ViewReadSpec:
         record = self.get_version(ref, kind=ObjectKind.FEATURE_VIEW)
         view = FeatureView.from_dict(record.spec)
-        return ViewReadSpec.from_view(view, version=record.version, repo_root=self.repo_path)
+        return ViewReadSpec.from_view(
+            view, version=record.version, repo_root=self.repo_path, storage=self.storage.objects
+        )
 
     def verify_stream_consistency(
         self, view: str, /, *, instants: int = 5, samples: int = 200
@@ -520,7 +526,7 @@ class FeatureStore:
         return verify_stream_view(
             FeatureView.from_dict(record.spec), version=record.version, project=self.project,
             repo_root=self.repo_path, engine=self.offline_engine, online=self.online_store,
-            instants=instants, samples=samples,
+            instants=instants, samples=samples, storage=self.storage.objects,
         )  # fmt: skip
 
     def append(self, view: str, rows: RowsInput) -> WriteReport:
@@ -584,6 +590,7 @@ class FeatureStore:
             repo_root=self.repo_path,
             quarantine_root=self.storage.quarantine_root,
             config=self.config.server.push,
+            storage=self.storage.objects,
         )
         return Pusher(self.online_store, settings=settings, quality=self.quality_monitor.check_push)
 

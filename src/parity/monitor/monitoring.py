@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ from parity.monitor.drift import DriftReport, DriftStatus
 from parity.monitor.freshness import FreshnessReport
 from parity.registry import ObjectKind, Registry, VersionRecord
 from parity.registry.references import resolve_reference
+from parity.storage import ObjectStorage
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -114,6 +115,8 @@ class Monitoring:
     engine: Callable[[], OfflineEngine]
     controller: Callable[[], SyncController]
     champion_metrics: Callable[[str], Mapping[str, float]] | None = None
+    # How to reach s3:// sources (connection settings from ``storage:``).
+    storage: ObjectStorage = field(default_factory=ObjectStorage, repr=False)
 
     def _view(self, ref: str) -> tuple[VersionRecord, FeatureView]:
         record = resolve_reference(
@@ -189,7 +192,9 @@ class Monitoring:
 
         record, definition = self._view(view)
         threshold, policy = self.settings.consistency.for_view(record.name)
-        spec = ViewReadSpec.from_view(definition, version=record.version, repo_root=self.repo_root)
+        spec = ViewReadSpec.from_view(
+            definition, version=record.version, repo_root=self.repo_root, storage=self.storage
+        )
         table = ViewTable.from_view(definition, project=self.project, version=record.version)
         size = sample or self.settings.consistency.sample
         if served:

@@ -37,7 +37,7 @@ import abc
 import copy
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
 from parity.definitions import Aggregation, DeltaSource, FeatureView, PushSource
 from parity.definitions.source import CDCSource
 from parity.errors import DefinitionError, did_you_mean
+from parity.storage.object_store import ObjectStorage
 from parity.types import DType, parse_dtype
 
 # The raw-event column of a CDC-fed view that marks retractions (the capture's op field).
@@ -80,9 +81,11 @@ EntityInput = Union["pd.DataFrame", "pa.Table", "pl.DataFrame", Path, str]
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """Where one view version's rows are, resolved to an absolute path.
+    """Where one view version's rows are, resolved to an absolute path or a URI.
 
     ``table_version`` pins a Delta table version (time travel); None reads the latest.
+    ``storage`` is how to reach ``path`` when it is an ``s3://`` URI (connection
+    settings, never part of the spec's identity or repr).
 
     Example:
         >>> SourceSpec(format="delta", path="/data/txns", timestamp_field="ts").table_version
@@ -97,6 +100,7 @@ class SourceSpec:
     # entity (a delete); an aggregation then sees only the entity's events after its last
     # retraction. None for every other source.
     op_field: str | None = None
+    storage: ObjectStorage = field(default_factory=ObjectStorage, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.format not in ("parquet", "delta"):
@@ -230,11 +234,13 @@ class ViewReadSpec:
         repo_root: str | Path,
         features: Sequence[str] | None = None,
         output_names: Mapping[str, str] | None = None,
+        storage: ObjectStorage | None = None,
     ) -> ViewReadSpec:
         """Resolve a :class:`FeatureView` version into a spec.
 
         ``features`` selects some features (default: all, in schema order);
-        ``output_names`` renames output columns, e.g. ``{"spend_7d": "user_stats__spend_7d"}``.
+        ``output_names`` renames output columns, e.g. ``{"spend_7d": "user_stats__spend_7d"}``;
+        ``storage`` reaches an ``s3://`` source (default: the AWS environment variables).
 
         Example:
             >>> from parity import ParquetSource, Entity, FeatureView, Field, Float64, Int64
@@ -269,6 +275,7 @@ class ViewReadSpec:
                 timestamp_field=batch.timestamp_field,
                 created_timestamp_field=batch.created_timestamp_field,
                 op_field=RETRACTION_FIELD if isinstance(view.source, CDCSource) else None,
+                storage=storage if storage is not None else ObjectStorage.from_config(),
             ),
             join_keys=tuple(
                 JoinKey(key.name, key.dtype, batch.column_for(key.name))
@@ -298,10 +305,13 @@ class ViewReadSpec:
         return {
             "name": self.name,
             "version": self.version,
+            # The connection settings are not part of what was read (and hold secrets);
+            # op_field only when set.
             "source": {
-                k: v
-                for k, v in dataclasses.asdict(self.source).items()
-                if k != "op_field" or v is not None
+                f.name: getattr(self.source, f.name)
+                for f in dataclasses.fields(self.source)
+                if f.name != "storage"
+                and (f.name != "op_field" or getattr(self.source, f.name) is not None)
             },
             "join_keys": [
                 {"name": k.name, "dtype": k.dtype.name, "source_column": k.source_column}
@@ -325,13 +335,18 @@ class ViewReadSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ViewReadSpec:
-        """Rebuild a spec from :meth:`to_dict` output."""
+    def from_dict(
+        cls, data: Mapping[str, Any], *, storage: ObjectStorage | None = None
+    ) -> ViewReadSpec:
+        """Rebuild a spec from :meth:`to_dict` output (``storage`` reaches ``s3://``)."""
         ttl = data["ttl_seconds"]
         return cls(
             name=data["name"],
             version=data["version"],
-            source=SourceSpec(**data["source"]),
+            source=SourceSpec(
+                **data["source"],
+                storage=storage if storage is not None else ObjectStorage.from_config(),
+            ),
             join_keys=tuple(JoinKey(**k) for k in data["join_keys"]),
             features=tuple(FeatureColumn(**f) for f in data["features"]),
             ttl=None if ttl is None else timedelta(seconds=ttl),

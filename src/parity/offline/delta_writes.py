@@ -175,8 +175,16 @@ def quarantine(
     return path
 
 
-def open_delta(path: str) -> DeltaTable | None:
+def _ensure_folder(path: str) -> None:
+    # Object stores have no folders; a local table needs its folder before the first write.
+    if "://" not in path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+
+
+def open_delta(path: str, *, options: Mapping[str, str] | None = None) -> DeltaTable | None:
     """The Delta table at ``path`` (its latest snapshot), or None if there is none yet.
+
+    ``options`` are deltalake's ``storage_options`` (``ObjectStorage.delta_options``).
 
     Example:
         >>> open_delta("data/no_such_table") is None
@@ -184,13 +192,17 @@ def open_delta(path: str) -> DeltaTable | None:
     """
     from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(path):
+    opts = None if options is None else dict(options)
+    if not DeltaTable.is_deltatable(path, storage_options=opts):
         return None
-    return read_delta(path)
+    return read_delta(path) if opts is None else DeltaTable(path, storage_options=opts)
 
 
 def committed_versions(
-    table: str | DeltaTable | None, app_ids: Sequence[str]
+    table: str | DeltaTable | None,
+    app_ids: Sequence[str],
+    *,
+    options: Mapping[str, str] | None = None,
 ) -> dict[str, int | None]:
     """The version each application id recorded in a Delta table (a path or an open one).
 
@@ -202,7 +214,7 @@ def committed_versions(
         >>> committed_versions(path, ["parity.push/p1", "parity.push/p2"])
         {'parity.push/p1': 1, 'parity.push/p2': None}
     """
-    opened = open_delta(table) if isinstance(table, str) else table
+    opened = open_delta(table, options=options) if isinstance(table, str) else table
     if opened is None:
         return dict.fromkeys(app_ids)
     return {app_id: opened.transaction_version(app_id) for app_id in app_ids}
@@ -215,6 +227,7 @@ def append_once(
     transactions: Mapping[str, int],
     metadata: Mapping[str, str] | None = None,
     table: DeltaTable | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> int | None:
     """Append ``rows`` and record ``transactions`` in one Delta commit, at most once.
 
@@ -237,9 +250,10 @@ def append_once(
     from deltalake.exceptions import CommitFailedError
 
     first = next(iter(transactions))
+    opts = None if options is None else dict(options)
     if table is None:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        table = open_delta(path)
+        _ensure_folder(path)
+        table = open_delta(path, options=opts)
     if committed_versions(table, [first])[first] is not None:
         return None
     properties = CommitProperties(
@@ -248,20 +262,31 @@ def append_once(
     )
     try:
         write_deltalake(
-            path if table is None else table, rows, mode="append", commit_properties=properties
+            path if table is None else table,
+            rows,
+            mode="append",
+            commit_properties=properties,
+            storage_options=opts if table is None else None,
         )
     except CommitFailedError:
-        if committed_versions(path, [first])[first] is not None:
+        if committed_versions(path, [first], options=opts)[first] is not None:
             return None  # a concurrent writer committed the same transaction first
         raise
     if table is None:
         from deltalake import DeltaTable
 
-        table = DeltaTable(path)
+        table = DeltaTable(path, storage_options=opts)
     return table.version()
 
 
-def commit_with_metadata(path: str, key: str, value: str, *, within: int = 200) -> int | None:
+def commit_with_metadata(
+    path: str,
+    key: str,
+    value: str,
+    *,
+    within: int = 200,
+    options: Mapping[str, str] | None = None,
+) -> int | None:
     """The version of the newest of the last ``within`` commits whose info has ``key=value``.
 
     Example:
@@ -275,9 +300,10 @@ def commit_with_metadata(path: str, key: str, value: str, *, within: int = 200) 
     """
     from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(path):
+    opts = None if options is None else dict(options)
+    if not DeltaTable.is_deltatable(path, storage_options=opts):
         return None
-    for commit in DeltaTable(path).history(within):
+    for commit in DeltaTable(path, storage_options=opts).history(within):
         if commit.get(key) == value:
             version = commit.get("version")
             return None if version is None else int(version)
@@ -354,10 +380,15 @@ def append_rows(spec: ViewReadSpec, rows: RowsInput, *, quarantine_root: Path) -
     valid, rejected, _, where = _prepare(
         spec, rows, operation="append", quarantine_root=quarantine_root
     )
-    Path(spec.source.path).mkdir(parents=True, exist_ok=True)
+    opts = spec.source.storage.delta_options(spec.source.path)
+    _ensure_folder(spec.source.path)
     if valid.num_rows:
-        write_deltalake(spec.source.path, valid, mode="append")
-    version = DeltaTable(spec.source.path).version() if valid.num_rows else _version(spec)
+        write_deltalake(spec.source.path, valid, mode="append", storage_options=opts)
+    version = (
+        DeltaTable(spec.source.path, storage_options=opts).version()
+        if valid.num_rows
+        else _version(spec)
+    )
     return WriteReport(
         operation="append",
         table_path=spec.source.path,
@@ -371,9 +402,10 @@ def append_rows(spec: ViewReadSpec, rows: RowsInput, *, quarantine_root: Path) -
 def _version(spec: ViewReadSpec) -> int | None:
     from deltalake import DeltaTable
 
+    opts = spec.source.storage.delta_options(spec.source.path)
     return (
-        DeltaTable(spec.source.path).version()
-        if DeltaTable.is_deltatable(spec.source.path)
+        DeltaTable(spec.source.path, storage_options=opts).version()
+        if DeltaTable.is_deltatable(spec.source.path, storage_options=opts)
         else None
     )
 
@@ -412,9 +444,10 @@ def backfill_rows(
             f"quarantine at {str(where)!r}. Fix them and run the backfill again."
         )
     path = spec.source.path
-    Path(path).mkdir(parents=True, exist_ok=True)
-    if not DeltaTable.is_deltatable(path):
-        write_deltalake(path, valid, mode="append")
+    opts = spec.source.storage.delta_options(path)
+    _ensure_folder(path)
+    if not DeltaTable.is_deltatable(path, storage_options=opts):
+        write_deltalake(path, valid, mode="append", storage_options=opts)
     else:
         # The predicate is built from a validated column name and two UTC datetimes
         # (never caller text); delta-rs has no bound parameters for predicates.
@@ -432,11 +465,12 @@ def backfill_rows(
             mode="overwrite",
             predicate=predicate,
             commit_properties=CommitProperties(custom_metadata={BACKFILL_METADATA: range_json}),
+            storage_options=opts,
         )
     return WriteReport(
         operation="backfill",
         table_path=path,
-        table_version=DeltaTable(path).version(),
+        table_version=DeltaTable(path, storage_options=opts).version(),
         rows_written=valid.num_rows,
         rows_quarantined=0,
     )

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parity.errors import SchemaMismatch, SourceUnreadable, did_you_mean
 from parity.offline.base import ViewReadSpec
 from parity.offline.entity_frame import check_timestamp_column, same_family
+from parity.storage import ObjectStorage
 from parity.types import DType
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class TableRead:
     path: str
     table_version: int | None = None
     files: tuple[tuple[str, int], ...] = ()
+    # How to open ``files`` for their digests (local files when None).
+    storage: ObjectStorage | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self, *, with_digests: bool = False) -> dict[str, Any]:
         """Plain form for lineage records; ``with_digests`` adds a BLAKE2b of each file."""
@@ -63,7 +65,11 @@ class TableRead:
         }
         if self.format == "parquet":
             data["files"] = [
-                {"path": p, "size": size, **({"blake2b": _digest(p)} if with_digests else {})}
+                {
+                    "path": p,
+                    "size": size,
+                    **({"blake2b": _digest(p, self.storage)} if with_digests else {}),
+                }
                 for p, size in self.files
             ]
         return data
@@ -130,9 +136,9 @@ def register_source(
         conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {scan.fill_absent(raw)}")
 
 
-def _digest(path: str) -> str:
+def _digest(path: str, storage: ObjectStorage | None) -> str:
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
+    with (storage or ObjectStorage()).open_input(path) as handle:
         while chunk := handle.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
@@ -168,24 +174,20 @@ def _no_table(spec: ViewReadSpec) -> SchemaMismatch:
     )
 
 
-def _latest_version(path: str) -> int | str:
+def _latest_version(path: str, options: dict[str, str] | None) -> int | str:
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
     try:
-        return int(DeltaTable(path).version())
+        return int(DeltaTable(path, storage_options=options).version())
     except DeltaError:
         return "(unreadable)"
 
 
-def _parquet_files(path: str) -> tuple[str, ...]:
-    root = Path(path)
-    if root.is_file():
-        return (str(root),)
-    if root.is_dir():
-        files = tuple(sorted(str(p) for p in root.rglob("*.parquet") if p.is_file()))
-        if files:
-            return files
+def _parquet_files(path: str, storage: ObjectStorage) -> tuple[tuple[str, int], ...]:
+    files = storage.parquet_files(path)
+    if files:
+        return files
     raise SchemaMismatch(
         f"Parquet source {path!r} does not exist or holds no .parquet files. Check the "
         "source path (relative paths resolve against the feature repository root)."
@@ -238,20 +240,24 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError, TableNotFoundError
 
+        options = source.storage.delta_options(source.path)
         try:
-            table = DeltaTable(source.path, version=source.table_version)
+            table = DeltaTable(source.path, version=source.table_version, storage_options=options)
         except DeltaError as exc:
             if isinstance(exc, TableNotFoundError):
+                source.storage.check_bucket(source.path)
                 raise _no_table(spec) from exc
             if source.table_version is None:
                 raise
-            latest = _latest_version(source.path)
+            latest = _latest_version(source.path, options)
             raise SchemaMismatch(
                 f"view {spec.ref}: the Delta table at {source.path!r} has no version "
                 f"{source.table_version} (table_version); its versions go up to {latest}. Pin "
                 "an existing version, or check the saved dataset's lineage (vacuumed logs "
                 "cannot be read)."
             ) from exc
+        except OSError as exc:
+            raise source.storage.explain(exc, source.path, setting="source path") from exc
         dataset = table.to_pyarrow_dataset()
         read = TableRead(
             view=spec.ref, format="delta", path=source.path, table_version=table.version()
@@ -265,18 +271,14 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
             schema=dataset.schema, table_read=read, files=files, dataset=dataset, absent=absent
         )
     else:
-        import pyarrow.parquet as pq
-
-        files = _parquet_files(source.path)
+        sized = _parquet_files(source.path, source.storage)
+        files = tuple(f for f, _ in sized)
         read = TableRead(
-            view=spec.ref,
-            format="parquet",
-            path=source.path,
-            files=tuple((f, Path(f).stat().st_size) for f in files),
+            view=spec.ref, format="parquet", path=source.path, files=sized, storage=source.storage
         )
         # Every file's footer is checked (not its data): a later file with naive times or
         # lossy types would otherwise be read under the first file's schema.
-        schemas = [pq.read_schema(f) for f in files]
+        schemas = [source.storage.parquet_schema(f) for f in files]
         absent_in = [
             set(check_source_schema(spec, schema, where=f"file {path}"))
             for path, schema in zip(files, schemas, strict=True)
@@ -285,6 +287,14 @@ def open_source(spec: ViewReadSpec) -> SourceScan:
         absent = tuple(
             (f.source_column, f.dtype) for f in spec.features if f.source_column in everywhere
         )
+        if source.storage.is_remote(source.path):
+            # DuckDB scans the Arrow dataset (no httpfs extension to download), read by
+            # column name across files like read_parquet(union_by_name) does locally.
+            import pyarrow as pa
+
+            unified = pa.unify_schemas(schemas, promote_options="permissive")
+            dataset = source.storage.parquet_dataset(files, schema=unified)
+            return SourceScan(schema=schemas[0], table_read=read, dataset=dataset, absent=absent)
         return SourceScan(schema=schemas[0], table_read=read, files=files, absent=absent)
 
 

@@ -133,7 +133,12 @@ class Pusher:
             >>> pusher.plan(snapshot, "txn_push").source.name  # doctest: +SKIP
             'txn_push'
         """
-        return resolve_push_plan(snapshot, push_source_name, repo_root=self.settings.repo_root)
+        return resolve_push_plan(
+            snapshot,
+            push_source_name,
+            repo_root=self.settings.repo_root,
+            storage=self.settings.storage,
+        )
 
     def push(
         self,
@@ -213,7 +218,15 @@ class Pusher:
             if entry.result is not None:
                 return PushResult.from_dict(entry.result, replayed=True)
         # One snapshot of the batch table serves the check and the append (no reloads).
-        delta = open_delta(plan.offline.source.path) if offline else None
+        offline_source = plan.offline.source
+        delta = (
+            open_delta(
+                offline_source.path,
+                options=offline_source.storage.delta_options(offline_source.path),
+            )
+            if offline
+            else None
+        )
         committed = committed_identity(delta, push_id)
         if committed is not None:
             committed.require_same(print_, push_source=source)
@@ -278,7 +291,10 @@ class Pusher:
         for target, indices, reasons in per_target:
             if indices:
                 spec = ViewReadSpec.from_view(
-                    target.view, version=target.version, repo_root=self.settings.repo_root
+                    target.view,
+                    version=target.version,
+                    repo_root=self.settings.repo_root,
+                    storage=self.settings.storage,
                 )
                 quarantine(
                     spec,
@@ -332,19 +348,21 @@ def _append_offline(
     schema = table_schema(spec)
     rows = rows.select(schema.names).cast(schema)
     path = spec.source.path
+    options = spec.source.storage.delta_options(path)
     version = append_once(
         path,
         rows,
         transactions=offline_transactions(identity),
         metadata={COMMIT_KEY: identity.push_id},
         table=delta,
+        options=options,
     )
     committed_before = version is None
     if committed_before:
-        committed = committed_identity(path, identity.push_id)
+        committed = committed_identity(open_delta(path, options=options), identity.push_id)
         if committed is not None and committed != identity:
             raise _CommittedElsewhere(committed)
-        version = commit_with_metadata(path, COMMIT_KEY, identity.push_id)
+        version = commit_with_metadata(path, COMMIT_KEY, identity.push_id, options=options)
     return {
         "table_path": path,
         "table_version": version,

@@ -10,12 +10,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from parity.storage import ObjectStorage
 
 
 def _known_transport(kind: str) -> str:
@@ -74,7 +76,8 @@ class PushSettings:
     """What a push needs besides its stores: the project, where files go, ``server.push``.
 
     ``repo_root`` resolves relative source paths; ``quarantine_root`` is where rejected
-    rows are kept (the offline store's quarantine folder).
+    rows are kept (the offline store's quarantine folder); ``storage`` reaches ``s3://``
+    sources.
 
     Example:
         >>> from pathlib import Path
@@ -86,3 +89,4 @@ class PushSettings:
     repo_root: Path
     quarantine_root: Path
     config: PushConfig
+    storage: ObjectStorage = field(default_factory=ObjectStorage, repr=False)

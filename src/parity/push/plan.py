@@ -28,6 +28,7 @@ from parity.online.base import ViewTable
 from parity.online.entity_keys import check_key_value
 from parity.push.request import parse_timestamp
 from parity.registry import ObjectKind, RegistrySnapshot, VersionState
+from parity.storage import ObjectStorage
 from parity.sync.validate import CREATED_TIMESTAMP, EVENT_TIMESTAMP
 from parity.types import DType
 
@@ -81,7 +82,11 @@ class PushPlan:
 
 
 def resolve_push_plan(
-    snapshot: RegistrySnapshot, push_source_name: str, *, repo_root: Path
+    snapshot: RegistrySnapshot,
+    push_source_name: str,
+    *,
+    repo_root: Path,
+    storage: ObjectStorage | None = None,
 ) -> PushPlan:
     """Every live view version fed by ``push_source_name``, and the offline append target.
 
@@ -118,7 +123,9 @@ def resolve_push_plan(
             f" Push sources: {', '.join(sorted(known)) or 'none'}."
         )
     newest = max(targets, key=lambda t: t.version)
-    offline = ViewReadSpec.from_view(newest.view, version=newest.version, repo_root=repo_root)
+    offline = ViewReadSpec.from_view(
+        newest.view, version=newest.version, repo_root=repo_root, storage=storage
+    )
     batch = source.batch_source
     renames = {batch.timestamp_field: EVENT_TIMESTAMP}
     if batch.created_timestamp_field is not None:

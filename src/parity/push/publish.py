@@ -128,7 +128,9 @@ def publish_push(
         ledger.start(source, identity)
     schemas = [
         EventSchema.from_spec(
-            ViewReadSpec.from_view(t.view, version=t.version, repo_root=settings.repo_root),
+            ViewReadSpec.from_view(
+                t.view, version=t.version, repo_root=settings.repo_root, storage=settings.storage
+            ),
             id_field=feed.id_field,
         )
         for t in plan.targets
@@ -199,7 +201,10 @@ def _quarantine_rejected(
     for number, items in sorted(by_target.items()):
         target = plan.targets[number]
         spec = ViewReadSpec.from_view(
-            target.view, version=target.version, repo_root=settings.repo_root
+            target.view,
+            version=target.version,
+            repo_root=settings.repo_root,
+            storage=settings.storage,
         )
         rows = pa.table(
             {

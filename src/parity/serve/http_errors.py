@@ -34,6 +34,9 @@ from parity.errors import (
     ServiceNotServable,
     ServingBlocked,
     SourceUnreadable,
+    StorageAccessDenied,
+    StorageBucketNotFound,
+    StorageUnavailable,
     StreamDependencyDown,
     SyncFailed,
     Unauthenticated,
@@ -60,6 +63,9 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     # A damaged offline table (a missing Delta commit): nothing was written, and a retry
     # with the same push_id applies the push exactly once after an operator repaired it.
     (SourceUnreadable, 503),
+    (StorageUnavailable, 503),
+    (StorageAccessDenied, 500),
+    (StorageBucketNotFound, 500),
     (ConfigError, 500),
     # A sync run's failure outside parity (source files, disk): the server's fault, logged.
     (SyncFailed, 500),

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from parity.offline.aggregations import events_spec
 from parity.online.base import ReadRequest
+from parity.storage import ObjectStorage
 from parity.stream.state import WindowState
 
 if TYPE_CHECKING:
@@ -245,6 +246,7 @@ def verify_stream_view(
     version: int,
     project: str,
     repo_root: Path,
+    storage: ObjectStorage | None = None,
     engine: OfflineEngine,
     online: OnlineStore,
     instants: int = 5,
@@ -265,7 +267,7 @@ def verify_stream_view(
     ref = f"{view.name}@v{version}"
     if not view.aggregations:
         raise DefinitionError(f"{ref} has no aggregations; nothing to verify here.")
-    spec = ViewReadSpec.from_view(view, version=version, repo_root=repo_root)
+    spec = ViewReadSpec.from_view(view, version=version, repo_root=repo_root, storage=storage)
     replayed = replay_and_compare(engine, spec, instants=instants, samples=samples)
     if not isinstance(online, ScansEntities):
         return StreamConsistency(ref, replayed)

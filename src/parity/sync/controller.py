@@ -46,6 +46,7 @@ from parity.offline.changes import source_rows_of_entities
 from parity.offline.partitions import PartitionedSourceRows
 from parity.online.base import OnlineStore, ViewTable
 from parity.registry import Actor, ObjectKind, Registry, SyncRecord, VersionState
+from parity.storage import ObjectStorage
 from parity.sync.consistency import compare_online_offline
 from parity.sync.distributed import DISTRIBUTED_SYNC_STEPS
 from parity.sync.observer import NO_OBSERVER, SyncBatch, SyncFailure, SyncObserver
@@ -103,6 +104,7 @@ class SyncController:
         online: OnlineStore,
         repo_root: Path,
         quarantine_root: Path,
+        storage: ObjectStorage | None = None,
         settings: SyncSettings = SyncSettings(),
         observer: SyncObserver = NO_OBSERVER,
         online_config: BackendConfig | None = None,
@@ -113,6 +115,8 @@ class SyncController:
         self.online = online
         self.repo_root = repo_root
         self.quarantine_root = quarantine_root
+        # How to reach s3:// sources.
+        self.storage = storage if storage is not None else ObjectStorage()
         self.settings = settings
         # Told of every published batch (the facade wires the monitor's quality checks).
         self.observer = observer
@@ -193,7 +197,9 @@ class SyncController:
         return SyncRun(
             view=view,
             version=version,
-            spec=ViewReadSpec.from_view(view, version=version, repo_root=self.repo_root),
+            spec=ViewReadSpec.from_view(
+                view, version=version, repo_root=self.repo_root, storage=self.storage
+            ),
             table=ViewTable.from_view(view, project=self.project, version=version),
             online=self.online,
             quarantine_root=self.quarantine_root,

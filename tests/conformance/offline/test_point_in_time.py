@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from deltalake import write_deltalake
 
 from parity.definitions import DeltaSource, Entity, FeatureView, Field, ParquetSource
 from parity.offline.base import OfflineEngine, ViewReadSpec
 from parity.types import Float64, Int64, String
+
+if TYPE_CHECKING:
+    from tests.conftest import Lake
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 UTC_TS = pa.timestamp("us", tz="UTC")
@@ -71,8 +74,9 @@ def entities(rows: list[tuple[int, float]]) -> pd.DataFrame:
 
 
 @pytest.fixture
-def stats_spec(tmp_path: Path) -> ViewReadSpec:
-    pq.write_table(
+def stats_spec(lake: Lake) -> ViewReadSpec:
+    lake.write_parquet(
+        "stats.parquet",
         user_rows(
             [
                 (1, 0, 0, 1.0, "a"),
@@ -82,9 +86,8 @@ def stats_spec(tmp_path: Path) -> ViewReadSpec:
                 (2, 5, 5, None, "z"),  # a null value is a value
             ]
         ),
-        tmp_path / "stats.parquet",
     )
-    return ViewReadSpec.from_view(user_view("stats.parquet"), version=1, repo_root=tmp_path)
+    return lake.spec(user_view("stats.parquet"), version=1)
 
 
 def test_latest_row_at_or_before_t_wins_and_created_breaks_ties(
@@ -106,9 +109,9 @@ def test_row_exactly_ttl_old_is_in_and_one_microsecond_older_is_out(
     assert values(out, "spend")[1] is None and values(out, "tier")[1] is None
 
 
-def test_no_ttl_keeps_old_values(engine: OfflineEngine, tmp_path: Path) -> None:
-    pq.write_table(user_rows([(1, 0, 0, 7.0, "x")]), tmp_path / "s.parquet")
-    spec = ViewReadSpec.from_view(user_view("s.parquet", ttl=None), version=1, repo_root=tmp_path)
+def test_no_ttl_keeps_old_values(engine: OfflineEngine, lake: Lake) -> None:
+    lake.write_parquet("s.parquet", user_rows([(1, 0, 0, 7.0, "x")]))
+    spec = lake.spec(user_view("s.parquet", ttl=None), version=1)
     out = engine.get_historical_features(entities([(1, 100_000)]), [spec]).to_pandas()
     assert out["spend"].tolist() == [7.0]
 
@@ -150,13 +153,9 @@ def test_available_mode_ignores_rows_created_after_t(
     assert values(available, "tier") == ["c", "c", "d", "b"]
 
 
-def test_available_mode_applies_ttl_to_the_visible_row(
-    engine: OfflineEngine, tmp_path: Path
-) -> None:
-    pq.write_table(
-        user_rows([(1, 0, 0, 1.0, "old"), (1, 5, 30, 2.0, "late")]), tmp_path / "s.parquet"
-    )
-    spec = ViewReadSpec.from_view(user_view("s.parquet"), version=1, repo_root=tmp_path)
+def test_available_mode_applies_ttl_to_the_visible_row(engine: OfflineEngine, lake: Lake) -> None:
+    lake.write_parquet("s.parquet", user_rows([(1, 0, 0, 1.0, "old"), (1, 5, 30, 2.0, "late")]))
+    spec = lake.spec(user_view("s.parquet"), version=1)
     out = engine.get_historical_features(
         entities([(1, 10), (1, 11), (1, 30)]), [spec], point_in_time="available"
     ).to_pandas()
@@ -164,10 +163,11 @@ def test_available_mode_applies_ttl_to_the_visible_row(
 
 
 def test_several_views_with_different_and_composite_keys(
-    engine: OfflineEngine, stats_spec: ViewReadSpec, tmp_path: Path
+    engine: OfflineEngine, stats_spec: ViewReadSpec, lake: Lake
 ) -> None:
     merchant = Entity("merchant", join_keys=[Field("merchant_id", Int64), Field("country", String)])
-    pq.write_table(
+    lake.write_parquet(
+        "merchant.parquet",
         pa.table(
             {
                 "merchant_id": pa.array([7, 7, 8], pa.int64()),
@@ -176,7 +176,6 @@ def test_several_views_with_different_and_composite_keys(
                 "risk": [0.1, 0.2, 0.3],
             }
         ),
-        tmp_path / "merchant.parquet",
     )
     view = FeatureView(
         "merchant_risk",
@@ -184,7 +183,7 @@ def test_several_views_with_different_and_composite_keys(
         schema=[Field("risk", Float64)],
         source=ParquetSource("merchant.parquet", timestamp_field="ts"),
     )
-    risk = ViewReadSpec.from_view(view, version=3, repo_root=tmp_path)
+    risk = lake.spec(view, version=3)
     df = entities([(1, 15), (2, 6), (1, 0)])
     df["merchant_id"] = [7, 7, 8]
     df["country"] = ["FR", "DE", "DE"]
@@ -253,20 +252,21 @@ def test_results_stream_in_bounded_batches_and_convert(
 
 
 def test_delta_source_reads_latest_or_pinned_table_version(
-    engine: OfflineEngine, tmp_path: Path
+    engine: OfflineEngine, lake: Lake
 ) -> None:
-    write_deltalake(str(tmp_path / "stats"), user_rows([(1, 0, 0, 1.0, "v0")]))
-    write_deltalake(str(tmp_path / "stats"), user_rows([(1, 5, 5, 2.0, "v1")]), mode="append")
-    spec = ViewReadSpec.from_view(user_view("stats", delta=True), version=1, repo_root=tmp_path)
+    lake.write_delta("stats", user_rows([(1, 0, 0, 1.0, "v0")]))
+    lake.write_delta("stats", user_rows([(1, 5, 5, 2.0, "v1")]), mode="append")
+    spec = lake.spec(user_view("stats", delta=True), version=1)
     df = entities([(1, 6)])
     assert values(engine.get_historical_features(df, [spec]).to_pandas(), "tier") == ["v1"]
     old = engine.get_historical_features(df, [spec.at_table_version(0)]).to_pandas()
     assert values(old, "tier") == ["v0"]
 
 
-def test_times_before_1970_join_like_any_other(engine: OfflineEngine, tmp_path: Path) -> None:
+def test_times_before_1970_join_like_any_other(engine: OfflineEngine, lake: Lake) -> None:
     old = datetime(1960, 6, 1, tzinfo=UTC)
-    pq.write_table(
+    lake.write_parquet(
+        "old.parquet",
         pa.table(
             {
                 "user_id": pa.array([1, 1], pa.int64()),
@@ -276,9 +276,8 @@ def test_times_before_1970_join_like_any_other(engine: OfflineEngine, tmp_path: 
                 "tier": ["first", "second"],
             }
         ),
-        tmp_path / "old.parquet",
     )
-    spec = ViewReadSpec.from_view(user_view("old.parquet", ttl=None), version=1, repo_root=tmp_path)
+    spec = lake.spec(user_view("old.parquet", ttl=None), version=1)
     df = pd.DataFrame(
         {
             "user_id": [1, 1],
@@ -293,28 +292,19 @@ def test_times_before_1970_join_like_any_other(engine: OfflineEngine, tmp_path: 
     assert values(available, "tier") == ["first", "second"]
 
 
-def test_parquet_folder_of_several_files_is_one_source(
-    engine: OfflineEngine, tmp_path: Path
-) -> None:
-    (tmp_path / "stats").mkdir()
-    pq.write_table(
-        user_rows([(1, 0, 0, 1.0, "a"), (2, 0, 0, 5.0, "x")]), tmp_path / "stats/0.parquet"
-    )
-    pq.write_table(
-        user_rows([(1, 5, 5, 2.0, "b"), (1, 5, 6, 3.0, "c")]), tmp_path / "stats/1.parquet"
-    )
-    spec = ViewReadSpec.from_view(user_view("stats"), version=1, repo_root=tmp_path)
+def test_parquet_folder_of_several_files_is_one_source(engine: OfflineEngine, lake: Lake) -> None:
+    lake.write_parquet("stats/0.parquet", user_rows([(1, 0, 0, 1.0, "a"), (2, 0, 0, 5.0, "x")]))
+    lake.write_parquet("stats/1.parquet", user_rows([(1, 5, 5, 2.0, "b"), (1, 5, 6, 3.0, "c")]))
+    spec = lake.spec(user_view("stats"), version=1)
     out = engine.get_historical_features(entities([(1, 4), (1, 7), (2, 7)]), [spec]).to_pandas()
     assert values(out, "tier") == ["a", "c", "x"]
     assert values(out, "spend") == [1.0, 3.0, 5.0]
 
 
-def test_partitioned_delta_table_reads_partition_values(
-    engine: OfflineEngine, tmp_path: Path
-) -> None:
+def test_partitioned_delta_table_reads_partition_values(engine: OfflineEngine, lake: Lake) -> None:
     table = user_rows([(1, 0, 0, 1.0, "a"), (1, 5, 5, 2.0, "b"), (2, 1, 1, 3.0, "a")])
-    write_deltalake(str(tmp_path / "stats"), table, partition_by=["tier"])
-    spec = ViewReadSpec.from_view(user_view("stats", delta=True), version=1, repo_root=tmp_path)
+    lake.write_delta("stats", table, partition_by=["tier"])
+    spec = lake.spec(user_view("stats", delta=True), version=1)
     out = engine.get_historical_features(entities([(1, 3), (1, 6), (2, 6)]), [spec]).to_pandas()
     assert values(out, "tier") == ["a", "b", "a"]
     assert values(out, "spend") == [1.0, 2.0, 3.0]

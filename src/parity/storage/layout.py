@@ -25,8 +25,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from parity.storage.object_store import ObjectStorage
 
 __all__ = [
     "DATASETS_DIR",
@@ -75,6 +77,8 @@ class StorageLayout:
     offline_root: Path
     request_log_root: Path
     models_root: Path
+    # How to reach the s3:// locations (sources today; see docs/deployment.md).
+    objects: ObjectStorage = field(default_factory=ObjectStorage, compare=False, repr=False)
 
     @classmethod
     def resolve(
@@ -84,6 +88,7 @@ class StorageLayout:
         offline_path: str | Path = OFFLINE_PATH,
         request_log_path: str | Path = REQUEST_LOG_DIR,
         models_path: str | Path = MODELS_PATH,
+        objects: ObjectStorage | None = None,
     ) -> StorageLayout:
         """The layout the configuration describes: ``offline_path`` and ``models_path``
         relative to the repository, ``request_log_path`` relative to the offline root
@@ -99,6 +104,7 @@ class StorageLayout:
             offline_root=offline,
             request_log_root=_under(offline, request_log_path),
             models_root=_under(repo, models_path),
+            objects=objects if objects is not None else ObjectStorage(),
         )
 
     @property
