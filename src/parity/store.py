@@ -28,7 +28,7 @@ from parity.definitions import (
     parse_versioned_name,
 )
 from parity.definitions.repo import Definition
-from parity.errors import ParityError
+from parity.errors import ConfigError, ParityError
 from parity.monitor.blocking import BlockedVersions
 from parity.monitor.monitoring import Monitoring
 from parity.monitor.observer import QualityMonitor
@@ -80,6 +80,7 @@ from parity.types import require_utc
 if TYPE_CHECKING:
     from parity.push.apply import Pusher
     from parity.push.request import PushResult
+    from parity.registry.migrations import SchemaUpgrade
     from parity.stream.config import StreamSettings
     from parity.stream.consistency import StreamConsistency
     from parity.stream.offline_appender import AppenderJob
@@ -114,6 +115,24 @@ class FeatureStore:
     def registry(self) -> Registry:
         """The registry named in the config, opened on first use."""
         return open_registry(self.config.registry, repo_root=self.repo_path)
+
+    def upgrade_registry(self) -> SchemaUpgrade:
+        """Bring the registry database's schema to this parity's revision (opening the
+        registry does it too, under a lock); return the revisions before and after.
+
+        Example:
+            >>> store.upgrade_registry().to_revision  # doctest: +SKIP
+            '0001'
+        """
+        from parity.registry.sql import SqlRegistry
+
+        registry = self.registry
+        if not isinstance(registry, SqlRegistry):
+            raise ConfigError(
+                f"registry type {self.config.registry.type!r} has no schema migrations; "
+                "only the SQL registries (sqlite, postgresql) do."
+            )
+        return registry.schema_upgrade
 
     @property
     def project(self) -> str:

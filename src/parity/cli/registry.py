@@ -122,8 +122,27 @@ def version() -> None:
     console.print(f"parity {__version__}")
 
 
+registry_app = typer.Typer(help="The registry database.", no_args_is_help=True)
+
+
+@registry_app.command("upgrade")
+def upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Bring the registry database's schema to this parity's revision (also done on open)."""
+    with FeatureStore(ctx.obj) as store:
+        done = store.upgrade_registry()
+    if as_json:
+        print_json({"from_revision": done.from_revision, "to_revision": done.to_revision})
+    elif done.changed:
+        console.print(
+            f"registry schema upgraded: {done.from_revision or 'none'} -> {done.to_revision}"
+        )
+    else:
+        console.print(f"registry schema is current ({done.to_revision})")
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    app.add_typer(registry_app, name="registry")
     app.command("list")(list_objects)
     app.command()(describe)
     app.command()(history)

@@ -46,6 +46,7 @@ from parity.registry.base import (
 )
 from parity.registry.classify import ChangeClass
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+from parity.registry.migrations import SchemaUpgrade, upgrade_schema
 from parity.registry.plan import Change, Plan, plan_apply, plan_repin, spec_fingerprint
 from parity.registry.serving_rule import refuse_breaking_move
 
@@ -194,11 +195,17 @@ class SqlRegistry(Registry):
             conn_cm.__exit__(None, None, None)
 
     def _create_tables(self) -> None:
+        # Alembic brings the schema to head under a lock; a current schema is only read.
+        try:
+            self.schema_upgrade: SchemaUpgrade = upgrade_schema(self._engine)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise RegistryUnreachable(
+                f"Cannot reach the registry at {self._display_url}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}. Check that the "
+                "database server is running and that 'registry' in parity.yaml (or "
+                "PARITY__REGISTRY__URL) points at it."
+            ) from exc
         with self._transaction() as conn:
-            if self._is_postgres:
-                # Serialise concurrent first-time creation by several processes.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x70617269})
-            t.metadata.create_all(conn, checkfirst=True)
             row = conn.execute(
                 sa.select(t.meta.c.value).where(t.meta.c.key == "schema_version")
             ).first()

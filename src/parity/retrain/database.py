@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from parity.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+from parity.registry.migrations import READ_ONLY_OPTION
 from parity.registry.sql import postgres_connect_args
 
-_READ_ONLY = "parity_read_only"
-_CREATE_LOCK = 0x72657472  # "retr": the advisory lock key of retrain-table creation
+_READ_ONLY = READ_ONLY_OPTION
 
 
 def open_engine(
@@ -84,35 +84,6 @@ def reading(engine: Engine) -> sa.Connection:
         1
     """
     return engine.connect().execution_options(**{_READ_ONLY: True})
-
-
-def ensure_tables(engine: Engine, metadata: sa.MetaData) -> None:
-    """Create ``metadata``'s tables if any is missing; when all exist, only read.
-
-    A server opening the registry must not need the write lock (SQLite) while another
-    process holds it.
-
-    Example:
-        >>> import tempfile
-        >>> from parity.registry.config import SqliteRegistryConfig
-        >>> engine = open_engine(SqliteRegistryConfig(), repo_root=tempfile.mkdtemp())
-        >>> metadata = sa.MetaData()
-        >>> _ = sa.Table("notes", metadata, sa.Column("id", sa.Integer, primary_key=True))
-        >>> ensure_tables(engine, metadata)
-        >>> sa.inspect(engine).get_table_names()
-        ['notes']
-    """
-    schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
-    with reading(engine) as conn:
-        inspector = sa.inspect(conn)
-        if all(inspector.has_table(t.name, schema=schema) for t in metadata.sorted_tables):
-            return
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Serialise first-time creation by several processes (SQLite's BEGIN IMMEDIATE
-            # already does): concurrent CREATE TABLEs of one name collide in pg_type.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK})
-        metadata.create_all(conn, checkfirst=True)
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):

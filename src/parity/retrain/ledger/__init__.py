@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import ensure_tables
+from parity.registry.migrations import upgrade_schema
 from parity.retrain.ledger.journal import Journal
 from parity.retrain.ledger.locks import ModelLocks
 from parity.retrain.ledger.runs import RunLog, RunRecord, RunState, StepState
-from parity.retrain.ledger.tables import metadata
 from parity.retrain.ledger.transitions import Transition, TransitionLog, TransitionState
 
 __all__ = [
@@ -52,4 +51,5 @@ class Ledger(RunLog, Journal, ModelLocks, TransitionLog):
     def __init__(self, engine: Engine, *, project: str) -> None:
         self.engine = engine
         self.project = project
-        ensure_tables(engine, metadata)
+        # The registry database's migrations create and upgrade these tables too.
+        upgrade_schema(engine)

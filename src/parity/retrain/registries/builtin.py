@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from parity.retrain.database import UtcDateTime, ensure_tables, reading
+from parity.registry.migrations import upgrade_schema
+from parity.retrain.database import UtcDateTime, reading
 from parity.retrain.errors import ModelLoadError, ModelNotFound
 from parity.retrain.registries.base import (
     CHALLENGER,
@@ -84,7 +85,8 @@ class BuiltinModelRegistry(ModelRegistry):
         self._engine = engine
         self._project = project
         self._root = root
-        ensure_tables(engine, metadata)
+        # The registry database's migrations create and upgrade these tables too.
+        upgrade_schema(engine)
 
     @classmethod
     def open(
