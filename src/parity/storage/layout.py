@@ -21,6 +21,9 @@ Example:
     '/repo/data/offline/quarantine/user_stats'
     >>> layout.monitoring_root.as_posix(), layout.request_log_root.as_posix()
     ('/repo/data/offline/monitoring', '/repo/data/offline/request_log')
+    >>> StorageLayout.resolve("/repo", offline_path="s3://lake/offline")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    parity.errors.ConfigError: offline_store.path: 's3://lake/offline' is an object-storage URI...
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parity.errors import ConfigError
 from parity.storage.object_store import ObjectStorage
 
 __all__ = [
@@ -52,9 +56,15 @@ DATASETS_DIR = "datasets"
 REQUEST_LOG_DIR = "request_log"
 
 
-def _under(root: Path, path: str | Path) -> Path:
+def _under(root: Path, path: str | Path, *, setting: str) -> Path:
     # An absolute path replaces the root (the configuration's own rule for every path).
-    path = Path(path)
+    if isinstance(path, str) and "://" in path and not path.startswith("file://"):
+        raise ConfigError(
+            f"{setting}: {path!r} is an object-storage URI, and this location is on local "
+            "disk (or a shared volume) in this release; sources and Delta tables may be on "
+            "S3 (docs/deployment.md). Use a path."
+        )
+    path = Path(path.removeprefix("file://") if isinstance(path, str) else path)
     return path if path.is_absolute() else root / path
 
 
@@ -99,11 +109,11 @@ class StorageLayout:
             '/repo/data/models'
         """
         repo = Path(repo_root)
-        offline = _under(repo, offline_path)
+        offline = _under(repo, offline_path, setting="offline_store.path")
         return cls(
             offline_root=offline,
-            request_log_root=_under(offline, request_log_path),
-            models_root=_under(repo, models_path),
+            request_log_root=_under(offline, request_log_path, setting="server.request_log.path"),
+            models_root=_under(repo, models_path, setting="models path"),
             objects=objects if objects is not None else ObjectStorage(),
         )
 
