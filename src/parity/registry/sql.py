@@ -210,8 +210,12 @@ class SqlRegistry(Registry):
                 sa.select(t.meta.c.value).where(t.meta.c.key == "schema_version")
             ).first()
             if row is None:
+                # Several processes may open a fresh registry at once: the first row wins.
+                insert = (postgresql.insert if self._is_postgres else sqlite.insert)(t.meta)
                 conn.execute(
-                    t.meta.insert().values(key="schema_version", value=str(t.SCHEMA_VERSION))
+                    insert.values(
+                        key="schema_version", value=str(t.SCHEMA_VERSION)
+                    ).on_conflict_do_nothing(index_elements=["key"])
                 )
 
     def _lock_project(self, conn: Connection, project: str) -> int:

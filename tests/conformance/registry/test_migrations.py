@@ -179,3 +179,55 @@ def test_migrations_build_exactly_the_tables_the_code_defines(tmp_path: Path) ->
     ignored = {"parity_schema_version", "parity_schema_lock"}
     diffs = [d for d in diffs if not (d[0] == "remove_table" and d[1].name in ignored)]
     assert diffs == []
+
+
+def _open_at_once(config: Any, repo_root: str, start: Any, results: Any) -> None:
+    from parity.registry import open_registry
+
+    try:
+        start.wait(timeout=60)
+        registry = open_registry(config, repo_root=repo_root)
+        results.put(("ok", registry.schema_upgrade.from_revision))  # type: ignore[attr-defined]
+        registry.close()
+    except Exception as exc:  # reported to the parent, which fails the test
+        results.put(("error", repr(exc)))
+
+
+def _race_first_open(config: Any, repo_root: Path) -> list[tuple[str, str | None]]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(4), context.Queue()
+    workers = [
+        context.Process(target=_open_at_once, args=(config, str(repo_root), start, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    return [results.get(timeout=10) for _ in workers]
+
+
+def test_processes_opening_a_fresh_sqlite_registry_at_once_upgrade_it_once(
+    tmp_path: Path,
+) -> None:
+    from parity.registry.config import SqliteRegistryConfig
+
+    outcomes = _race_first_open(SqliteRegistryConfig(path="registry.db"), tmp_path)
+    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    # Exactly one process found no revision and upgraded; the others found it current.
+    assert sorted(str(before) for _, before in outcomes) == [HEAD, HEAD, HEAD, "None"]
+
+
+@pytest.mark.postgres
+def test_processes_opening_a_fresh_postgres_registry_at_once_upgrade_it_once(
+    tmp_path: Path, postgres_schema: tuple[str, str]
+) -> None:
+    from parity.registry.config import PostgresRegistryConfig
+
+    url, schema = postgres_schema
+    config = PostgresRegistryConfig.model_validate({"url": url, "schema": schema})
+    outcomes = _race_first_open(config, tmp_path)
+    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    assert sorted(str(before) for _, before in outcomes) == [HEAD, HEAD, HEAD, "None"]
