@@ -159,6 +159,10 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
 
     if request.param == "local":
         return Lake(str(tmp_path / "lake"), ObjectStorage())
+    if "spark" in request.node.callspec.params.values():
+        # The Spark engine reads files through Spark's own (Hadoop) filesystems; s3:// needs
+        # hadoop-aws on its classpath, which parity does not configure yet (issue #16).
+        pytest.skip("the Spark engine does not read s3:// sources yet")
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
     return Lake(f"s3://{bucket}/{uuid.uuid4().hex[:12]}", s3_storage(endpoint))
