@@ -52,7 +52,7 @@ class PartitionPublisher:
     """Validate, reduce and publish one partition's rows; runs on an executor.
 
     Example:
-        >>> PartitionPublisher.output_schema.names[:3]
+        >>> PartitionPublisher.schema().names[:3]
         ['rows_read', 'written', 'skipped']
     """
 
