@@ -98,11 +98,21 @@ class LocalRedisCluster:
             raise ClusterStartFailed(missing)
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
-        cluster = cls(root, _free_ports(NODES))
+        # A free port can be taken by another process between probing and redis-server's
+        # bind (seen once in CI: a node never answered PING); retry on fresh ports.
+        for attempt in range(3):
+            cluster = cls(root / f"attempt{attempt}", _free_ports(NODES))
+            cluster.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                for port in cluster.ports:
+                    cluster._start_node(port)
+                cluster._wait(lambda p: "PONG" in _cli(p, "PING"), 20.0, "answer PING")
+                break
+            except ClusterStartFailed:
+                cluster.stop()
+                if attempt == 2:
+                    raise
         try:
-            for port in cluster.ports:
-                cluster._start_node(port)
-            cluster._wait(lambda p: "PONG" in _cli(p, "PING"), timeout, "answer PING")
             created = subprocess.run(
                 [
                     "redis-cli",
